@@ -1,0 +1,41 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DIFFSTREAM_HOME ?= $(HOME)/.cache/diffstream
+export PIP_CACHE_DIR ?= $(DIFFSTREAM_HOME)/pip-cache
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: venv install demo test lint typecheck pytest stack-install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv install: $(VENV)/.installed
+
+stack-install: install
+	$(BIN)/diffstream stack install
+
+demo: install
+	$(BIN)/diffstream stack up
+	$(BIN)/diffstream demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+pytest: stack-install
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

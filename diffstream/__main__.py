@@ -1,0 +1,5 @@
+"""`python -m diffstream` is the `diffstream` command."""
+
+from diffstream.cli import main
+
+main()

@@ -1,0 +1,148 @@
+"""The `diffstream` command line: the one place that wires the roles together.
+
+Each command imports its role lazily, so `diffstream publish` never loads torch and a
+missing optional dependency only breaks the command that needs it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import pydantic
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from diffstream.exceptions import DiffstreamError
+from diffstream.logs import configure_logging
+from diffstream.settings import Settings
+
+if TYPE_CHECKING:
+    from infra.stack.local import ServerStatus
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    help="diffstream: Kafka event streaming for diffusion image generation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+stack_app = typer.Typer(help="The local stack: a real Kafka broker and MinIO, no Docker needed.")
+topics_app = typer.Typer(help="Topic provisioning.")
+bucket_app = typer.Typer(help="The object-store bucket images are written to.")
+app.add_typer(stack_app, name="stack")
+app.add_typer(topics_app, name="topics")
+app.add_typer(bucket_app, name="bucket")
+
+
+@app.callback()
+def _root(
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    configure_logging(log_level)
+
+
+@stack_app.command("install")
+def stack_install() -> None:
+    """Resolve the Kafka jars and build MinIO into the cache; nothing is started."""
+    from infra.stack.local import LocalStack
+
+    stack = LocalStack(Settings())
+    with console.status("resolving Kafka with Maven and building MinIO with go (first run only)"):
+        stack.install()
+    for server in stack.servers:
+        console.print(f"{server.name}: {server.install_dir}")
+
+
+@stack_app.command("up")
+def stack_up() -> None:
+    """Install (first run only), start Kafka and MinIO, create the topics and the bucket."""
+    from infra.stack.local import LocalStack
+
+    settings = Settings()
+    with console.status("starting the local stack (the first run downloads and builds)"):
+        report = LocalStack(settings).up()
+    _print_servers(report.servers)
+    created = [t.name for t in report.topics if t.action != "unchanged"]
+    console.print(
+        f"topics: {len(report.topics)} ready"
+        + (f" ({', '.join(created)} created or updated)" if created else "")
+    )
+    console.print(f"bucket: {settings.s3_bucket}" + (" (created)" if report.bucket_created else ""))
+    console.print(f"ready in {report.seconds:.1f}s; state under {settings.home}")
+
+
+@stack_app.command("down")
+def stack_down(
+    purge: Annotated[bool, typer.Option(help="Also delete Kafka's and MinIO's data.")] = False,
+) -> None:
+    """Stop the servers `stack up` started; keep their data unless --purge."""
+    from infra.stack.local import LocalStack
+
+    stopped = LocalStack(Settings()).down(purge=purge)
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    if purge:
+        console.print("data purged (downloads kept)")
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """Show each server; exit 1 when any is not running or not answering."""
+    from infra.stack.local import LocalStack
+
+    servers = LocalStack(Settings()).status()
+    _print_servers(servers)
+    if not all(server.ready for server in servers):
+        raise typer.Exit(1)
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every topic with its configuration; safe to run again."""
+    from infra.topics import create_topics
+
+    table = Table("topic", "partitions", "action")
+    for outcome in create_topics(Settings()):
+        table.add_row(outcome.name, str(outcome.partitions), outcome.action)
+    console.print(table)
+
+
+@bucket_app.command("create")
+def bucket_create() -> None:
+    """Create DIFFSTREAM_S3_BUCKET when it is missing; safe to run again."""
+    from diffstream.s3 import ensure_bucket, make_s3_client
+
+    settings = Settings()
+    created = ensure_bucket(make_s3_client(settings), settings.s3_bucket, settings.s3_region)
+    console.print(f"bucket {settings.s3_bucket}: {'created' if created else 'exists'}")
+
+
+@app.command("demo")
+def demo() -> None:
+    """Run the end-to-end path against the running stack and report each step."""
+    from infra.demo import run_demo
+
+    for step in run_demo(Settings()):
+        console.print(f"[green]ok[/green] {step}")
+
+
+def _print_servers(servers: list[ServerStatus]) -> None:
+    table = Table("server", "endpoint", "pid", "state")
+    for server in servers:
+        state = "[green]ready[/green]" if server.ready else "[red]down[/red]"
+        table.add_row(server.name, server.endpoint, str(server.pid or "-"), state)
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point: diffstream's own errors print as one clear line and exit 2."""
+    try:
+        app()
+    except DiffstreamError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        sys.exit(2)
+    except pydantic.ValidationError as exc:
+        err_console.print(f"[red]invalid settings:[/red] {exc}", markup=True, highlight=False)
+        sys.exit(2)

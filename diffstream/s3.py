@@ -1,0 +1,59 @@
+"""The S3 client every role shares, built from settings."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+
+from diffstream.exceptions import DiffstreamError
+from diffstream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class StorageError(DiffstreamError):
+    """The object store refused or failed a request."""
+
+
+def make_s3_client(settings: Settings, timeout_s: float = 10.0) -> Minio:
+    """A MinIO/S3 client for the configured endpoint, credentials and TLS settings."""
+    context = ssl.create_default_context(
+        cafile=str(settings.s3_ca_file) if settings.s3_ca_file else None
+    )
+    if not settings.s3_verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
+        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(502, 503, 504)),
+        ssl_context=context if settings.s3_secure else None,
+        maxsize=16,
+    )
+    return Minio(
+        settings.s3_host_port,
+        access_key=settings.s3_access_key.get_secret_value(),
+        secret_key=settings.s3_secret_key.get_secret_value(),
+        region=settings.s3_region,
+        secure=settings.s3_secure,
+        http_client=http,
+    )
+
+
+def ensure_bucket(client: Minio, bucket: str, region: str) -> bool:
+    """Create ``bucket`` when missing; True when this call created it."""
+    try:
+        if client.bucket_exists(bucket):
+            return False
+        client.make_bucket(bucket, location=region)
+    except S3Error as exc:
+        if exc.code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            return False
+        raise StorageError(f"cannot create bucket {bucket!r}: {exc.code}: {exc.message}") from exc
+    except urllib3.exceptions.HTTPError as exc:
+        raise StorageError(f"cannot reach the object store for bucket {bucket!r}: {exc}") from exc
+    log.info("created bucket %s", bucket)
+    return True

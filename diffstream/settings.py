@@ -1,0 +1,188 @@
+"""The one settings model, read from ``DIFFSTREAM_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KafkaConfig = dict[str, str | int | float | bool]
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+
+
+class RequestLimits(BaseModel):
+    """Bounds a generation request must respect; the validator names the one it breaks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_prompt_chars: int = Field(2000, gt=0)
+    max_negative_prompt_chars: int = Field(2000, gt=0)
+    max_pixels: int = Field(1024 * 1024, gt=0)
+    # diffusers' check_inputs wants sides divisible by 8 (the VAE's downsampling factor);
+    # 64 px (an 8x8 latent) is the smallest side worth generating.
+    min_side: int = Field(64, gt=0)
+    max_side: int = Field(2048, gt=0)
+    side_multiple: int = Field(8, gt=0)
+    max_steps: int = Field(150, gt=0)
+    max_num_images: int = Field(8, gt=0)
+    min_guidance_scale: float = 0.0
+    max_guidance_scale: float = 30.0
+    # torch.Generator.manual_seed takes [-2**63, 2**64 - 1] and folds negatives onto large
+    # positives; Avro's long stops at 2**63 - 1. Non-negative longs are the common ground.
+    max_seed: int = Field(2**63 - 1, ge=0, le=2**63 - 1)
+    max_priority: int = Field(9, ge=0)
+    max_callback_url_chars: int = Field(2048, gt=0)
+    max_labels: int = Field(32, ge=0)
+    max_label_key_chars: int = Field(64, gt=0)
+    max_label_value_chars: int = Field(256, gt=0)
+    max_model_chars: int = Field(256, gt=0)
+    max_tenant_chars: int = Field(128, gt=0)
+    max_batch_id_chars: int = Field(128, gt=0)
+    # Short names the processors map to diffusers scheduler classes: ddim=DDIMScheduler,
+    # euler=EulerDiscreteScheduler, euler_a=EulerAncestralDiscreteScheduler,
+    # dpmpp_2m=DPMSolverMultistepScheduler, dpmpp_2m_karras=the same with Karras sigmas,
+    # dpmpp_sde=DPMSolverSinglestepScheduler, lms=LMSDiscreteScheduler, pndm=PNDMScheduler,
+    # heun=HeunDiscreteScheduler, unipc=UniPCMultistepScheduler, lcm=LCMScheduler,
+    # deis=DEISMultistepScheduler, dpm2=KDPM2DiscreteScheduler,
+    # dpm2_a=KDPM2AncestralDiscreteScheduler, ddpm=DDPMScheduler, tcd=TCDScheduler.
+    schedulers: frozenset[str] = frozenset(
+        {
+            "ddim",
+            "ddpm",
+            "deis",
+            "dpm2",
+            "dpm2_a",
+            "dpmpp_2m",
+            "dpmpp_2m_karras",
+            "dpmpp_sde",
+            "euler",
+            "euler_a",
+            "heun",
+            "lcm",
+            "lms",
+            "pndm",
+            "tcd",
+            "unipc",
+        }
+    )
+
+
+class Settings(BaseSettings):
+    """Every knob of diffstream; frozen so that a role never sees it change under it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIFFSTREAM_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+    )
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_file: Path | None = None
+    kafka_ssl_cert_file: Path | None = None
+    kafka_ssl_key_file: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_client_id: str = "diffstream"
+    topic_prefix: str = ""
+    topic_replication_factor: int = Field(1, gt=0)
+    # Overrides every topic's partition count (handy for small test clusters).
+    topic_partitions: int | None = Field(None, gt=0)
+    schema_registry_url: str | None = None
+
+    # S3 / MinIO
+    s3_endpoint: str = "http://127.0.0.1:9000"
+    s3_access_key: SecretStr = SecretStr("diffstream")
+    s3_secret_key: SecretStr = SecretStr("diffstream-secret")
+    s3_bucket: str = "diffstream"
+    s3_region: str = "us-east-1"
+    s3_ca_file: Path | None = None
+    s3_verify_tls: bool = True
+
+    # Local stack
+    home: Path = Path("~/.cache/diffstream")
+    # Downloads (Kafka jars, the MinIO build, Maven and Go caches). Defaults to HOME/artifacts;
+    # tests point a throwaway HOME at the shared artifacts through this.
+    artifacts_dir: Path | None = None
+    kafka_controller_port: int = Field(9093, gt=0, lt=65536)
+    kafka_heap: str = "1g"
+    stack_start_timeout_s: float = Field(120.0, gt=0)
+
+    limits: RequestLimits = RequestLimits()
+
+    @field_validator("home", "artifacts_dir")
+    @classmethod
+    def _expand_user(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _endpoint_has_scheme(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
+            raise ValueError(
+                f"DIFFSTREAM_S3_ENDPOINT must look like http://host:port, got {value!r}"
+            )
+        return value.rstrip("/")
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_has_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(
+                    f"DIFFSTREAM_KAFKA_BOOTSTRAP must be host:port[,host:port...], got {value!r}"
+                )
+        return value
+
+    @property
+    def artifacts(self) -> Path:
+        """Where downloads are cached."""
+        return self.artifacts_dir or self.home / "artifacts"
+
+    @property
+    def s3_secure(self) -> bool:
+        """Whether the S3 endpoint speaks TLS."""
+        return self.s3_endpoint.startswith("https://")
+
+    @property
+    def s3_host_port(self) -> str:
+        """The endpoint as host:port, the form the minio client wants."""
+        return urlsplit(self.s3_endpoint).netloc
+
+    def topic(self, name: str) -> str:
+        """The full name of a topic, with the deployment's prefix."""
+        return f"{self.topic_prefix}{name}"
+
+    def kafka_config(self, overrides: KafkaConfig | None = None) -> KafkaConfig:
+        """The librdkafka configuration for any client, with per-role overrides."""
+        config: KafkaConfig = {
+            "bootstrap.servers": self.kafka_bootstrap,
+            "client.id": self.kafka_client_id,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            config["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password:
+            config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_ca_file:
+            config["ssl.ca.location"] = str(self.kafka_ssl_ca_file)
+        if self.kafka_ssl_cert_file:
+            config["ssl.certificate.location"] = str(self.kafka_ssl_cert_file)
+        if self.kafka_ssl_key_file:
+            config["ssl.key.location"] = str(self.kafka_ssl_key_file)
+        if self.kafka_ssl_key_password:
+            config["ssl.key.password"] = self.kafka_ssl_key_password.get_secret_value()
+        config.update(overrides or {})
+        return config

@@ -1,0 +1,1 @@
+"""Infrastructure: the local stack, topic provisioning, monitoring and deployment files."""

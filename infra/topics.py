@@ -1,0 +1,120 @@
+"""Idempotent provisioning of every diffstream topic through the Kafka AdminClient."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+from typing import Any, NamedTuple
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewPartitions,
+    NewTopic,
+)
+
+from diffstream.exceptions import DiffstreamError
+from diffstream.settings import Settings
+from schemas.topics import TOPICS, TopicSpec
+
+log = logging.getLogger(__name__)
+
+
+class TopicProvisioningError(DiffstreamError):
+    """A topic could not be created or reconfigured."""
+
+
+class TopicOutcome(NamedTuple):
+    """What provisioning did to one topic."""
+
+    name: str
+    action: str  # "created", "updated" or "unchanged"
+    partitions: int
+
+
+def create_topics(settings: Settings, timeout_s: float = 30.0) -> list[TopicOutcome]:
+    """Create missing topics, grow partition counts and apply configs; safe to re-run."""
+    admin = AdminClient(settings.kafka_config())
+    try:
+        existing = admin.list_topics(timeout=timeout_s).topics
+    except KafkaException as exc:
+        raise TopicProvisioningError(
+            f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
+        ) from exc
+    outcomes = []
+    for spec in TOPICS:
+        name = settings.topic(spec.name)
+        partitions = settings.topic_partitions or spec.partitions
+        if name not in existing:
+            _create(admin, settings, spec, name=name, partitions=partitions, timeout_s=timeout_s)
+            outcomes.append(TopicOutcome(name, "created", partitions))
+            continue
+        current = len(existing[name].partitions)
+        changed = _apply_config(admin, name, spec, timeout_s)
+        if current < partitions:
+            _wait(admin.create_partitions([NewPartitions(name, partitions)]), name, timeout_s)
+            changed = True
+        elif current > partitions:
+            log.warning("%s has %d partitions, more than the %d asked", name, current, partitions)
+        outcomes.append(
+            TopicOutcome(name, "updated" if changed else "unchanged", max(current, partitions))
+        )
+    return outcomes
+
+
+def _create(
+    admin: AdminClient,
+    settings: Settings,
+    spec: TopicSpec,
+    *,
+    name: str,
+    partitions: int,
+    timeout_s: float,
+) -> None:
+    topic = NewTopic(
+        name,
+        num_partitions=partitions,
+        replication_factor=settings.topic_replication_factor,
+        config=spec.config,
+    )
+    try:
+        _wait(admin.create_topics([topic], operation_timeout=timeout_s), name, timeout_s)
+    except TopicProvisioningError as exc:
+        # Another provisioner won the race: that is the idempotent outcome we want.
+        if "TOPIC_ALREADY_EXISTS" not in str(exc):
+            raise
+    log.info("created %s (%d partitions)", name, partitions)
+
+
+def _apply_config(admin: AdminClient, name: str, spec: TopicSpec, timeout_s: float) -> bool:
+    resource = ConfigResource(ConfigResource.Type.TOPIC, name)
+    described = admin.describe_configs([resource])[resource].result(timeout=timeout_s)
+    stale = {
+        key: value
+        for key, value in spec.config.items()
+        if key not in described or described[key].value != value
+    }
+    if not stale:
+        return False
+    resource = ConfigResource(
+        ConfigResource.Type.TOPIC,
+        name,
+        incremental_configs=[
+            ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+            for key, value in stale.items()
+        ],
+    )
+    _wait(admin.incremental_alter_configs([resource]), name, timeout_s)
+    log.info("updated %s: %s", name, ", ".join(f"{k}={v}" for k, v in stale.items()))
+    return True
+
+
+def _wait(futures: dict[Any, Future[Any]], name: str, timeout_s: float) -> None:
+    for future in futures.values():
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            raise TopicProvisioningError(f"topic {name}: {exc}") from exc

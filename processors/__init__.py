@@ -1,0 +1,1 @@
+"""Processors: the inference engine and the stream-processor loop."""

@@ -1,0 +1,1 @@
+"""Producers: the publish API, the publish CLI, backfill, replay and DLQ redrive."""

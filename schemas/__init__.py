@@ -1,0 +1,1 @@
+"""The event contract: Avro schemas, codec, topic names and their configuration."""

@@ -1,0 +1,71 @@
+"""Topic names and their configuration: the one place they are defined."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+# The largest result event: a 2048x2048 PNG with alpha is at most ~16 MiB uncompressed;
+# leave room for the Avro envelope and several images per request.
+RESULTS_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+WEEK_MS = 7 * 24 * 3600 * 1000
+
+
+class TopicSpec(NamedTuple):
+    """A topic as diffstream provisions it."""
+
+    name: str
+    partitions: int
+    config: dict[str, str]
+    purpose: str
+
+
+REQUESTS = "diffusion.requests"
+REQUESTS_BATCH = "diffusion.requests.batch"
+RESULTS = "diffusion.results"
+COMPLETED = "diffusion.completed"
+FAILED = "diffusion.failed"
+STATUS = "diffusion.status"
+DLQ = "diffusion.dlq"
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        REQUESTS,
+        12,
+        {"retention.ms": str(WEEK_MS)},
+        "interactive lane; partitions bound the number of parallel GPU workers",
+    ),
+    TopicSpec(
+        REQUESTS_BATCH,
+        12,
+        {"retention.ms": str(4 * WEEK_MS)},
+        "backfill lane; consumed when the interactive lane is idle",
+    ),
+    TopicSpec(
+        RESULTS,
+        12,
+        {
+            "retention.ms": str(2 * 24 * 3600 * 1000),
+            "max.message.bytes": str(RESULTS_MAX_MESSAGE_BYTES),
+        },
+        "internal: image bytes on their way to the image sink",
+    ),
+    TopicSpec(
+        COMPLETED, 12, {"retention.ms": str(4 * WEEK_MS)}, "public: one event per stored request"
+    ),
+    TopicSpec(
+        FAILED, 12, {"retention.ms": str(4 * WEEK_MS)}, "public: one event per failed request"
+    ),
+    TopicSpec(
+        STATUS,
+        12,
+        {
+            "cleanup.policy": "compact",
+            "min.cleanable.dirty.ratio": "0.1",
+            "segment.ms": str(3600 * 1000),
+        },
+        "compacted: the latest state per request",
+    ),
+    TopicSpec(
+        DLQ, 3, {"retention.ms": str(4 * WEEK_MS)}, "dead letters: undecodable events, as bytes"
+    ),
+)

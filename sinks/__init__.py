@@ -1,0 +1,1 @@
+"""Sinks: the MinIO image sink, the webhook notifier and the status view."""
