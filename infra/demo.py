@@ -8,12 +8,17 @@ import logging
 import uuid
 from collections.abc import Iterator
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from diffstream.exceptions import DiffstreamError
+from diffstream.kafka import make_consumer, make_producer
 from diffstream.s3 import make_s3_client
 from diffstream.settings import Settings
+from schemas.builders import new_request
+from schemas.codec import Codec
+from schemas.events import EventName
 from schemas.topics import REQUESTS
+from schemas.validation import check_request
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +28,18 @@ class DemoError(DiffstreamError):
 
 
 def run_demo(settings: Settings) -> Iterator[str]:
-    """Publish and consume one event, then PUT, GET and delete one object; yield each step."""
+    """Publish and consume one request event, then PUT, GET and delete an object; yield steps."""
     yield from _kafka_round_trip(settings)
     yield from _s3_round_trip(settings)
 
 
 def _kafka_round_trip(settings: Settings) -> Iterator[str]:
     topic = settings.topic(REQUESTS)
-    key = str(uuid.uuid4())
-    payload = f"demo event {key}".encode()
+    codec = Codec(settings)
+    request = new_request("a lighthouse at dawn", width=64, height=64, steps=10, seed=7)
+    check_request(request, settings.limits)
+    key = str(request["request_id"])
+    payload = codec.encode(EventName.REQUEST, request, topic=topic)
     delivered: list[TopicPartition] = []
 
     def on_delivery(error: object, message: object) -> None:
@@ -39,26 +47,38 @@ def _kafka_round_trip(settings: Settings) -> Iterator[str]:
             raise DemoError(f"delivery to {topic} failed: {error}")
         delivered.append(TopicPartition(topic, message.partition(), message.offset()))  # type: ignore[attr-defined]
 
-    producer = Producer(settings.kafka_config({"enable.idempotence": True, "acks": "all"}))
-    producer.produce(topic, payload, key.encode(), on_delivery=on_delivery)
+    producer = make_producer(settings, {"enable.idempotence": True, "acks": "all"})
+    producer.produce(
+        topic,
+        payload,
+        key.encode(),
+        headers=codec.headers(EventName.REQUEST),
+        on_delivery=on_delivery,
+    )
     if producer.flush(30) != 0 or not delivered:
         raise DemoError(f"the event was not acknowledged by {settings.kafka_bootstrap}")
     where = delivered[0]
-    yield f"published {key} to {topic}[{where.partition}]@{where.offset}"
+    yield f"published GenerationRequest {key} to {topic}[{where.partition}]@{where.offset}"
 
-    consumer = Consumer(
-        settings.kafka_config(
-            {"group.id": f"diffstream-demo-{key}", "isolation.level": "read_committed"}
-        )
+    consumer = make_consumer(
+        settings, {"group.id": f"diffstream-demo-{key}", "isolation.level": "read_committed"}
     )
     try:
         consumer.assign([where])
         message = consumer.poll(30)
     finally:
         consumer.close()
-    if message is None or message.error() or message.value() != payload:
+    if message is None or message.error():
         raise DemoError(f"could not read the event back from {topic}[{where.partition}]")
-    yield f"consumed it back ({len(payload)} bytes, key {key})"
+    decoded = codec.decode(
+        message.value(), topic=topic, partition=message.partition(), offset=message.offset()
+    )
+    if decoded.value != request:
+        raise DemoError(f"the event read back differs from the one published: {decoded.value}")
+    yield (
+        f"consumed it back: {len(payload)} bytes of Avro ({decoded.wire_format}), "
+        f"prompt {decoded.value['prompt']!r}"
+    )
 
 
 def _s3_round_trip(settings: Settings) -> Iterator[str]:

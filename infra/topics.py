@@ -17,6 +17,7 @@ from confluent_kafka.admin import (
 )
 
 from diffstream.exceptions import DiffstreamError
+from diffstream.kafka import make_admin
 from diffstream.settings import Settings
 from schemas.topics import TOPICS, TopicSpec
 
@@ -37,7 +38,7 @@ class TopicOutcome(NamedTuple):
 
 def create_topics(settings: Settings, timeout_s: float = 30.0) -> list[TopicOutcome]:
     """Create missing topics, grow partition counts and apply configs; safe to re-run."""
-    admin = AdminClient(settings.kafka_config())
+    admin = make_admin(settings)
     try:
         existing = admin.list_topics(timeout=timeout_s).topics
     except KafkaException as exc:

@@ -12,8 +12,8 @@ from importlib import resources
 from pathlib import Path
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 
+from diffstream.kafka import make_admin
 from diffstream.settings import Settings
 from infra.stack.exceptions import StackError, StartupError
 from infra.stack.ports import LOCAL_HOSTS, ensure_free, is_listening
@@ -185,7 +185,7 @@ class LocalKafka:
         """Whether the broker answers a metadata request."""
         if not is_listening(self.host, self.port):
             return False
-        admin = AdminClient({"bootstrap.servers": self.endpoint, "socket.timeout.ms": 2000})
+        admin = make_admin(self.settings, {"socket.timeout.ms": 2000})
         try:
             return bool(admin.list_topics(timeout=2).brokers)
         except KafkaException:

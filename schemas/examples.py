@@ -1,0 +1,107 @@
+"""One valid, fully populated record per event type: for docs, demos and other roles' tests."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from schemas.builders import new_failed, new_request, now_millis, request_context
+from schemas.events import ErrorCode, EventName
+
+# A real 1x1 PNG, so that consumers that open the image can.
+TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360606060000000050001a5f645400000000049454e44ae426082"
+)
+
+
+def example(event: EventName | str) -> dict[str, Any]:
+    """A valid record of ``event`` with every optional field set."""
+    request = new_request(
+        "a lighthouse at dusk, oil painting",
+        negative_prompt="blurry",
+        seed=1234,
+        scheduler="euler_a",
+        deadline=now_millis() + timedelta(minutes=5),
+        callback={"url": "https://hooks.example.com/diffstream", "events": ["completed", "failed"]},
+        tenant="acme",
+        labels={"campaign": "spring"},
+        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        tracestate="vendor=1",
+        batch_id="backfill-2024-06",
+        lineage={
+            "original_request_id": uuid.uuid4(),
+            "topic": "diffusion.requests",
+            "partition": 3,
+            "offset": 42,
+        },
+    )
+    source = {"topic": "diffusion.requests", "partition": 3, "offset": 1042}
+    timings = {"queued_s": 0.012, "inference_s": 0.84, "storage_s": None, "end_to_end_s": None}
+    image = {"index": 0, "content_type": "image/png", "width": 512, "height": 512, "seed": 1234}
+    name = EventName(event)
+    if name is EventName.REQUEST:
+        return request
+    if name is EventName.RESULT:
+        return {
+            "request_id": request["request_id"],
+            "attempt": 1,
+            "produced_at": now_millis(),
+            "model": "tiny-sd",
+            "revision": "main",
+            "images": [dict(image, data=TINY_PNG)],
+            "timings": timings,
+            "source": source,
+            "request": request,
+        }
+    if name is EventName.COMPLETED:
+        stored = dict(
+            image,
+            uri=f"s3://diffstream/images/{request['request_id']}/0.png",
+            sha256=hashlib.sha256(TINY_PNG).hexdigest(),
+            size_bytes=len(TINY_PNG),
+        )
+        return {
+            "request_id": request["request_id"],
+            "completed_at": now_millis(),
+            "attempt": 1,
+            "model": "tiny-sd",
+            "revision": "main",
+            "images": [stored],
+            "timings": dict(timings, storage_s=0.02, end_to_end_s=0.9),
+            "source": source,
+            "context": request_context(request),
+        }
+    if name is EventName.FAILED:
+        return new_failed(
+            request["request_id"],
+            ErrorCode.INFERENCE_ERROR,
+            "CUDA error: device-side assert triggered",
+            retryable=True,
+            model="tiny-sd",
+            source=source,
+            context=request_context(request),
+        )
+    if name is EventName.STATUS:
+        return {
+            "request_id": request["request_id"],
+            "state": "failed",
+            "updated_at": now_millis(),
+            "attempt": 1,
+            "model": "tiny-sd",
+            "tenant": "acme",
+            "batch_id": "backfill-2024-06",
+            "error_code": "timeout",
+            "message": "inference took longer than 120 s",
+            "image_uris": [],
+            "source": source,
+        }
+    return {
+        "request_id": request["request_id"],
+        "requested_at": now_millis(),
+        "reason": "user closed the tab",
+        "tenant": "acme",
+        "traceparent": None,
+    }

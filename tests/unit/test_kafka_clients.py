@@ -1,0 +1,43 @@
+"""librdkafka's log reaches Python logging once per repeat window, not once per retry."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from diffstream.kafka import RepeatThrottle, librdkafka_log, make_producer
+from diffstream.settings import Settings
+from infra.stack.ports import free_port
+
+
+def _record(message: str) -> logging.LogRecord:
+    return logging.LogRecord("x", logging.ERROR, __file__, 1, "%s", (message,), None)
+
+
+def test_repeats_are_held_back_and_counted() -> None:
+    throttle = RepeatThrottle(window_s=60)
+    assert throttle.filter(_record("connect to 127.0.0.1:9092 failed after 0ms"))
+    assert not throttle.filter(_record("connect to 127.0.0.1:9092 failed after 3ms"))
+    assert throttle.filter(_record("another message"))
+
+
+def test_repeat_is_let_through_after_the_window_with_a_count() -> None:
+    throttle = RepeatThrottle(window_s=0)
+    throttle.filter(_record("boom"))
+    throttle._window_s = 60  # the second one is held, the third after a new window passes
+    assert not throttle.filter(_record("boom"))
+    throttle._window_s = 0
+    record = _record("boom")
+    assert throttle.filter(record)
+    assert "repeated 1 more times" in record.getMessage()
+
+
+def test_an_unreachable_broker_logs_once_not_per_retry(caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    producer = make_producer(settings, {"message.timeout.ms": 1500})
+    with caplog.at_level(logging.DEBUG, logger=librdkafka_log.name):
+        producer.produce("anything", b"x")
+        producer.flush(2)
+    refused = [r for r in caplog.records if "Connection refused" in r.getMessage()]
+    assert len(refused) == 1

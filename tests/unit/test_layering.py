@@ -1,0 +1,25 @@
+"""Producers, sinks, the contract and the CLI load without torch (the inference extra)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+PROBE = """
+import importlib, pkgutil, sys
+for root in ("diffstream", "schemas", "producers", "sinks", "infra"):
+    package = importlib.import_module(root)
+    for info in pkgutil.walk_packages(package.__path__, root + "."):
+        if info.name != "diffstream.__main__":
+            importlib.import_module(info.name)
+heavy = sorted(m for m in ("torch", "diffusers", "transformers") if m in sys.modules)
+print(",".join(heavy))
+"""
+
+
+def test_light_packages_import_without_torch() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"imported {result.stdout.strip()}"
