@@ -95,10 +95,11 @@ class LocalMinio:
         """Start the server unless it already runs; True when this call started it."""
         if self.process.running_process() is not None:
             return False
+        credentials = self._credentials()
         ensure_free(self.host, self.port, "MinIO", "DIFFSTREAM_S3_ENDPOINT")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {
-            **self._credentials(),
+            **credentials,
             "MINIO_BROWSER": "off",
             "MINIO_UPDATE": "off",
             "MINIO_REGION": self.settings.s3_region,

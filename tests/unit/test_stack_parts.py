@@ -79,7 +79,13 @@ def test_stack_refuses_remote_addresses(tmp_path: Path) -> None:
 
 
 def test_minio_credentials_must_meet_minios_minimums(tmp_path: Path) -> None:
-    minio = LocalMinio(Settings(home=tmp_path, s3_secret_key=pydantic.SecretStr("short")))
+    minio = LocalMinio(
+        Settings(
+            home=tmp_path,
+            s3_endpoint=f"http://127.0.0.1:{free_port()}",
+            s3_secret_key=pydantic.SecretStr("short"),
+        )
+    )
     with pytest.raises(ConfigurationError, match="DIFFSTREAM_S3_SECRET_KEY"):
         minio.start()
 
