@@ -119,6 +119,22 @@ def bucket_create() -> None:
     console.print(f"bucket {settings.s3_bucket}: {'created' if created else 'exists'}")
 
 
+@app.command("process")
+def process() -> None:
+    """Run a GPU stream processor: consume requests, generate, write results exactly once."""
+    from processors.serve import serve_processor
+
+    serve_processor(Settings())
+
+
+@app.command("run")
+def run_all() -> None:
+    """Every role in one process, for the local demo (today: the stream processor)."""
+    from processors.serve import serve_processor
+
+    serve_processor(Settings())
+
+
 @app.command("demo")
 def demo() -> None:
     """Run the end-to-end path against the running stack and report each step."""

@@ -71,6 +71,77 @@ class RequestLimits(BaseModel):
     )
 
 
+DeviceChoice = Literal["auto", "cuda", "mps", "cpu"]
+DtypeChoice = Literal["auto", "fp32", "fp16", "bf16"]
+
+
+class EngineSettings(BaseModel):
+    """How the inference engine picks hardware, loads models and encodes images."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # auto: cuda, then mps, then cpu.
+    device: DeviceChoice = "auto"
+    # auto: fp16 on cuda and mps (diffusers' usual choice), fp32 on cpu. bf16 is accepted
+    # where the device supports it (and is safer for VAEs that overflow in fp16, e.g. SDXL).
+    dtype: DtypeChoice = "auto"
+    # Scaled-dot-product attention (diffusers' AttnProcessor2_0) is already the default with
+    # torch 2; False swaps in the classic AttnProcessor, which is only useful for debugging.
+    sdpa: bool = True
+    channels_last: bool = False
+    # torch.compile of the UNet (or transformer); the first call per shape pays the compile.
+    torch_compile: bool = False
+    vae_tiling: bool = False
+    # Models kept loaded at once; the least recently used is evicted (its memory freed).
+    max_loaded_models: int = Field(2, gt=0)
+    # Where tiny-sd is built and where local model directories are looked up by name;
+    # None means HOME/models (see ``models_path``).
+    models_dir: Path | None = None
+    # False: nothing is fetched from a hub; ids resolve only against the local HF cache.
+    allow_hub_downloads: bool = False
+    # Models ``load()`` loads up front, and whether it runs one small generation on each.
+    preload: tuple[str, ...] = ("tiny-sd",)
+    warmup: bool = True
+    # torch intra-op threads on cpu; None keeps torch's default (one per core). Process-wide.
+    cpu_threads: int | None = Field(None, gt=0)
+    png_compress_level: int = Field(6, ge=0, le=9)
+    jpeg_quality: int = Field(95, ge=1, le=100)
+    webp_quality: int = Field(90, ge=1, le=100)
+
+    @field_validator("models_dir")
+    @classmethod
+    def _expand_user(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    def models_path(self, home: Path) -> Path:
+        """The models directory: ``models_dir`` if set, else ``home/models``."""
+        return self.models_dir or home / "models"
+
+
+class ProcessorSettings(BaseModel):
+    """How `diffstream process` consumes, batches and commits (``DIFFSTREAM_PROCESSOR__*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group_id: str = "diffstream-processors"
+    # Stable per worker: the transactional.id (a restarted worker aborts what its previous
+    # life left open) and, when static_membership is on, the group.instance.id (a restart
+    # takes its partitions back without waiting for the session timeout). None: host-pid.
+    instance_id: str | None = None
+    static_membership: bool = False
+    max_batch_size: int = Field(8, gt=0, le=256)
+    max_batch_wait_ms: int = Field(20, ge=0)
+    # Inference errors are retried this many times in all before the request fails.
+    max_attempts: int = Field(3, gt=0)
+    session_timeout_ms: int = Field(45_000, ge=6000)
+    # Inference runs off the polling thread, so this bounds only the loop itself.
+    max_poll_interval_ms: int = Field(300_000, ge=6000)
+    transaction_timeout_ms: int = Field(60_000, ge=1000)
+    # SIGTERM: finish the current batch if it ends within this, else abort it.
+    shutdown_grace_s: float = Field(30.0, ge=0)
+    metrics_port: int | None = Field(None, ge=0, lt=65536)
+
+
 class Settings(BaseSettings):
     """Every knob of diffstream; frozen so that a role never sees it change under it."""
 
@@ -117,6 +188,8 @@ class Settings(BaseSettings):
     stack_start_timeout_s: float = Field(120.0, gt=0)
 
     limits: RequestLimits = RequestLimits()
+    processor: ProcessorSettings = ProcessorSettings()
+    engine: EngineSettings = EngineSettings()
 
     @field_validator("home", "artifacts_dir")
     @classmethod

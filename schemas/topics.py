@@ -26,6 +26,7 @@ COMPLETED = "diffusion.completed"
 FAILED = "diffusion.failed"
 STATUS = "diffusion.status"
 DLQ = "diffusion.dlq"
+CANCELLATIONS = "diffusion.cancellations"
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
@@ -67,5 +68,11 @@ TOPICS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(
         DLQ, 3, {"retention.ms": str(4 * WEEK_MS)}, "dead letters: undecodable events, as bytes"
+    ),
+    TopicSpec(
+        CANCELLATIONS,
+        3,
+        {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"},
+        "compacted: GenerationCancel per request_id, read by processors as a table",
     ),
 )

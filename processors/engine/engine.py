@@ -1,0 +1,375 @@
+"""The inference engine: ``load()`` once, ``generate(tasks)`` many times. No Kafka here.
+
+One ``generate`` call runs the tasks of one batch key through a single pipeline call,
+with one ``torch.Generator`` per image (see ``processors.engine.tasks`` for the seed rule),
+so an image depends on its own request and seed, not on what it was batched with.
+Generators live on the CPU, as in SD UIs' default: the starting noise of a seed is then the
+same on every device. The engine is thread-safe but serial: calls take turns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from diffstream.settings import Settings
+from processors.engine.devices import free_device_memory, resolve_device, resolve_dtype
+from processors.engine.encoding import (
+    CONTENT_TYPES,
+    a1111_parameters,
+    diffstream_metadata,
+    encode_image,
+)
+from processors.engine.registry import LoadedModel, ModelRegistry
+from processors.engine.results import GeneratedImage, ProgressCallback, StepProgress, TaskResult
+from processors.engine.schedulers import scheduler_label
+from processors.engine.settings import EngineSettings
+from processors.engine.speedups import denoiser_of
+from processors.engine.splitting import run_splitting_on_oom
+from processors.engine.tasks import (
+    BatchKey,
+    GenerationTask,
+    batch_key,
+    check_batch,
+    image_seed,
+    resolve_seed,
+)
+from processors.exceptions import (
+    EngineConfigurationError,
+    EngineNotLoadedError,
+    InferenceError,
+    InvalidTaskError,
+    OutOfMemoryError,
+)
+
+logger = logging.getLogger(__name__)
+
+WARMUP_STEPS = 2
+# For pipelines whose config does not say their native size.
+DEFAULT_WARMUP_SIDE = 512
+
+
+@dataclass(frozen=True, slots=True)
+class _ImageJob:
+    """One image of one task: the unit a pipeline call batches and an OOM split halves."""
+
+    task_index: int
+    image_index: int
+    prompt: str
+    negative_prompt: str
+    seed: int
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _CallOutput:
+    images: list[Image.Image]
+    seconds: float
+
+
+class _ProgressCallbackError(Exception):
+    """Carries an exception raised by the caller's progress callback through diffusers."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class InferenceEngine:
+    """Generates images for batches of tasks on one device."""
+
+    def __init__(self, settings: EngineSettings | None = None, *, home: Path | None = None) -> None:
+        self.settings = settings or EngineSettings()
+        self._home = home
+        self._lock = threading.Lock()
+        self._registry: ModelRegistry | None = None
+        self._device: torch.device | None = None
+        self._dtype: torch.dtype | None = None
+
+    @property
+    def device(self) -> torch.device:
+        """The device models run on (known after ``load``)."""
+        if self._device is None:
+            raise EngineNotLoadedError("the engine has no device yet: call load() first")
+        return self._device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype models are loaded in (known after ``load``)."""
+        if self._dtype is None:
+            raise EngineNotLoadedError("the engine has no dtype yet: call load() first")
+        return self._dtype
+
+    @property
+    def registry(self) -> ModelRegistry:
+        """The loaded models (after ``load``)."""
+        if self._registry is None:
+            raise EngineNotLoadedError("the engine is not loaded: call load() first")
+        return self._registry
+
+    @property
+    def loaded(self) -> bool:
+        """Whether ``load`` has run."""
+        return self._registry is not None
+
+    def load(self) -> None:
+        """Pick the device and dtype, load the preloaded models and warm them up. Idempotent."""
+        with self._lock:
+            if self._registry is not None:
+                return
+            settings = self.settings
+            device = resolve_device(settings.device)
+            dtype = resolve_dtype(settings.dtype, device)
+            if settings.cpu_threads is not None:
+                if device.type != "cpu":
+                    raise EngineConfigurationError(
+                        f"`cpu_threads` only applies to device cpu, not {device.type}: unset "
+                        "DIFFSTREAM_ENGINE__CPU_THREADS"
+                    )
+                torch.set_num_threads(settings.cpu_threads)
+            home = self._home if self._home is not None else Settings().home
+            models_dir = settings.models_path(home)
+            self._registry = ModelRegistry(
+                settings, models_dir=models_dir, device=device, dtype=dtype
+            )
+            self._device, self._dtype = device, dtype
+            logger.info("engine on %s/%s, models in %s", device, dtype, models_dir)
+            for name in settings.preload:
+                loaded = self._registry.get(name)
+                if settings.warmup:
+                    self._warm_up(loaded)
+
+    def close(self) -> None:
+        """Unload every model; ``load`` may be called again afterwards."""
+        with self._lock:
+            if self._registry is not None:
+                self._registry.clear()
+            self._registry = None
+
+    def generate(
+        self, tasks: Sequence[GenerationTask], *, progress: ProgressCallback | None = None
+    ) -> list[TaskResult]:
+        """Run tasks sharing one ``batch_key`` as one pipeline call; one result per task.
+
+        Raises ``InvalidTaskError``/``InvalidBatchError`` before any work, the registry's
+        ``ModelNotFoundError``/``ModelLoadError``, ``OutOfMemoryError`` when even one image
+        does not fit, and ``InferenceError`` for any other pipeline failure. An exception
+        raised by ``progress`` propagates unchanged.
+        """
+        key = check_batch(tasks)
+        with self._lock:
+            registry = self.registry
+            model = registry.get(key.model, key.revision)
+            self._check_model_inputs(model, tasks)
+            return self._generate(model, key, tasks, progress)
+
+    def _generate(
+        self,
+        model: LoadedModel,
+        key: BatchKey,
+        tasks: Sequence[GenerationTask],
+        progress: ProgressCallback | None,
+    ) -> list[TaskResult]:
+        base_seeds = [resolve_seed(task) for task in tasks]
+        jobs = [
+            _ImageJob(
+                task_index=t,
+                image_index=i,
+                prompt=task.prompt,
+                negative_prompt=task.negative_prompt or "",
+                seed=image_seed(base_seeds[t], i),
+                request_id=task.request_id,
+            )
+            for t, task in enumerate(tasks)
+            for i in range(task.num_images)
+        ]
+        pipeline = model.pipeline
+        pipeline.scheduler = model.scheduler(key.scheduler)
+        sampler = scheduler_label(key.scheduler, pipeline.scheduler)
+        registry = self.registry
+
+        def run(part: Sequence[_ImageJob]) -> _CallOutput:
+            return self._call_pipeline(model, key, part, progress)
+
+        def evict_others() -> bool:
+            return registry.evict_others((model.name, model.revision)) > 0
+
+        try:
+            parts = run_splitting_on_oom(
+                jobs,
+                run,
+                on_oom=lambda: free_device_memory(self.device),
+                on_single_oom=evict_others,
+            )
+        except torch.cuda.OutOfMemoryError as exc:
+            raise OutOfMemoryError(
+                f"one {key.width}x{key.height} image of model {key.model!r} does not fit in "
+                f"{self.device} memory even alone: ask for a smaller size, or enable "
+                "DIFFSTREAM_ENGINE__VAE_TILING"
+            ) from exc
+        return self._results(tasks, parts, sampler)
+
+    def _call_pipeline(
+        self,
+        model: LoadedModel,
+        key: BatchKey,
+        jobs: Sequence[_ImageJob],
+        progress: ProgressCallback | None,
+    ) -> _CallOutput:
+        arguments: dict[str, Any] = {
+            "prompt": [job.prompt for job in jobs],
+            "width": key.width,
+            "height": key.height,
+            "num_inference_steps": key.steps,
+            "guidance_scale": key.guidance_scale,
+            "num_images_per_prompt": 1,
+            "generator": [torch.Generator("cpu").manual_seed(job.seed) for job in jobs],
+            "output_type": "pil",
+        }
+        if model.accepts_negative_prompt:
+            arguments["negative_prompt"] = [job.negative_prompt for job in jobs]
+        if progress is not None:
+            arguments["callback_on_step_end"] = _step_callback(progress, key.steps, jobs)
+        started = time.perf_counter()
+        try:
+            output = model.pipeline(**arguments)
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except _ProgressCallbackError as exc:
+            raise exc.error from None
+        except Exception as exc:
+            raise InferenceError(
+                f"model {key.model!r} failed on a batch of {len(jobs)}: {exc}"
+            ) from exc
+        seconds = time.perf_counter() - started
+        images = list(output.images)
+        if len(images) != len(jobs):
+            raise InferenceError(
+                f"model {key.model!r} returned {len(images)} of {len(jobs)} images"
+            )
+        return _CallOutput(images=images, seconds=seconds)
+
+    def _results(
+        self,
+        tasks: Sequence[GenerationTask],
+        parts: list[tuple[Sequence[_ImageJob], _CallOutput]],
+        sampler: str,
+    ) -> list[TaskResult]:
+        images: list[list[GeneratedImage]] = [[] for _ in tasks]
+        inference_s = [0.0] * len(tasks)
+        encode_s = [0.0] * len(tasks)
+        batch_images = [0] * len(tasks)
+        for jobs, output in parts:
+            for t in {job.task_index for job in jobs}:
+                inference_s[t] += output.seconds
+                batch_images[t] = max(batch_images[t], len(jobs))
+            for job, image in zip(jobs, output.images, strict=True):
+                started = time.perf_counter()
+                images[job.task_index].append(
+                    self._encode(tasks[job.task_index], job, image, sampler)
+                )
+                encode_s[job.task_index] += time.perf_counter() - started
+        return [
+            TaskResult(
+                request_id=task.request_id,
+                model=task.model,
+                revision=task.revision,
+                images=tuple(sorted(images[t], key=lambda image: image.index)),
+                inference_s=inference_s[t],
+                encode_s=encode_s[t],
+                batch_images=batch_images[t],
+            )
+            for t, task in enumerate(tasks)
+        ]
+
+    def _encode(
+        self, task: GenerationTask, job: _ImageJob, image: Image.Image, sampler: str
+    ) -> GeneratedImage:
+        data = encode_image(
+            image,
+            task.output_format,
+            parameters=a1111_parameters(task, seed=job.seed, sampler=sampler),
+            metadata=diffstream_metadata(
+                task, seed=job.seed, index=job.image_index, sampler=sampler
+            ),
+            settings=self.settings,
+        )
+        return GeneratedImage(
+            index=job.image_index,
+            data=data,
+            content_type=CONTENT_TYPES[task.output_format],
+            width=image.width,
+            height=image.height,
+            seed=job.seed,
+            sha256=sha256(data).hexdigest(),
+        )
+
+    def _check_model_inputs(self, model: LoadedModel, tasks: Sequence[GenerationTask]) -> None:
+        if model.accepts_negative_prompt:
+            return
+        for task in tasks:
+            if task.negative_prompt:
+                raise InvalidTaskError(
+                    "negative_prompt",
+                    f"is set but model {model.name!r} takes no negative prompt: leave it empty",
+                    request_id=task.request_id,
+                )
+
+    def _warm_up(self, model: LoadedModel) -> None:
+        side = _native_side(model.pipeline)
+        task = GenerationTask(
+            request_id="warmup",
+            model=model.name,
+            revision=model.revision,
+            prompt="warm-up",
+            width=side,
+            height=side,
+            steps=WARMUP_STEPS,
+            guidance_scale=7.5,
+            seed=0,
+        )
+        started = time.perf_counter()
+        self._generate(model, batch_key(task), [task], None)
+        logger.info("warmed up %s in %.2fs", model.name, time.perf_counter() - started)
+
+
+def _step_callback(progress: ProgressCallback, steps: int, jobs: Sequence[_ImageJob]) -> Any:
+    request_ids = tuple(dict.fromkeys(job.request_id for job in jobs))
+
+    def on_step_end(
+        pipeline: Any, step: int, _timestep: Any, _tensors: dict[str, Any]
+    ) -> dict[str, Any]:
+        # The loop may run more iterations than steps asked for (PNDM adds one, second-order
+        # schedulers such as heun double them); report the loop's own count.
+        total = getattr(pipeline, "num_timesteps", None)
+        total = total if isinstance(total, int) and total > 0 else steps
+        try:
+            progress(
+                StepProgress(step=step + 1, steps=total, request_ids=request_ids, images=len(jobs))
+            )
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception as exc:
+            raise _ProgressCallbackError(exc) from exc
+        return {}
+
+    return on_step_end
+
+
+def _native_side(pipeline: Any) -> int:
+    """The model's native image side: its latent sample size times the VAE's factor."""
+    denoiser = denoiser_of(pipeline)
+    sample_size = getattr(getattr(denoiser, "config", None), "sample_size", None)
+    factor = getattr(pipeline, "vae_scale_factor", None)
+    if isinstance(sample_size, int) and isinstance(factor, int):
+        return sample_size * factor
+    return DEFAULT_WARMUP_SIDE

@@ -1,0 +1,52 @@
+"""What the engine hands back: encoded images per task, timings, and per-step progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GeneratedImage:
+    """One encoded image; fields mirror GenerationResult.images plus its sha256."""
+
+    index: int
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+    seed: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskResult:
+    """A task's images, in index order, and the time spent on them."""
+
+    request_id: str
+    model: str
+    revision: str | None
+    images: tuple[GeneratedImage, ...]
+    # Wall seconds of the pipeline call(s) that produced this task's images. Tasks sharing
+    # a call share its time; after an out-of-memory split, the calls holding its images.
+    inference_s: float
+    encode_s: float
+    # Images in the largest pipeline call that produced one of this task's images.
+    batch_images: int
+
+
+class StepProgress(NamedTuple):
+    """A denoising step has finished for every image of a pipeline call."""
+
+    step: int  # 1-based
+    # Iterations of the denoising loop: the task's steps, or more where the scheduler adds
+    # some (PNDM: one more; heun and dpm2: about twice as many).
+    steps: int
+    request_ids: tuple[str, ...]
+    images: int
+
+
+# Called on the inference thread after every step. Raising aborts the call: the exception
+# reaches the caller of ``generate`` unchanged (unless it is an out-of-memory error).
+ProgressCallback = Callable[[StepProgress], None]

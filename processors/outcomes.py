@@ -1,0 +1,89 @@
+"""The events a processor writes for each request: results, failures and status changes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from processors.engine.results import TaskResult
+from processors.exceptions import ProcessorError
+from schemas.builders import new_failed, now_millis, request_context
+from schemas.events import RequestState
+
+
+def result_record(
+    request: dict[str, Any],
+    result: TaskResult,
+    *,
+    source: dict[str, Any],
+    attempt: int,
+    inference_started: datetime,
+) -> dict[str, Any]:
+    """The GenerationResult of a finished task (images and all)."""
+    queued = (inference_started - request["submitted_at"]).total_seconds()
+    return {
+        "request_id": request["request_id"],
+        "attempt": attempt,
+        "produced_at": now_millis(),
+        "model": result.model,
+        "revision": result.revision,
+        "images": [
+            {
+                "index": image.index,
+                "data": image.data,
+                "content_type": image.content_type,
+                "width": image.width,
+                "height": image.height,
+                "seed": image.seed,
+            }
+            for image in result.images
+        ],
+        "timings": {
+            "queued_s": max(queued, 0.0),
+            "inference_s": result.inference_s + result.encode_s,
+            "storage_s": None,
+            "end_to_end_s": None,
+        },
+        "source": source,
+        "request": request,
+    }
+
+
+def inference_failed(
+    request: dict[str, Any], error: ProcessorError, *, source: dict[str, Any], attempt: int
+) -> dict[str, Any]:
+    """The GenerationFailed of a request whose inference kept failing."""
+    return new_failed(
+        request["request_id"],
+        error.code,
+        str(error)[:2000],
+        retryable=error.retryable,
+        attempt=attempt,
+        model=request.get("model"),
+        source=source,
+        context=request_context(request),
+    )
+
+
+def status_record(
+    request: dict[str, Any],
+    state: RequestState,
+    *,
+    source: dict[str, Any],
+    attempt: int = 1,
+    failed: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The RequestStatus that follows a request's outcome in the compacted status topic."""
+    return {
+        "request_id": request["request_id"],
+        "state": str(state),
+        "updated_at": now_millis(),
+        "attempt": attempt,
+        "model": request.get("model") if isinstance(request.get("model"), str) else None,
+        "tenant": request.get("tenant") if isinstance(request.get("tenant"), str) else None,
+        "batch_id": request.get("batch_id") if isinstance(request.get("batch_id"), str) else None,
+        "error_code": failed["error_code"] if failed else None,
+        "message": failed["message"] if failed else None,
+        "image_uris": [],
+        "source": source,
+    }

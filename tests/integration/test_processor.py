@@ -1,0 +1,307 @@
+"""The stream processor against the real broker: every request gets exactly one outcome."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer
+
+from diffstream.kafka import make_consumer, make_producer
+from diffstream.settings import ProcessorSettings, Settings
+from infra.topics import create_topics
+from processors.engine.engine import InferenceEngine
+from processors.engine.settings import EngineSettings
+from processors.worker import StreamProcessor
+from schemas.builders import new_request, now_millis
+from schemas.codec import Codec
+from schemas.dlq import parse_dead_letter
+from schemas.events import EventName
+from schemas.topics import CANCELLATIONS, DLQ, FAILED, REQUESTS, REQUESTS_BATCH, RESULTS
+
+pytestmark = pytest.mark.integration
+
+SMALL: dict[str, Any] = {"width": 64, "height": 64, "steps": 2, "guidance_scale": 5.0}
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> InferenceEngine:
+    home = tmp_path_factory.mktemp("engine-home")
+    engine = InferenceEngine(EngineSettings(device="cpu", warmup=False), home=home)
+    engine.load()
+    return engine
+
+
+@pytest.fixture
+def isolated(settings: Settings) -> Settings:
+    """The session stack with topics and a consumer group of this test's own."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    own = settings.model_copy(
+        update={
+            "topic_prefix": prefix,
+            "processor": ProcessorSettings(
+                group_id=f"{prefix}processors",
+                instance_id=f"{prefix}worker",
+                static_membership=True,
+                session_timeout_ms=6000,
+                max_poll_interval_ms=7000,
+                max_batch_size=8,
+                max_batch_wait_ms=20,
+            ),
+        }
+    )
+    create_topics(own)
+    return own
+
+
+def publish(settings: Settings, requests: list[dict[str, Any]], topic: str = REQUESTS) -> None:
+    codec = Codec(settings)
+    producer = make_producer(settings, {"enable.idempotence": True, "acks": "all"})
+    for request in requests:
+        producer.produce(
+            settings.topic(topic),
+            codec.encode(EventName.REQUEST, request),
+            str(request["request_id"]).encode(),
+        )
+    assert producer.flush(30) == 0
+
+
+def read_committed(
+    settings: Settings, topic: str, expected: int, timeout_s: float = 120
+) -> list[dict[str, Any]]:
+    """Every event in ``topic`` visible to a read_committed reader, once ``expected`` arrived
+    (and a little longer, so that a duplicate would be seen too)."""
+    codec = Codec(settings)
+    consumer: Consumer = make_consumer(
+        settings,
+        {
+            "group.id": f"reader-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        },
+    )
+    consumer.subscribe([settings.topic(topic)])
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    settle: float | None = None
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is not None and message.error() is None:
+                events.append(codec.decode(message.value()).value)
+            if len(events) >= expected:
+                settle = settle or time.monotonic() + 2.0
+                if time.monotonic() > settle:
+                    break
+    finally:
+        consumer.close()
+    return events
+
+
+@pytest.fixture
+def running(isolated: Settings, engine: InferenceEngine) -> Iterator[StreamProcessor]:
+    processor = StreamProcessor(isolated, engine)
+    stop = threading.Event()
+    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
+    thread.start()
+    yield processor
+    stop.set()
+    thread.join(60)
+    assert not thread.is_alive(), "the processor did not stop"
+
+
+def test_forty_requests_give_forty_results(isolated: Settings, running: StreamProcessor) -> None:
+    requests = [new_request(f"test image {i}", seed=i, **SMALL) for i in range(40)]
+    publish(isolated, requests)
+    results = read_committed(isolated, RESULTS, expected=40)
+    ids = Counter(str(r["request_id"]) for r in results)
+    assert set(ids) == {str(r["request_id"]) for r in requests}
+    assert max(ids.values()) == 1, "a request got more than one result"
+    for result in results:
+        image = result["images"][0]
+        assert image["data"].startswith(b"\x89PNG")
+        assert (image["width"], image["height"]) == (64, 64)
+        assert image["seed"] == result["request"]["seed"]
+    assert running.cycles < 40, "requests should have been batched"
+
+
+def test_bad_events_are_routed_not_fatal(isolated: Settings, running: StreamProcessor) -> None:
+    producer = make_producer(isolated)
+    producer.produce(isolated.topic(REQUESTS), b"\x00not avro at all", b"poison")
+    producer.flush(30)
+    invalid = new_request("x", **{**SMALL, "width": 65})
+    expired = new_request("late", deadline=now_millis() - timedelta(seconds=1), **SMALL)
+    cancelled = new_request("never mind", **SMALL)
+    good = new_request("fine", seed=1, **SMALL)
+    codec = Codec(isolated)
+    cancel = {
+        "request_id": cancelled["request_id"],
+        "requested_at": now_millis(),
+        "reason": "test",
+        "tenant": None,
+        "traceparent": None,
+    }
+    producer.produce(
+        isolated.topic(CANCELLATIONS),
+        codec.encode(EventName.CANCEL, cancel),
+        str(cancelled["request_id"]).encode(),
+    )
+    producer.flush(30)
+    time.sleep(1.0)  # the processor's cancellation view follows the topic as it grows
+    publish(isolated, [invalid, expired, cancelled, good])
+
+    failed = {str(f["request_id"]): f for f in read_committed(isolated, FAILED, expected=3)}
+    assert failed[str(invalid["request_id"])]["error_code"] == "invalid_request"
+    assert "width" in failed[str(invalid["request_id"])]["message"]
+    assert failed[str(expired["request_id"])]["error_code"] == "expired"
+    assert failed[str(cancelled["request_id"])]["error_code"] == "cancelled"
+    results = read_committed(isolated, RESULTS, expected=1)
+    assert [str(r["request_id"]) for r in results] == [str(good["request_id"])]
+
+    dead = _read_raw(isolated, DLQ)
+    assert len(dead) == 1
+    letter = parse_dead_letter(dead[0][1])
+    assert letter.topic == isolated.topic(REQUESTS)
+    assert dead[0][0] == b"\x00not avro at all"
+
+
+def _read_raw(settings: Settings, topic: str) -> list[tuple[bytes, list[tuple[str, bytes]]]]:
+    consumer = make_consumer(
+        settings,
+        {
+            "group.id": f"raw-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        },
+    )
+    consumer.subscribe([settings.topic(topic)])
+    found: list[tuple[bytes, list[tuple[str, bytes]]]] = []
+    deadline = time.monotonic() + 20
+    try:
+        while time.monotonic() < deadline and not found:
+            message = consumer.poll(0.2)
+            if message is not None and message.error() is None:
+                found.append((message.value() or b"", list(message.headers() or [])))  # type: ignore[arg-type]
+    finally:
+        consumer.close()
+    return found
+
+
+def test_interactive_lane_overtakes_a_backfill(isolated: Settings, engine: InferenceEngine) -> None:
+    backfill = [new_request(f"backfill {i}", seed=i, lane="batch", **SMALL) for i in range(64)]
+    publish(isolated, backfill, topic=REQUESTS_BATCH)
+    processor = StreamProcessor(isolated, engine)
+    stop = threading.Event()
+    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        # Let the backfill start, then ask for one interactive image.
+        deadline = time.monotonic() + 60
+        while processor.cycles < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        urgent = new_request("urgent", seed=99, **SMALL)
+        published_at = now_millis()
+        publish(isolated, [urgent])
+        results = read_committed(isolated, RESULTS, expected=64 + 1)
+    finally:
+        stop.set()
+        thread.join(60)
+    assert len(results) == 65
+    urgent_result = next(r for r in results if r["request_id"] == urgent["request_id"])
+    overtaken_by = [
+        r
+        for r in results
+        if r["request"]["lane"] == "batch"
+        and published_at <= r["produced_at"] <= urgent_result["produced_at"]
+    ]
+    # At most the one backfill batch already running when it arrived, not the backlog.
+    assert len(overtaken_by) <= isolated.processor.max_batch_size
+    assert sum(r["produced_at"] > urgent_result["produced_at"] for r in results) > 8
+
+
+def _processor_env(settings: Settings, home: Path) -> dict[str, str]:
+    config = settings.processor
+    return {
+        **os.environ,
+        "DIFFSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "DIFFSTREAM_TOPIC_PREFIX": settings.topic_prefix,
+        "DIFFSTREAM_HOME": str(home),
+        "DIFFSTREAM_PROCESSOR__GROUP_ID": config.group_id,
+        "DIFFSTREAM_PROCESSOR__INSTANCE_ID": config.instance_id or "worker",
+        "DIFFSTREAM_PROCESSOR__STATIC_MEMBERSHIP": "true",
+        "DIFFSTREAM_PROCESSOR__SESSION_TIMEOUT_MS": "6000",
+        "DIFFSTREAM_PROCESSOR__MAX_BATCH_SIZE": "4",
+        "DIFFSTREAM_ENGINE__DEVICE": "cpu",
+        "DIFFSTREAM_ENGINE__WARMUP": "false",
+    }
+
+
+def test_sigkill_mid_batch_loses_and_duplicates_nothing(isolated: Settings, tmp_path: Path) -> None:
+    # Slow enough that the kill lands inside a batch: 30 steps at 128x128.
+    slow: dict[str, Any] = {**SMALL, "steps": 30, "width": 128, "height": 128}
+    requests = [new_request(f"kill test {i}", seed=i, **slow) for i in range(24)]
+    publish(isolated, requests)
+    env = _processor_env(isolated, tmp_path)
+    command = [sys.executable, "-m", "diffstream", "process"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        read_committed(isolated, RESULTS, expected=4, timeout_s=180)
+        time.sleep(0.3)  # inside the next batch
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+    finally:
+        first.kill()
+    second = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        results = read_committed(isolated, RESULTS, expected=24, timeout_s=240)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        _, stderr = second.communicate(timeout=60)
+    ids = Counter(str(r["request_id"]) for r in results)
+    assert set(ids) == {str(r["request_id"]) for r in requests}, stderr.decode()[-3000:]
+    assert max(ids.values()) == 1
+    assert second.returncode == 0, stderr.decode()[-3000:]
+
+
+class SlowEngine(InferenceEngine):
+    """The real engine, made to take longer than max.poll.interval.ms per pass."""
+
+    delay_s = 9.0
+
+    def generate(self, tasks: Any, *, progress: Any = None) -> Any:
+        time.sleep(self.delay_s)
+        return super().generate(tasks, progress=progress)
+
+
+def test_batch_longer_than_max_poll_interval_causes_no_rebalance(
+    isolated: Settings, tmp_path: Path
+) -> None:
+    assert SlowEngine.delay_s * 1000 > isolated.processor.max_poll_interval_ms
+    engine = SlowEngine(EngineSettings(device="cpu", warmup=False), home=tmp_path)
+    engine.load()
+    requests = [new_request(f"slow {i}", seed=i, **SMALL) for i in range(3)]
+    publish(isolated, requests)
+    processor = StreamProcessor(isolated, engine)
+    stop = threading.Event()
+    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        results = read_committed(isolated, RESULTS, expected=3, timeout_s=90)
+    finally:
+        stop.set()
+        thread.join(60)
+    ids = Counter(str(r["request_id"]) for r in results)
+    assert set(ids) == {str(r["request_id"]) for r in requests}
+    assert max(ids.values()) == 1
+    assert processor.revocations == 0, "the group rebalanced during a long batch"
