@@ -1,5 +1,7 @@
-# The diffstream roles for docker-compose.yml. Base install only: no torch (see pyproject extras).
+# The diffstream roles for docker-compose.yml. EXTRAS=inference adds torch and diffusers
+# for the processors; the other roles run on the base install.
 FROM python:3.11-slim
+ARG EXTRAS=""
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY diffstream diffstream
@@ -8,7 +10,7 @@ COPY producers producers
 COPY processors processors
 COPY sinks sinks
 COPY infra infra
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}"
 USER nobody
 ENTRYPOINT []
 CMD ["diffstream", "--help"]

@@ -142,6 +142,76 @@ class ProcessorSettings(BaseModel):
     metrics_port: int | None = Field(None, ge=0, lt=65536)
 
 
+class SinkSettings(BaseModel):
+    """How `diffstream sink images` stores results and commits (``DIFFSTREAM_SINK__*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group_id: str = "diffstream-image-sink"
+    # Stable per sink instance: its transactional.id (a restart fences what the killed life
+    # left open) and, with static_membership, its group.instance.id. None: host-pid.
+    instance_id: str | None = None
+    static_membership: bool = False
+    max_batch_size: int = Field(16, gt=0, le=1024)
+    max_batch_wait_ms: int = Field(50, ge=0)
+    # Objects are stored under {key_prefix}/{yyyy}/{mm}/{dd}/{request_id}/{index}.{ext}.
+    key_prefix: str = "images"
+    create_bucket: bool = True
+    put_concurrency: int = Field(8, gt=0)
+    # A storage outage is retried forever with exponential backoff between these bounds.
+    retry_initial_s: float = Field(0.5, gt=0)
+    retry_max_s: float = Field(30.0, gt=0)
+    session_timeout_ms: int = Field(45_000, ge=6000)
+    max_poll_interval_ms: int = Field(300_000, ge=6000)
+    transaction_timeout_ms: int = Field(60_000, ge=1000)
+    metrics_port: int | None = Field(None, ge=0, lt=65536)
+
+
+class WebhookSettings(BaseModel):
+    """How `diffstream sink notify` delivers webhooks (``DIFFSTREAM_WEBHOOKS__*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group_id: str = "diffstream-notifier"
+    # Standard Webhooks secret, ``whsec_`` + base64; required to run the notifier.
+    signing_secret: SecretStr | None = None
+    timeout_s: float = Field(10.0, gt=0)
+    initial_backoff_s: float = Field(1.0, gt=0)
+    max_backoff_s: float = Field(600.0, gt=0)
+    # After this long without success a delivery goes to diffusion.webhooks.dlq.
+    give_up_after_s: float = Field(24 * 3600.0, gt=0)
+    max_concurrency_per_endpoint: int = Field(4, gt=0)
+    max_in_flight: int = Field(1000, gt=0)
+    # Hostnames, IPs or CIDR networks a callback may reach although they are not public
+    # (JSON list, e.g. '["127.0.0.1"]'); allow_private opens every non-public address
+    # except cloud metadata endpoints, which only an explicit entry opens.
+    allow_hosts: frozenset[str] = frozenset()
+    allow_private: bool = False
+    commit_interval_s: float = Field(1.0, gt=0)
+    # SIGTERM: how long deliveries under way may take before they are left to a restart.
+    shutdown_grace_s: float = Field(5.0, ge=0)
+    session_timeout_ms: int = Field(45_000, ge=6000)
+    max_poll_interval_ms: int = Field(300_000, ge=6000)
+    metrics_port: int | None = Field(None, ge=0, lt=65536)
+
+
+class ProducerSettings(BaseModel):
+    """How producers publish and wait (``DIFFSTREAM_PRODUCER__*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # A publish not acknowledged by the brokers within this fails (librdkafka's
+    # message.timeout.ms): an unreachable Kafka gives an error, never a hang.
+    publish_timeout_s: float = Field(30.0, gt=0)
+    # How long `wait()` and `publish --wait` wait for an outcome by default.
+    wait_timeout_s: float = Field(300.0, gt=0)
+    # `wait()` for a request this publisher did not submit reads outcomes this far back.
+    wait_lookback_s: float = Field(3600.0, gt=0)
+    linger_ms: int = Field(5, ge=0)
+    # Admin and metadata calls (offsets reset, replay windows, topic lookups).
+    admin_timeout_s: float = Field(30.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Every knob of diffstream; frozen so that a role never sees it change under it."""
 
@@ -190,6 +260,9 @@ class Settings(BaseSettings):
     limits: RequestLimits = RequestLimits()
     processor: ProcessorSettings = ProcessorSettings()
     engine: EngineSettings = EngineSettings()
+    producer: ProducerSettings = ProducerSettings()
+    sink: SinkSettings = SinkSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
     @field_validator("home", "artifacts_dir")
     @classmethod

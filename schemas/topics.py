@@ -27,6 +27,7 @@ FAILED = "diffusion.failed"
 STATUS = "diffusion.status"
 DLQ = "diffusion.dlq"
 CANCELLATIONS = "diffusion.cancellations"
+WEBHOOKS_DLQ = "diffusion.webhooks.dlq"
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
@@ -74,5 +75,11 @@ TOPICS: tuple[TopicSpec, ...] = (
         3,
         {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"},
         "compacted: GenerationCancel per request_id, read by processors as a table",
+    ),
+    TopicSpec(
+        WEBHOOKS_DLQ,
+        3,
+        {"retention.ms": str(4 * WEEK_MS)},
+        "webhook deliveries given up: the original event bytes, with dead-letter headers",
     ),
 )

@@ -19,6 +19,8 @@ def test_compose_pins_the_same_kafka_and_provisions_topics() -> None:
     assert services["kafka"]["image"] == f"apache/kafka:{kafka_version()}"
     assert services["minio"]["image"].startswith("minio/minio:RELEASE.")
     assert "diffstream topics create" in " ".join(services["init"]["command"])
+    assert services["processor"]["command"] == ["diffstream", "process"]
+    assert services["processor"]["build"]["args"]["EXTRAS"] == "inference"
 
 
 def _compose_available() -> bool:

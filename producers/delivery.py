@@ -1,0 +1,110 @@
+"""An idempotent, acks=all producer whose sends return futures, served by one poll thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+
+from confluent_kafka import KafkaError, KafkaException, Message
+
+from diffstream.kafka import make_producer
+from diffstream.settings import Settings
+from producers.exceptions import PublishError
+
+logger = logging.getLogger(__name__)
+
+Headers = Sequence[tuple[str, str | bytes | None]]
+
+
+class DeliveryProducer:
+    """Sends records and resolves each one's future when the brokers acknowledge it.
+
+    ``message.timeout.ms`` is the publish timeout, so an unreachable cluster fails every
+    pending future with ``PublishError`` instead of leaving it waiting forever.
+    """
+
+    def __init__(self, settings: Settings, *, publish_timeout_s: float | None = None) -> None:
+        self.settings = settings
+        self.timeout_s = publish_timeout_s or settings.producer.publish_timeout_s
+        self._producer = make_producer(
+            settings,
+            {
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": settings.producer.linger_ms,
+                "message.timeout.ms": max(int(self.timeout_s * 1000), 1),
+            },
+        )
+        self._closed = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="diffstream-delivery", daemon=True)
+        self._poller.start()
+
+    def send(
+        self, topic: str, value: bytes | None, key: bytes | None, headers: Headers | None = None
+    ) -> Future[Message]:
+        """Queue one record; the future resolves on acknowledgement or fails with PublishError."""
+        if self._closed.is_set():
+            raise PublishError("this publisher is closed")
+        future: Future[Message] = Future()
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                self._producer.produce(
+                    topic,
+                    value,
+                    key,
+                    headers=list(headers or ()),
+                    on_delivery=lambda err, msg: self._delivered(future, err, msg),
+                )
+                return future
+            except BufferError:
+                # The local queue is full: wait for deliveries to drain it, within the timeout.
+                if time.monotonic() > deadline:
+                    raise PublishError(self._describe("the local send queue stayed full")) from None
+                time.sleep(0.05)
+            except KafkaException as exc:
+                raise PublishError(self._describe(str(exc))) from exc
+
+    def wait(self, future: Future[Message]) -> Message:
+        """The acknowledged record, or ``PublishError`` (never longer than the timeout + 5 s)."""
+        try:
+            return future.result(timeout=self.timeout_s + 5.0)
+        except TimeoutError:
+            raise PublishError(self._describe("no acknowledgement")) from None
+
+    def flush(self, timeout_s: float | None = None) -> int:
+        """Wait for every queued record; returns how many are still undelivered."""
+        return int(self._producer.flush(self.timeout_s if timeout_s is None else timeout_s))
+
+    def close(self) -> None:
+        """Flush (within the publish timeout), then stop the poll thread."""
+        if self._closed.is_set():
+            return
+        left = self.flush()
+        if left:
+            logger.warning("%d record(s) still undelivered when the publisher closed", left)
+        self._closed.set()
+        self._poller.join(5)
+
+    def _poll(self) -> None:
+        while not self._closed.is_set():
+            self._producer.poll(0.1)
+
+    def _delivered(
+        self, future: Future[Message], error: KafkaError | None, message: Message
+    ) -> None:
+        if future.done():
+            return
+        if error is None:
+            future.set_result(message)
+        else:
+            future.set_exception(PublishError(self._describe(error.str())))
+
+    def _describe(self, reason: str) -> str:
+        return (
+            f"could not publish to Kafka at {self.settings.kafka_bootstrap} within "
+            f"{self.timeout_s:g}s (DIFFSTREAM_PRODUCER__PUBLISH_TIMEOUT_S): {reason}"
+        )

@@ -1,0 +1,126 @@
+"""Follow the outcome topics (``diffusion.completed``, ``diffusion.failed``) from a point in
+time, read_committed: what ``wait()``, ``publish --wait`` and ``backfill --follow`` read."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from types import TracebackType
+
+from confluent_kafka import OFFSET_END, KafkaException, TopicPartition
+
+from diffstream.kafka import make_consumer
+from diffstream.settings import Settings
+from producers.events import KINDS, Event
+from producers.exceptions import AdminError
+from producers.topics import full_name, partitions
+from schemas.codec import Codec
+from schemas.events import EventName
+from schemas.exceptions import DecodeError
+from schemas.topics import COMPLETED, FAILED
+
+logger = logging.getLogger(__name__)
+
+# Where completions are read; the tests point it at diffusion.results until the image
+# sink writes diffusion.completed.
+DEFAULT_COMPLETED_TOPIC = COMPLETED
+
+
+class OutcomeReader:
+    """Reads completed and failed events written at or after ``since``, on every partition."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        since: datetime,
+        *,
+        completed_topic: str = DEFAULT_COMPLETED_TOPIC,
+        failed_topic: str = FAILED,
+        codec: Codec | None = None,
+    ) -> None:
+        self._codec = codec or Codec(settings)
+        self._consumer = make_consumer(
+            settings,
+            {
+                "group.id": f"diffstream-outcomes-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            },
+        )
+        try:
+            self._consumer.assign(self._starts(settings, since, completed_topic, failed_topic))
+        except Exception:
+            self._consumer.close()
+            raise
+
+    def _starts(
+        self, settings: Settings, since: datetime, completed: str, failed: str
+    ) -> list[TopicPartition]:
+        timeout_s = settings.producer.admin_timeout_s
+        millis = int(since.timestamp() * 1000)
+        wanted = []
+        for name in (completed, failed):
+            topic = full_name(settings, name)
+            wanted += [
+                TopicPartition(topic, p, millis)
+                for p in partitions(self._consumer, topic, timeout_s)
+            ]
+        try:
+            found = self._consumer.offsets_for_times(wanted, timeout=timeout_s)
+        except KafkaException as exc:
+            raise AdminError(f"cannot find where to start reading outcomes: {exc}") from exc
+        # No event at or after ``since`` yet: start at the end, where the next one will land.
+        return [
+            TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
+            for tp in found
+        ]
+
+    def poll(self, timeout_s: float) -> list[Event]:
+        """The outcomes that arrived within ``timeout_s`` (possibly none)."""
+        events = []
+        for message in self._consumer.consume(500, timeout=timeout_s):
+            if message.error() is not None:
+                logger.warning("outcome reader: %s", message.error())
+                continue
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            try:
+                decoded = self._codec.decode(
+                    message.value(), topic=topic, partition=partition, offset=offset
+                )
+            except DecodeError as exc:
+                logger.warning("skipping an undecodable outcome: %s", exc)
+                continue
+            _kind, stamp = message.timestamp()
+            events.append(
+                Event(
+                    kind=_kind_of(decoded.event),
+                    value=decoded.value,
+                    topic=topic or "",
+                    partition=partition or 0,
+                    offset=offset or 0,
+                    timestamp_ms=stamp if stamp > 0 else None,
+                )
+            )
+        return events
+
+    def close(self) -> None:
+        """Leave: nothing was committed, so nothing is lost."""
+        self._consumer.close()
+
+    def __enter__(self) -> OutcomeReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _kind_of(event: EventName) -> str:
+    # A GenerationResult stands in for a completion while no image sink runs.
+    kind = KINDS.get(event, str(event))
+    return "completed" if kind == "result" else kind

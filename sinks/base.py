@@ -1,0 +1,307 @@
+"""A batching sink that writes its output events and consumed offsets in one Kafka transaction.
+
+A sink is a small class: ``setup()`` opens and validates its clients, ``write(batch)`` does
+the I/O for a batch of messages and returns the events to produce. This base owns the loop
+(the same KIP-447 read-process-write as the stream processor): gather a batch, pause the
+partitions, run ``write`` on a worker thread while the polling thread keeps the group
+membership alive, retry it with backoff while the downstream system is unavailable, then
+produce its events with the batch's offsets in one transaction. A crash anywhere before the
+commit leaves nothing visible to read_committed readers; whoever owns the partitions next
+writes the batch again, so ``write`` must be idempotent (e.g. deterministic object keys).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from diffstream.kafka import make_consumer, make_producer
+from diffstream.settings import KafkaConfig, Settings, SinkSettings
+from schemas.dlq import dead_letter_headers
+from sinks.exceptions import StorageUnavailableError
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_S = 0.1
+
+Headers = list[tuple[str, str | bytes | None]]
+
+
+class Output(NamedTuple):
+    """One event a sink asks to produce in the batch's transaction."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+class _Aborted(Exception):  # noqa: N818  # control flow, never leaves this module
+    """The batch must not be committed (stopping, or its partitions were revoked)."""
+
+
+class TransactionalSink(ABC):
+    """The consume / write / transactional-commit loop; subclasses implement the I/O."""
+
+    #: Used in client ids and the transactional.id.
+    role = "sink"
+
+    def __init__(self, settings: Settings, config: SinkSettings, topics: Sequence[str]) -> None:
+        self.settings = settings
+        self.config = config
+        self.topics = list(topics)
+        self.instance_id = config.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.batches = 0
+        self.retries = 0
+        self._batch_partitions: set[tuple[str, int]] = set()
+        self._revoked_in_batch = False
+        self._abort = threading.Event()
+
+    @abstractmethod
+    def setup(self, stop: threading.Event) -> None:
+        """Open and validate the sink's clients (called once, before consuming)."""
+
+    @abstractmethod
+    def write(self, batch: Sequence[Message]) -> list[Output]:
+        """Do the batch's I/O; raise ``StorageUnavailableError`` to have it retried later."""
+
+    def on_retry(self, error: StorageUnavailableError, attempt: int) -> None:  # noqa: B027
+        """Called before the batch is retried (for metrics); does nothing by default."""
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume and write until ``stop`` is set; the batch under way is committed or
+        dropped (to be written again by the next owner of its partitions)."""
+        self.setup(stop)
+        consumer = make_consumer(self.settings, self._consumer_config())
+        producer = make_producer(self.settings, self._producer_config())
+        producer.init_transactions(30)
+        consumer.subscribe(
+            self.topics,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+        writer = ThreadPoolExecutor(1, thread_name_prefix=f"{self.role}-write")
+        log.info("%s %s consuming %s", self.role, self.instance_id, ", ".join(self.topics))
+        try:
+            while not stop.is_set():
+                self._batch(consumer, producer, writer, stop)
+        finally:
+            self._abort.set()
+            writer.shutdown(wait=True, cancel_futures=True)
+            consumer.close()
+            producer.flush(10)
+            log.info("%s %s stopped after %d batches", self.role, self.instance_id, self.batches)
+
+    def _consumer_config(self) -> KafkaConfig:
+        config: KafkaConfig = {
+            "group.id": self.config.group_id,
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "cooperative-sticky",
+            "session.timeout.ms": self.config.session_timeout_ms,
+            "max.poll.interval.ms": self.config.max_poll_interval_ms,
+            # Results carry image bytes: let one fetch hold the largest of them.
+            "fetch.max.bytes": 128 * 1024 * 1024,
+            "max.partition.fetch.bytes": 64 * 1024 * 1024,
+            "client.id": f"diffstream-{self.role}-{self.instance_id}",
+        }
+        if self.config.static_membership:
+            config["group.instance.id"] = self.instance_id
+        return config
+
+    def _producer_config(self) -> KafkaConfig:
+        return {
+            # Stable across restarts: init_transactions aborts what a killed life left open.
+            "transactional.id": f"diffstream-{self.role}-{self.instance_id}",
+            "transaction.timeout.ms": self.config.transaction_timeout_ms,
+            "linger.ms": 2,
+            "client.id": f"diffstream-{self.role}-{self.instance_id}",
+        }
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.debug("assigned %s", _names(partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if {(tp.topic, tp.partition) for tp in partitions} & self._batch_partitions:
+            # The batch's offsets can no longer be committed by us: drop its output.
+            self._revoked_in_batch = True
+            self._abort.set()
+        log.debug("revoked %s", _names(partitions))
+
+    # -- one batch ------------------------------------------------------------------------
+
+    def _batch(
+        self,
+        consumer: Consumer,
+        producer: Producer,
+        writer: ThreadPoolExecutor,
+        stop: threading.Event,
+    ) -> None:
+        messages = self._fill(consumer)
+        if not messages:
+            return
+        self.batches += 1
+        self._batch_partitions = {(m.topic() or "", m.partition() or 0) for m in messages}
+        self._revoked_in_batch = False
+        self._abort.clear()
+        assignment = consumer.assignment()
+        consumer.pause(assignment)
+        strays: list[Message] = []
+        try:
+            outputs = self._write_off_thread(consumer, writer, messages, strays, stop)
+            if self._revoked_in_batch:
+                raise _Aborted("partitions revoked while writing")
+            self._commit(consumer, producer, messages, outputs)
+        except _Aborted as reason:
+            log.warning("batch of %d dropped: %s", len(messages), reason)
+            _rewind(consumer, messages)
+        finally:
+            _rewind(consumer, strays)
+            consumer.resume(assignment)
+
+    def _fill(self, consumer: Consumer) -> list[Message]:
+        first = consumer.poll(IDLE_POLL_S)
+        if first is None:
+            return []
+        batch = [first] if _usable(first) else []
+        room = self.config.max_batch_size - len(batch)
+        if room > 0:
+            more = consumer.consume(room, 0)
+            if len(more) < room and self.config.max_batch_wait_ms > 0:
+                more += consumer.consume(room - len(more), self.config.max_batch_wait_ms / 1000)
+            batch += [m for m in more if _usable(m)]
+        return batch
+
+    def _write_off_thread(
+        self,
+        consumer: Consumer,
+        writer: ThreadPoolExecutor,
+        messages: Sequence[Message],
+        strays: list[Message],
+        stop: threading.Event,
+    ) -> list[Output]:
+        future: Future[list[Output]] = writer.submit(self._write_retrying, messages)
+        while not future.done():
+            # Keeps the member alive however long the write (or an outage) takes.
+            stray = consumer.poll(IDLE_POLL_S)
+            if stray is not None and _usable(stray):
+                strays.append(stray)
+            if stop.is_set():
+                self._abort.set()
+        return future.result()
+
+    def _write_retrying(self, messages: Sequence[Message]) -> list[Output]:
+        """Runs on the writer thread: ``write`` until it succeeds, backing off in between."""
+        delay = self.config.retry_initial_s
+        attempt = 0
+        while True:
+            if self._abort.is_set():
+                raise _Aborted("stopping" if not self._revoked_in_batch else "partitions revoked")
+            attempt += 1
+            try:
+                return self.write(messages)
+            except StorageUnavailableError as error:
+                self.retries += 1
+                self.on_retry(error, attempt)
+                pause = delay / 2 + random.uniform(0, delay / 2)  # jitter spreads the herd
+                log.warning(
+                    "batch of %d not written (attempt %d), retrying in %.1fs: %s",
+                    len(messages),
+                    attempt,
+                    pause,
+                    error,
+                )
+                if self._abort.wait(pause):
+                    raise _Aborted("stopping during a retry") from error
+                delay = min(delay * 2, self.config.retry_max_s)
+
+    def _commit(
+        self,
+        consumer: Consumer,
+        producer: Producer,
+        messages: Sequence[Message],
+        outputs: Sequence[Output],
+    ) -> None:
+        try:
+            producer.begin_transaction()
+            for output in outputs:
+                producer.produce(output.topic, output.value, output.key, headers=output.headers)
+            producer.send_offsets_to_transaction(
+                _next_offsets(messages), consumer.consumer_group_metadata(), 30
+            )
+            producer.commit_transaction(60)
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.fatal():
+                raise  # this producer is fenced or broken: the process must restart
+            log.warning("transaction failed, aborting: %s", error)
+            producer.abort_transaction(30)
+            raise _Aborted(str(error)) from exc
+
+
+def dead_letter(topic: str, message: Message, error: BaseException) -> Output:
+    """The dead letter of ``message``: its bytes unchanged, headers saying where and why."""
+    raw = message.headers() or []
+    pairs = list(raw.items()) if isinstance(raw, dict) else list(raw)
+    original = [(k, v.encode() if isinstance(v, str) else v) for k, v in pairs]
+    headers = dead_letter_headers(
+        original,
+        topic=message.topic() or "",
+        partition=message.partition() or 0,
+        offset=message.offset() or 0,
+        error=error,
+    )
+    return Output(topic, message.key(), message.value(), list(headers))
+
+
+def coordinates(message: Message) -> str:
+    """``topic[partition]@offset``, for logs."""
+    return f"{message.topic()}[{message.partition()}]@{message.offset()}"
+
+
+def _usable(message: Message) -> bool:
+    error = message.error()
+    if error is None:
+        return True
+    if error.code() != KafkaError._PARTITION_EOF:
+        log.warning("consumer error: %s", error)
+    return False
+
+
+def _next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
+    """Per partition, the offset after the last message of the batch."""
+    ends: dict[tuple[str, int], int] = {}
+    for m in messages:
+        key = (m.topic() or "", m.partition() or 0)
+        ends[key] = max(ends.get(key, -1), (m.offset() or 0) + 1)
+    return [TopicPartition(topic, partition, offset) for (topic, partition), offset in ends.items()]
+
+
+def _rewind(consumer: Consumer, messages: Sequence[Message]) -> None:
+    """Seek each partition back to the first of ``messages``, so they are read again."""
+    starts: dict[tuple[str, int], int] = {}
+    for m in messages:
+        key = (m.topic() or "", m.partition() or 0)
+        starts[key] = min(starts.get(key, m.offset() or 0), m.offset() or 0)
+    for (topic, partition), offset in starts.items():
+        try:
+            consumer.seek(TopicPartition(topic, partition, offset))
+        except KafkaException as exc:  # no longer ours: its new owner starts from the commit
+            log.info("not rewinding %s[%d]: %s", topic, partition, exc)
+
+
+def _names(partitions: Sequence[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"

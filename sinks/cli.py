@@ -1,0 +1,45 @@
+"""`diffstream sink images|notify`: the sinks as long-running services."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+from prometheus_client import REGISTRY, start_http_server
+
+from diffstream.settings import Settings
+from diffstream.signals import stop_on_signals
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(help="Sinks: images into the object store, webhooks to callbacks.")
+
+
+@app.command("images")
+def images() -> None:
+    """Store results in the object store; one completed event per request, exactly once."""
+    from sinks.images import ImageSink  # noqa: PLC0415  # each command loads only its own role
+
+    settings = Settings()
+    stop = stop_on_signals()
+    sink = ImageSink(settings, registry=REGISTRY)
+    _serve_metrics(settings.sink.metrics_port)
+    sink.run(stop)
+
+
+@app.command("notify")
+def notify() -> None:
+    """POST completed and failed events to request callbacks (signed, retried, at least once)."""
+    from sinks.notify import Notifier  # noqa: PLC0415  # each command loads only its own role
+
+    settings = Settings()
+    stop = stop_on_signals()
+    notifier = Notifier(settings, registry=REGISTRY)
+    _serve_metrics(settings.webhooks.metrics_port)
+    notifier.run(stop)
+
+
+def _serve_metrics(port: int | None) -> None:
+    if port is not None:
+        start_http_server(port, registry=REGISTRY)
+        log.info("metrics on :%d/metrics", port)

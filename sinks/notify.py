@@ -1,0 +1,288 @@
+"""`diffstream sink notify`: completed and failed events to their callbacks, as webhooks.
+
+The polling thread reads ``diffusion.completed`` and ``diffusion.failed`` (read_committed)
+and hands each event whose request asked for it to an asyncio loop on its own thread, where
+deliveries run concurrently (see ``sinks.delivery``). Delivery is at-least-once: an offset
+is committed only once every event up to it was delivered, skipped, or written to
+``diffusion.webhooks.dlq``; receivers dedupe by the stable ``webhook-id``. While too many
+deliveries are under way the partitions are paused (the consumer keeps polling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any, NamedTuple
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from diffstream.kafka import make_consumer, make_producer
+from diffstream.settings import KafkaConfig, Settings
+from schemas.codec import Codec
+from schemas.events import EventName
+from schemas.exceptions import DecodeError
+from schemas.topics import COMPLETED, FAILED, WEBHOOKS_DLQ
+from sinks.base import coordinates, dead_letter
+from sinks.delivery import DEAD_LETTER_OUTCOMES, Deliverer, Delivery, DeliveryResult
+from sinks.exceptions import SinkError, WebhookDeliveryError
+from sinks.metrics import NotifierMetrics
+from sinks.offsets import OffsetTracker, TopicPartitionKey
+from sinks.payloads import CALLBACK_EVENTS, webhook_body, webhook_id
+from sinks.signing import WebhookSigner
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_S = 0.1
+URL_HEADER = "diffstream.webhook.url"
+ID_HEADER = "diffstream.webhook.id"
+
+
+class _Finished(NamedTuple):
+    tp: TopicPartitionKey
+    offset: int
+    epoch: int
+    message: Message
+    delivery: Delivery
+    future: Future[DeliveryResult]
+
+
+def plan_delivery(event: EventName, record: dict[str, Any]) -> Delivery | None:
+    """The webhook an event calls for, or None (no callback, or not for this event)."""
+    kind = CALLBACK_EVENTS.get(event)
+    context = record.get("context") or {}
+    callback = context.get("callback")
+    if kind is None or not callback or kind not in (callback.get("events") or ()):
+        return None
+    return Delivery(
+        url=str(callback["url"]),
+        webhook_id=webhook_id(record["request_id"], event),
+        body=webhook_body(event, record),
+    )
+
+
+class Notifier:
+    """One member of the notifiers' consumer group."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: CollectorRegistry | None = None,
+        codec: Codec | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = settings.webhooks
+        self.signer = WebhookSigner(self.config.signing_secret)  # fails fast without a secret
+        self.codec = codec or Codec(settings)
+        self.metrics = NotifierMetrics.create(registry or CollectorRegistry())
+        self.topics = [settings.topic(COMPLETED), settings.topic(FAILED)]
+        self.tracker = OffsetTracker()
+        self.outcomes: dict[str, int] = {}
+        self._finished: queue.SimpleQueue[_Finished] = queue.SimpleQueue()
+        self._futures: dict[tuple[TopicPartitionKey, int], Future[DeliveryResult]] = {}
+        self._dlq_errors: list[str] = []
+        self._loop = asyncio.new_event_loop()
+        self._deliverer: Deliverer | None = None
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Deliver until ``stop`` is set; deliveries still under way after the grace period
+        are left to whoever reads the partitions next."""
+        thread = threading.Thread(target=self._loop.run_forever, name="webhooks", daemon=True)
+        thread.start()
+        self._deliverer = asyncio.run_coroutine_threadsafe(
+            self._make_deliverer(), self._loop
+        ).result(10)
+        consumer = make_consumer(self.settings, self._consumer_config())
+        producer = make_producer(self.settings, {"enable.idempotence": True, "acks": "all"})
+        consumer.subscribe(
+            self.topics,
+            on_revoke=lambda c, ps: self._on_revoke(c, producer, ps),
+            on_lost=lambda c, ps: self._forget(ps),
+        )
+        log.info("notifier consuming %s", ", ".join(self.topics))
+        next_commit = time.monotonic() + self.config.commit_interval_s
+        paused = False
+        try:
+            while not stop.is_set():
+                self._drain(producer)
+                paused = self._throttle(consumer, paused)
+                message = consumer.poll(IDLE_POLL_S)
+                if message is not None and _usable(message):
+                    self._handle(message, producer)
+                if time.monotonic() >= next_commit:
+                    self._commit(consumer, producer)
+                    next_commit = time.monotonic() + self.config.commit_interval_s
+            self._finish(consumer, producer)
+        finally:
+            for future in self._futures.values():
+                future.cancel()
+            asyncio.run_coroutine_threadsafe(self._deliverer.aclose(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            thread.join(10)
+            consumer.close()
+            producer.flush(10)
+            log.info("notifier stopped: %s", self.outcomes or "nothing delivered")
+
+    async def _make_deliverer(self) -> Deliverer:
+        # The HTTP client belongs to the loop that uses it: build it there.
+        return Deliverer(self.config, self.metrics, signer=self.signer)
+
+    def _consumer_config(self) -> KafkaConfig:
+        return {
+            "group.id": self.config.group_id,
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "cooperative-sticky",
+            "session.timeout.ms": self.config.session_timeout_ms,
+            "max.poll.interval.ms": self.config.max_poll_interval_ms,
+            "client.id": "diffstream-notifier",
+        }
+
+    def _throttle(self, consumer: Consumer, paused: bool) -> bool:
+        """Pause every partition while ``max_in_flight`` deliveries are under way."""
+        full = self.tracker.in_flight() >= self.config.max_in_flight
+        if full:
+            consumer.pause(consumer.assignment())  # again: a rebalance may have added some
+        elif paused:
+            consumer.resume(consumer.assignment())
+        return full
+
+    def _finish(self, consumer: Consumer, producer: Producer) -> None:
+        """Give deliveries under way a grace period, then commit what is done."""
+        deadline = time.monotonic() + self.config.shutdown_grace_s
+        consumer.pause(consumer.assignment())
+        while self.tracker.in_flight() and time.monotonic() < deadline:
+            self._drain(producer)
+            consumer.poll(0.05)
+        self._drain(producer)
+        self._commit(consumer, producer)
+
+    # -- one event ------------------------------------------------------------------------
+
+    def _handle(self, message: Message, producer: Producer) -> None:
+        tp = (message.topic() or "", message.partition() or 0)
+        offset = message.offset() or 0
+        epoch = self.tracker.add(tp, offset)
+        try:
+            decoded = self.codec.decode(
+                message.value(), topic=tp[0], partition=tp[1], offset=offset
+            )
+        except DecodeError as error:
+            log.warning("dead-lettering %s: %s", coordinates(message), error)
+            self._dead_letter(producer, message, error, None)
+            self.tracker.done(tp, offset, epoch)
+            return
+        delivery = plan_delivery(decoded.event, decoded.value)
+        if delivery is None:
+            self.tracker.done(tp, offset, epoch)
+            return
+        assert self._deliverer is not None
+        future = asyncio.run_coroutine_threadsafe(self._deliverer.deliver(delivery), self._loop)
+        self._futures[(tp, offset)] = future
+        self.metrics.in_flight.inc()
+        future.add_done_callback(
+            lambda f: self._finished.put(_Finished(tp, offset, epoch, message, delivery, f))
+        )
+
+    def _drain(self, producer: Producer) -> None:
+        """Act on finished deliveries (on the polling thread: it owns the tracker)."""
+        while True:
+            try:
+                item = self._finished.get_nowait()
+            except queue.Empty:
+                return
+            self._futures.pop((item.tp, item.offset), None)
+            self.metrics.in_flight.dec()
+            if item.future.cancelled():
+                continue  # partition lost or stopping: whoever reads it next delivers it
+            try:
+                result = item.future.result()
+            except Exception as error:  # a bug in one delivery must not stop the others
+                log.exception("webhook %s crashed", item.delivery.webhook_id)
+                result = DeliveryResult("gave_up", 0, f"{type(error).__name__}: {error}")
+            self.outcomes[result.outcome] = self.outcomes.get(result.outcome, 0) + 1
+            if result.outcome in DEAD_LETTER_OUTCOMES:
+                failure = WebhookDeliveryError(
+                    f"{result.outcome} after {result.attempts} attempts: {result.detail}"
+                )
+                log.warning(
+                    "webhook %s to %s: %s", item.delivery.webhook_id, item.delivery.url, failure
+                )
+                self._dead_letter(producer, item.message, failure, item.delivery)
+                self.metrics.dead_letters.labels(result.outcome).inc()
+            self.tracker.done(item.tp, item.offset, item.epoch)
+
+    def _dead_letter(
+        self,
+        producer: Producer,
+        message: Message,
+        error: BaseException,
+        delivery: Delivery | None,
+    ) -> None:
+        letter = dead_letter(self.settings.topic(WEBHOOKS_DLQ), message, error)
+        headers = list(letter.headers)
+        if delivery is not None:
+            headers += [
+                (URL_HEADER, delivery.url.encode()),
+                (ID_HEADER, delivery.webhook_id.encode()),
+            ]
+        producer.produce(
+            letter.topic, letter.value, letter.key, headers=headers, on_delivery=self._on_dlq
+        )
+
+    def _on_dlq(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self._dlq_errors.append(str(error))
+
+    # -- offsets --------------------------------------------------------------------------
+
+    def _commit(
+        self, consumer: Consumer, producer: Producer, only: set[TopicPartitionKey] | None = None
+    ) -> None:
+        offsets = self.tracker.committable(only)
+        if not offsets:
+            return
+        # Dead letters first: an offset is committed only once its dead letter is durable.
+        if producer.flush(30) > 0 or self._dlq_errors:
+            raise SinkError(f"dead letters not written, offsets not committed: {self._dlq_errors}")
+        try:
+            consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                asynchronous=False,
+            )
+        except KafkaException as exc:
+            log.warning("offset commit failed (retried at the next interval): %s", exc)
+            return
+        self.tracker.committed(offsets)
+
+    def _on_revoke(
+        self, consumer: Consumer, producer: Producer, partitions: list[TopicPartition]
+    ) -> None:
+        self._drain(producer)
+        self._commit(consumer, producer, {(tp.topic, tp.partition) for tp in partitions})
+        self._forget(partitions)
+
+    def _forget(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            for (other, _), future in list(self._futures.items()):
+                if other == key:
+                    future.cancel()
+            self.tracker.forget(key)
+
+
+def _usable(message: Message) -> bool:
+    error = message.error()
+    if error is None:
+        return True
+    if error.code() != KafkaError._PARTITION_EOF:
+        log.warning("consumer error: %s", error)
+    return False
