@@ -97,19 +97,19 @@ def test_private_callbacks_are_refused_without_a_request() -> None:
 
 def test_a_slow_endpoint_does_not_hold_up_another() -> None:
     with (
-        receiving(Receiver(delay_s=1.5)) as slow,
+        receiving(Receiver(delay_s=0.8)) as slow,
         receiving(Receiver()) as fast,
     ):
         settings = config(max_concurrency_per_endpoint=1, timeout_s=5.0)
-        deliveries = [Delivery(slow.url, f"msg_s{i}", b"{}") for i in range(3)]
+        deliveries = [Delivery(slow.url, f"msg_s{i}", b"{}") for i in range(2)]
         deliveries += [Delivery(fast.url, f"msg_f{i}", b"{}") for i in range(10)]
 
         async def main() -> float:
             deliverer = Deliverer(settings, NotifierMetrics.create(CollectorRegistry()))
             started = time.monotonic()
-            slow_tasks = [asyncio.create_task(deliverer.deliver(d)) for d in deliveries[:3]]
+            slow_tasks = [asyncio.create_task(deliverer.deliver(d)) for d in deliveries[:2]]
             await asyncio.sleep(0.1)
-            fast_results = await asyncio.gather(*(deliverer.deliver(d) for d in deliveries[3:]))
+            fast_results = await asyncio.gather(*(deliverer.deliver(d) for d in deliveries[2:]))
             fast_done = time.monotonic() - started
             assert all(r.outcome == "delivered" for r in fast_results)
             await asyncio.gather(*slow_tasks)
@@ -117,5 +117,5 @@ def test_a_slow_endpoint_does_not_hold_up_another() -> None:
             return fast_done
 
         fast_done = asyncio.run(main())
-    assert fast_done < 1.0, "the fast endpoint waited for the slow one"
-    assert len(slow.received) == 3
+    assert fast_done < 0.7, "the fast endpoint waited for the slow one"
+    assert len(slow.received) == 2
