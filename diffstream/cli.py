@@ -17,6 +17,8 @@ from rich.table import Table
 from diffstream.exceptions import DiffstreamError
 from diffstream.logs import configure_logging
 from diffstream.settings import Settings
+from producers.cli import app as producers_app
+from sinks.cli import app as sink_app
 
 if TYPE_CHECKING:
     from infra.stack.local import ServerStatus
@@ -35,6 +37,9 @@ bucket_app = typer.Typer(help="The object-store bucket images are written to.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(bucket_app, name="bucket")
+app.add_typer(sink_app, name="sink")
+# publish, backfill, replay, offsets, dlq: producers import no torch, so they load eagerly.
+app.add_typer(producers_app)
 
 
 @app.callback()
@@ -129,10 +134,11 @@ def process() -> None:
 
 @app.command("run")
 def run_all() -> None:
-    """Every role in one process, for the local demo (today: the stream processor)."""
-    from processors.serve import serve_processor
+    """Every role in one process (processor, image sink, notifier), for the local demo."""
+    from diffstream.signals import stop_on_signals
+    from infra.together import run_every_role
 
-    serve_processor(Settings())
+    run_every_role(Settings(), stop_on_signals())
 
 
 @app.command("demo")

@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from confluent_kafka import TopicPartition
 
@@ -18,11 +17,13 @@ from diffstream.exceptions import DiffstreamError
 from diffstream.kafka import make_consumer, make_producer
 from diffstream.s3 import make_s3_client
 from diffstream.settings import Settings
+from infra.together import run_every_role
+from producers.publisher import Publisher
 from schemas.builders import new_request
 from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.exceptions import ValidationError
-from schemas.topics import REQUESTS, RESULTS
+from schemas.topics import REQUESTS
 from schemas.validation import check_request
 
 log = logging.getLogger(__name__)
@@ -50,90 +51,41 @@ def run_demo(settings: Settings) -> Iterator[str]:
 
 
 def _generate_images(settings: Settings) -> Iterator[str]:
-    # The processor brings torch: imported here so that the rest of infra stays light.
-    from processors.engine.engine import InferenceEngine  # noqa: PLC0415
-    from processors.serve import quiet_model_libraries  # noqa: PLC0415
-    from processors.worker import StreamProcessor  # noqa: PLC0415
-
-    quiet_model_libraries()
-    engine = InferenceEngine(settings.engine)
-    started = time.perf_counter()
-    engine.load()
-    yield f"loaded tiny-sd on {engine.device} in {time.perf_counter() - started:.1f}s"
-    try:
-        check_request(new_request("too odd", width=65, height=64), settings.limits)
-    except ValidationError as refused:
-        yield f"refused before publishing: {refused.errors[0].message}"
-
-    codec = Codec(settings)
-    requests = [
-        new_request(prompt, width=64, height=64, steps=10, seed=index)
-        for index, prompt in enumerate(PROMPTS)
-    ]
-    producer = make_producer(settings, {"enable.idempotence": True, "acks": "all"})
-    for request in requests:
-        check_request(request, settings.limits)
-        producer.produce(
-            settings.topic(REQUESTS),
-            codec.encode(EventName.REQUEST, request),
-            str(request["request_id"]).encode(),
-            headers=codec.headers(EventName.REQUEST),
-        )
-    if producer.flush(30) != 0:
-        raise DemoError(f"requests were not acknowledged by {settings.kafka_bootstrap}")
-    yield f"published {len(requests)} requests to {settings.topic(REQUESTS)}"
-
+    """Publish through the client library, run every role, wait for each stored image."""
     stop = threading.Event()
-    processor = StreamProcessor(settings, engine)
-    worker = threading.Thread(target=processor.run, args=(stop,), name="processor")
-    worker.start()
+    roles = threading.Thread(target=run_every_role, args=(settings, stop), name="roles")
+    roles.start()
     try:
-        wanted = {str(r["request_id"]) for r in requests}
-        results = _read_results(settings, codec, wanted, timeout_s=120)
+        with Publisher(settings) as publisher:
+            try:
+                publisher.submit("too odd", width=65, height=64)
+            except ValidationError as refused:
+                yield f"refused before publishing: {refused.errors[0].message}"
+            started = time.perf_counter()
+            ids = [
+                publisher.submit(prompt, width=64, height=64, steps=10, seed=index)
+                for index, prompt in enumerate(PROMPTS)
+            ]
+            yield f"published {len(ids)} requests to {settings.topic(REQUESTS)}"
+            out = settings.home / "demo"
+            out.mkdir(parents=True, exist_ok=True)
+            client = make_s3_client(settings)
+            for request_id, prompt in zip(ids, PROMPTS, strict=True):
+                done = publisher.wait(request_id, timeout_s=180)
+                uri = done.image_uris[0]
+                bucket, _, key = uri.removeprefix("s3://").partition("/")
+                path = out / f"{request_id}.png"
+                client.fget_object(bucket, key, str(path))
+                timings = done.value["timings"]
+                yield (
+                    f"{prompt!r} -> {uri} (queued {timings['queued_s']:.2f}s, inference "
+                    f"{timings['inference_s']:.2f}s, end to end {timings['end_to_end_s']:.2f}s)"
+                )
+            elapsed = time.perf_counter() - started
+            yield f"{len(ids)} images stored in {elapsed:.1f}s; local copies in {_short(out)}"
     finally:
         stop.set()
-        worker.join(60)
-    out = settings.home / "demo"
-    out.mkdir(parents=True, exist_ok=True)
-    for result in results:
-        image = result["images"][0]
-        path = out / f"{result['request_id']}.png"
-        path.write_bytes(image["data"])
-        yield (
-            f"{result['request']['prompt']!r}: seed {image['seed']}, "
-            f"{image['width']}x{image['height']}, queued {result['timings']['queued_s']:.2f}s, "
-            f"inference {result['timings']['inference_s']:.2f}s -> {_short(path)}"
-        )
-    yield f"{len(results)} images in {processor.cycles} batches"
-
-
-def _read_results(
-    settings: Settings, codec: Codec, wanted: set[str], timeout_s: float
-) -> list[dict[str, Any]]:
-    consumer = make_consumer(
-        settings,
-        {
-            "group.id": f"diffstream-demo-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-        },
-    )
-    consumer.subscribe([settings.topic(RESULTS)])
-    found: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(found) < len(wanted) and time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is None or message.error() is not None:
-                continue
-            result = codec.decode(message.value()).value
-            if str(result["request_id"]) in wanted:
-                found[str(result["request_id"])] = result
-    finally:
-        consumer.close()
-    if len(found) < len(wanted):
-        raise DemoError(f"only {len(found)} of {len(wanted)} results within {timeout_s:.0f}s")
-    return list(found.values())
+        roles.join(60)
 
 
 def _short(path: Path) -> str:

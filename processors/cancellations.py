@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
@@ -16,6 +17,8 @@ from schemas.exceptions import DecodeError
 from schemas.topics import CANCELLATIONS
 
 log = logging.getLogger(__name__)
+
+TOPIC_WAIT_S = 10.0
 
 
 class CancellationView:
@@ -62,8 +65,16 @@ class CancellationView:
             },
         )
         try:
-            metadata = consumer.list_topics(self._topic, timeout=30).topics.get(self._topic)
-            if metadata is None or metadata.error is not None:
+            metadata = None
+            deadline = time.monotonic() + TOPIC_WAIT_S
+            # A topic created a moment ago may not be in the metadata yet.
+            while metadata is None and time.monotonic() < deadline and not self._stop.is_set():
+                found = consumer.list_topics(self._topic, timeout=10).topics.get(self._topic)
+                if found is not None and found.error is None and found.partitions:
+                    metadata = found
+                else:
+                    time.sleep(0.2)
+            if metadata is None:
                 log.warning("%s is missing: cancellations are not honoured", self._topic)
                 return
             partitions = [
@@ -79,12 +90,13 @@ class CancellationView:
                 self.caught_up.set()
             while not self._stop.is_set():
                 message = consumer.poll(0.2)
-                if message is None or message.error() is not None:
-                    continue
-                self._read(message.value(), message.key())
-                partition = message.partition() or 0
-                if behind and (message.offset() or 0) + 1 >= behind.get(partition, 0):
-                    behind.pop(partition, None)
+                if message is not None and message.error() is None:
+                    self._read(message.value(), message.key())
+                if behind:
+                    # Positions, not offsets: they also step over transaction markers.
+                    for tp in consumer.position(partitions):
+                        if tp.offset >= behind.get(tp.partition, 0):
+                            behind.pop(tp.partition, None)
                     if not behind:
                         self.caught_up.set()
         except KafkaException as exc:

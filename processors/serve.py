@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
-from types import FrameType
 
 from prometheus_client import REGISTRY, start_http_server
 
 from diffstream.settings import Settings
+from diffstream.signals import stop_on_signals
 from processors.engine.engine import InferenceEngine
 from processors.worker import StreamProcessor
 
 log = logging.getLogger(__name__)
 
 
-def serve_processor(settings: Settings, stop: threading.Event | None = None) -> None:
+def serve_processor(
+    settings: Settings, stop: threading.Event | None = None, *, serve_metrics: bool = True
+) -> None:
     """Load the engine, then process until SIGTERM/SIGINT (or ``stop``)."""
     stop = stop or stop_on_signals()
     quiet_model_libraries()
     processor = StreamProcessor(settings, InferenceEngine(settings.engine), registry=REGISTRY)
-    if settings.processor.metrics_port is not None:
+    if serve_metrics and settings.processor.metrics_port is not None:
         start_http_server(settings.processor.metrics_port, registry=REGISTRY)
         log.info("metrics on :%d/metrics", settings.processor.metrics_port)
     started = time.perf_counter()
@@ -41,16 +42,3 @@ def quiet_model_libraries() -> None:
     diffusers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     transformers_logging.set_verbosity_error()
-
-
-def stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM or SIGINT (the current batch then finishes cleanly)."""
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        log.info("%s: finishing the current batch, then stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    return stop

@@ -93,6 +93,9 @@ class StreamProcessor:
         self.revocations = 0
         self._closing = False
         self._cycle_partitions: set[tuple[str, int]] = set()
+        # Interactive requests read while the previous batch was running: the next cycle's
+        # head, so that an urgent request does not wait for a refetch after a batch.
+        self._carried: list[Message] = []
         self._revoked_in_cycle = False
         self._abort_inference = threading.Event()
         self._last_lag_check = 0.0
@@ -159,6 +162,8 @@ class StreamProcessor:
         if not self._closing:
             self.revocations += 1
         lost = {(tp.topic, tp.partition) for tp in partitions}
+        # Their new owner reads them again from the committed offset.
+        self._carried = [m for m in self._carried if (m.topic(), m.partition()) not in lost]
         if lost & self._cycle_partitions:
             # The cycle's offsets can no longer be committed by us: drop its output.
             self._revoked_in_cycle = True
@@ -189,19 +194,20 @@ class StreamProcessor:
         ]
         admitted = [item for item in intake if isinstance(item, Admitted)]
         assignment = consumer.assignment()
-        consumer.pause(assignment)
-        strays: list[Message] = []
+        interactive = [tp for tp in assignment if tp.topic == self.interactive_topic]
+        consumer.pause([tp for tp in assignment if tp.topic != self.interactive_topic])
         try:
-            outcomes = self._infer_off_thread(consumer, inference, admitted, strays, stop)
+            inference_started = datetime.now(UTC)
+            outcomes = self._infer_off_thread(consumer, inference, admitted, interactive, stop)
             if self._revoked_in_cycle:
                 raise CycleAborted("partitions revoked during inference")
-            self._commit(consumer, producer, messages, intake, outcomes)
+            self._commit(consumer, producer, messages, intake, outcomes, started=inference_started)
         except CycleAborted as reason:
             log.warning("cycle of %d requests dropped: %s", len(messages), reason)
-            _rewind(consumer, messages)
+            _rewind(consumer, [*messages, *self._carried])
+            self._carried = []
         finally:
-            _rewind(consumer, strays)
-            consumer.resume([tp for tp in assignment if tp.topic == self.interactive_topic])
+            consumer.resume(interactive)
 
     def _gather(self, consumer: Consumer, stop: threading.Event) -> list[Message]:
         """Up to ``max_batch_size`` requests: the interactive lane if it has any, otherwise
@@ -210,6 +216,10 @@ class StreamProcessor:
         backfill = [tp for tp in assignment if tp.topic == self.batch_topic]
         if backfill:
             consumer.pause(backfill)
+        room = self.config.max_batch_size
+        carried, self._carried = self._carried[:room], self._carried[room:]
+        if carried:
+            return carried + self._take_queued(consumer, room - len(carried))
         messages = self._fill(consumer, stop)
         if messages or not backfill or stop.is_set():
             return messages
@@ -225,30 +235,35 @@ class StreamProcessor:
         if first is None or stop.is_set():
             return [first] if first is not None and _usable(first) else []
         batch = [first] if _usable(first) else []
-        room = self.config.max_batch_size - len(batch)
-        if room > 0:
-            # Whatever is already queued, then what arrives within the batching window.
-            more = consumer.consume(room, 0)
-            if len(more) < room and self.config.max_batch_wait_ms > 0:
-                more += consumer.consume(room - len(more), self.config.max_batch_wait_ms / 1000)
-            batch += [m for m in more if _usable(m)]
-        return batch
+        return batch + self._take_queued(consumer, self.config.max_batch_size - len(batch))
+
+    def _take_queued(self, consumer: Consumer, room: int) -> list[Message]:
+        """Whatever is already queued, then what arrives within the batching window."""
+        if room <= 0:
+            return []
+        more = consumer.consume(room, 0)
+        if len(more) < room and self.config.max_batch_wait_ms > 0:
+            more += consumer.consume(room - len(more), self.config.max_batch_wait_ms / 1000)
+        return [m for m in more if _usable(m)]
 
     def _infer_off_thread(
         self,
         consumer: Consumer,
         inference: ThreadPoolExecutor,
         admitted: Sequence[Admitted],
-        strays: list[Message],
+        interactive: list[TopicPartition],
         stop: threading.Event,
     ) -> list[Outcome]:
         future: Future[list[Outcome]] = inference.submit(self._infer, admitted)
         stop_seen: float | None = None
         while not future.done():
-            # Keeps the member alive however long inference takes (max.poll.interval.ms).
-            stray = consumer.poll(IDLE_POLL_S)
-            if stray is not None and _usable(stray):
-                strays.append(stray)
+            # Keeps the member alive however long inference takes (max.poll.interval.ms),
+            # and reads interactive requests that arrive meanwhile, up to one batch.
+            arrived = consumer.poll(IDLE_POLL_S)
+            if arrived is not None and _usable(arrived):
+                self._carried.append(arrived)
+                if len(self._carried) >= self.config.max_batch_size:
+                    consumer.pause(interactive)
             if stop.is_set():
                 stop_seen = stop_seen or time.monotonic()
                 if time.monotonic() - stop_seen > self.config.shutdown_grace_s:
@@ -315,8 +330,9 @@ class StreamProcessor:
         messages: Sequence[Message],
         intake: Sequence[Intake],
         outcomes: Sequence[Outcome],
+        *,
+        started: datetime,
     ) -> None:
-        started = datetime.now(UTC)
         try:
             producer.begin_transaction()
             results = iter(outcomes)

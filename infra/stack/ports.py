@@ -21,6 +21,8 @@ def is_listening(host: str, port: int, timeout_s: float = 0.5) -> bool:
 def ensure_free(host: str, port: int, what: str, setting: str) -> None:
     """Raise a PortInUseError naming the setting to change when host:port is taken."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As servers bind: a port left in TIME_WAIT by a stopped server is free to reuse.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:

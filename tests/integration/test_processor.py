@@ -19,8 +19,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from diffstream.kafka import make_consumer, make_producer
-from diffstream.settings import ProcessorSettings, Settings
-from infra.topics import create_topics
+from diffstream.settings import Settings
 from processors.engine.engine import InferenceEngine
 from processors.engine.settings import EngineSettings
 from processors.worker import StreamProcessor
@@ -29,10 +28,9 @@ from schemas.codec import Codec
 from schemas.dlq import parse_dead_letter
 from schemas.events import EventName
 from schemas.topics import CANCELLATIONS, DLQ, FAILED, REQUESTS, REQUESTS_BATCH, RESULTS
+from tests.integration.isolation import SMALL, isolate
 
 pytestmark = pytest.mark.integration
-
-SMALL: dict[str, Any] = {"width": 64, "height": 64, "steps": 2, "guidance_scale": 5.0}
 
 
 @pytest.fixture(scope="module")
@@ -45,24 +43,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> InferenceEngine:
 
 @pytest.fixture
 def isolated(settings: Settings) -> Settings:
-    """The session stack with topics and a consumer group of this test's own."""
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    own = settings.model_copy(
-        update={
-            "topic_prefix": prefix,
-            "processor": ProcessorSettings(
-                group_id=f"{prefix}processors",
-                instance_id=f"{prefix}worker",
-                static_membership=True,
-                session_timeout_ms=6000,
-                max_poll_interval_ms=7000,
-                max_batch_size=8,
-                max_batch_wait_ms=20,
-            ),
-        }
-    )
-    create_topics(own)
-    return own
+    """The session stack with topics and consumer groups of this test's own."""
+    return isolate(settings)
 
 
 def publish(settings: Settings, requests: list[dict[str, Any]], topic: str = REQUESTS) -> None:

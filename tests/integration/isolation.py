@@ -1,0 +1,70 @@
+"""Settings of a test's own on the shared session stack: topics, groups and a bucket."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+from pydantic import SecretStr
+
+from diffstream.s3 import ensure_bucket, make_s3_client
+from diffstream.settings import ProcessorSettings, Settings, SinkSettings, WebhookSettings
+from infra.topics import create_topics
+
+SMALL: dict[str, Any] = {"width": 64, "height": 64, "steps": 2, "guidance_scale": 5.0}
+SECRET = "whsec_" + base64.b64encode(b"integration-test-secret-012345").decode()
+
+
+def isolate(
+    settings: Settings,
+    *,
+    producer: dict[str, Any] | None = None,
+    processor: dict[str, Any] | None = None,
+    sink: dict[str, Any] | None = None,
+) -> Settings:
+    """Every topic, consumer group and the bucket of this test's own, with timeouts short
+    enough for tests; webhooks to 127.0.0.1 are allowed. Overrides go per section."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    own = settings.model_copy(
+        update={
+            "topic_prefix": prefix,
+            "s3_bucket": prefix.rstrip(".") + "-images",
+            "producer": settings.producer.model_copy(
+                update={"publish_timeout_s": 20.0, "admin_timeout_s": 15.0, **(producer or {})}
+            ),
+            "processor": ProcessorSettings(
+                group_id=f"{prefix}processors",
+                instance_id=f"{prefix}worker",
+                static_membership=True,
+                session_timeout_ms=6000,
+                max_poll_interval_ms=7000,
+                max_batch_size=8,
+                max_batch_wait_ms=20,
+                **(processor or {}),
+            ),
+            "sink": SinkSettings(
+                group_id=f"{prefix}image-sink",
+                instance_id=f"{prefix}sink",
+                static_membership=True,
+                session_timeout_ms=6000,
+                max_poll_interval_ms=10000,
+                transaction_timeout_ms=10000,
+                retry_initial_s=0.2,
+                retry_max_s=2.0,
+                **(sink or {}),
+            ),
+            "webhooks": WebhookSettings(
+                group_id=f"{prefix}notifier",
+                signing_secret=SecretStr(SECRET),
+                allow_hosts=frozenset({"127.0.0.1"}),
+                initial_backoff_s=0.05,
+                max_backoff_s=0.5,
+                session_timeout_ms=6000,
+                commit_interval_s=0.2,
+            ),
+        }
+    )
+    create_topics(own)
+    ensure_bucket(make_s3_client(own), own.s3_bucket, own.s3_region)
+    return own

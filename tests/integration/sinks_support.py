@@ -1,0 +1,105 @@
+"""Helpers of the sinks' integration tests: isolated settings, results to publish, readers."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka import Consumer
+
+from diffstream.kafka import make_consumer, make_producer
+from diffstream.settings import Settings
+from schemas.builders import new_request, now_millis
+from schemas.codec import Codec
+from schemas.events import EventName
+from schemas.examples import TINY_PNG
+from schemas.topics import RESULTS
+from tests.integration.isolation import SECRET, isolate
+
+__all__ = ["SECRET", "isolate"]
+
+
+def result_record(index: int = 0, **request: Any) -> dict[str, Any]:
+    """A GenerationResult with one tiny PNG, as a processor would write it."""
+    req = new_request(f"sink test {index}", seed=index, width=64, height=64, steps=2, **request)
+    return {
+        "request_id": req["request_id"],
+        "attempt": 1,
+        "produced_at": now_millis(),
+        "model": "tiny-sd",
+        "revision": None,
+        "images": [
+            {
+                "index": 0,
+                "data": TINY_PNG,
+                "content_type": "image/png",
+                "width": 1,
+                "height": 1,
+                "seed": index,
+            }
+        ],
+        "timings": {"queued_s": 0.01, "inference_s": 0.1, "storage_s": None, "end_to_end_s": None},
+        "source": {"topic": "diffusion.requests", "partition": 0, "offset": index},
+        "request": req,
+    }
+
+
+def publish(
+    settings: Settings, topic: str, event: EventName, records: list[dict[str, Any]]
+) -> None:
+    """Produce ``records`` (keyed by request_id) and wait until they are acknowledged."""
+    codec = Codec(settings)
+    producer = make_producer(settings, {"enable.idempotence": True, "acks": "all"})
+    for record in records:
+        producer.produce(
+            settings.topic(topic), codec.encode(event, record), str(record["request_id"]).encode()
+        )
+    assert producer.flush(30) == 0
+
+
+def publish_results(settings: Settings, records: list[dict[str, Any]]) -> None:
+    """Publish GenerationResults to the results topic."""
+    publish(settings, RESULTS, EventName.RESULT, records)
+
+
+def read_committed(
+    settings: Settings, topic: str, expected: int, timeout_s: float = 60, settle_s: float = 2.0
+) -> list[dict[str, Any]]:
+    """Every event of ``topic`` a read_committed reader sees once ``expected`` arrived (and
+    ``settle_s`` longer, so that a duplicate would be seen too)."""
+    codec = Codec(settings)
+    consumer: Consumer = make_consumer(
+        settings,
+        {
+            "group.id": f"reader-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        },
+    )
+    consumer.subscribe([settings.topic(topic)])
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    settle: float | None = None
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is not None and message.error() is None:
+                events.append(codec.decode(message.value()).value)
+            if len(events) >= expected:
+                settle = settle or time.monotonic() + settle_s
+                if time.monotonic() > settle:
+                    break
+    finally:
+        consumer.close()
+    return events
+
+
+def wait_for(condition: Any, timeout_s: float = 30.0, what: str = "condition") -> None:
+    """Poll ``condition()`` until it is true, or fail naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
