@@ -16,7 +16,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q uv
-	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[inference,dev]'
+	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[inference,view,dev]'
 	touch $@
 
 venv install: $(VENV)/.installed

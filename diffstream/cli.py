@@ -17,8 +17,10 @@ from rich.table import Table
 from diffstream.exceptions import DiffstreamError
 from diffstream.logs import configure_logging
 from diffstream.settings import Settings
+from infra.bench.cli import bench as bench_command
 from producers.cli import app as producers_app
 from sinks.cli import app as sink_app
+from sinks.view.cli import app as view_app
 
 if TYPE_CHECKING:
     from infra.stack.local import ServerStatus
@@ -40,6 +42,9 @@ app.add_typer(bucket_app, name="bucket")
 app.add_typer(sink_app, name="sink")
 # publish, backfill, replay, offsets, dlq: producers import no torch, so they load eagerly.
 app.add_typer(producers_app)
+# view, request: faust loads only inside `view`.
+app.add_typer(view_app)
+app.command("bench")(bench_command)
 
 
 @app.callback()

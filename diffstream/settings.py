@@ -212,6 +212,19 @@ class ProducerSettings(BaseModel):
     admin_timeout_s: float = Field(30.0, gt=0)
 
 
+class ViewSettings(BaseModel):
+    """The status view, `diffstream view` and `diffstream request` (``DIFFSTREAM_VIEW__*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # The faust app id: its consumer group and the prefix of its changelog topics (both
+    # under DIFFSTREAM_TOPIC_PREFIX).
+    app_id: str = "diffstream-view"
+    # Where the HTTP API listens and where `diffstream request` looks for it.
+    host: str = "127.0.0.1"
+    port: int = Field(6066, gt=0, lt=65536)
+
+
 class Settings(BaseSettings):
     """Every knob of diffstream; frozen so that a role never sees it change under it."""
 
@@ -263,6 +276,7 @@ class Settings(BaseSettings):
     producer: ProducerSettings = ProducerSettings()
     sink: SinkSettings = SinkSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    view: ViewSettings = ViewSettings()
 
     @field_validator("home", "artifacts_dir")
     @classmethod

@@ -1,7 +1,8 @@
 """Model registry: a model name -> a loaded pipeline, with a least-recently-used limit.
 
 A name resolves, in order, to:
-1. a built-in model (``tiny-sd``, built on first use into the models directory);
+1. a built-in model (``tiny-sd``, built on first use into the models directory, or
+   ``null``, a fixed image with no compute, for measuring the pipeline around a model);
 2. a directory ``models_dir/<name>`` holding a diffusers pipeline (``model_index.json``),
    or an absolute path to such a directory;
 3. a diffusers model id, loaded from the local Hugging Face cache, or from the hub only when
@@ -24,6 +25,7 @@ from typing import Any
 import torch
 
 from processors.engine.devices import free_device_memory
+from processors.engine.null_model import NULL_MODEL, NullPipeline
 from processors.engine.schedulers import make_scheduler
 from processors.engine.settings import EngineSettings
 from processors.engine.speedups import apply_speedups
@@ -80,7 +82,10 @@ class ModelRegistry:
         self._device = device
         self._dtype = dtype
         self._models: OrderedDict[ModelKey, LoadedModel] = OrderedDict()
-        self._builtins: dict[str, Callable[[], Any]] = {TINY_SD: self._load_tiny_sd}
+        self._builtins: dict[str, Callable[[], Any]] = {
+            TINY_SD: self._load_tiny_sd,
+            NULL_MODEL: NullPipeline,
+        }
 
     @property
     def models_dir(self) -> Path:

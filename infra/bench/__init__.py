@@ -1,0 +1,1 @@
+"""`diffstream bench`: the pipeline against a bare diffusers loop, measured in one run."""

@@ -1,0 +1,57 @@
+"""`diffstream bench [--json FILE]`: measure the pipeline against a bare diffusers loop."""
+
+from __future__ import annotations
+
+import json as json_module
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from diffstream.settings import Settings
+from infra.bench.report import table
+from infra.bench.runner import BenchOptions, run_bench
+
+log = logging.getLogger(__name__)
+console = Console()
+
+
+def bench(  # noqa: PLR0917 (typer: one parameter per option)
+    json: Annotated[
+        Path | None, typer.Option(help="also write the figures as JSON to this file")
+    ] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="runs of each figure")] = 3,
+    images_batch1: Annotated[int, typer.Option(min=1, help="images per batch-1 round")] = 16,
+    images_batch8: Annotated[int, typer.Option(min=8, help="images per batch-8 round")] = 32,
+    latency_requests: Annotated[int, typer.Option(min=1, help="one-at-a-time requests")] = 40,
+    control_plane_events: Annotated[int, typer.Option(min=1, help="events per run")] = 20_000,
+    null_requests: Annotated[int, typer.Option(min=1, help="null-model requests per run")] = 200,
+    model: Annotated[str, typer.Option(help="model for the efficiency figures")] = "tiny-sd",
+    size: Annotated[int, typer.Option(min=8, help="image side in pixels")] = 64,
+    steps: Annotated[int, typer.Option(min=1, help="inference steps")] = 10,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
+    profile: Annotated[
+        Path | None, typer.Option(help="write cProfile stats of each role's thread here")
+    ] = None,
+) -> None:
+    """Pipeline vs bare diffusers loop, batching gain, added latency, control plane."""
+    options = BenchOptions(
+        repeats=repeats,
+        images_batch1=images_batch1,
+        images_batch8=images_batch8,
+        latency_requests=latency_requests,
+        control_plane_events=control_plane_events,
+        null_requests=null_requests,
+        model=model,
+        side=size,
+        steps=steps,
+        device=device,
+        profile_dir=profile,
+    )
+    report = run_bench(Settings(), options)
+    console.print(table(report))
+    if json is not None:
+        json.write_text(json_module.dumps(report, indent=2, default=str) + "\n")
+        console.print(f"figures written to {json}")

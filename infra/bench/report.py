@@ -1,0 +1,93 @@
+"""The bench's figures as one JSON document and as a rich table (the same numbers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+TARGETS = {
+    "ratio_batch8": ">= 0.95",
+    "batching_gain_ratio": ">= 0.90",
+    "added_latency_p50_ms": "<= 20",
+    "added_latency_p99_ms": "<= 50",
+    "control_plane_events_per_s": ">= 50,000",
+}
+
+
+def _spread_text(spread: dict[str, Any], digits: int = 2) -> str:
+    if spread["runs"] == 1:
+        return f"{spread['median']:,.{digits}f}"
+    return (
+        f"{spread['median']:,.{digits}f} ({spread['min']:,.{digits}f}-{spread['max']:,.{digits}f})"
+    )
+
+
+def table(report: dict[str, Any]) -> Table:
+    """Figure, median (min-max over repeats), target and conditions, one row each."""
+    c = report["conditions"]
+    work = f"{c['model']} {c['side']}x{c['side']}, {c['steps']} steps, {c['device']}"
+    out = Table(
+        "figure",
+        "measured: median (min-max)",
+        "target",
+        "conditions",
+        title=(
+            f"diffstream bench: {c['cpu']}, {c['cores']} cores, python {c['python']}, "
+            f"torch {c['versions']['torch']}, diffusers {c['versions']['diffusers']}, "
+            f"confluent-kafka {c['versions']['confluent-kafka']}; {c['repeats']} repeats"
+        ),
+    )
+    for batch in (1, 8):
+        figures = report["efficiency"][f"batch{batch}"]
+        images = figures["images_per_round"]
+        out.add_row(
+            f"bare diffusers, batch {batch} (img/s)",
+            _spread_text(figures["bare_images_per_s"]),
+            "",
+            f"{work}, {images} images/round",
+        )
+        out.add_row(
+            f"pipeline, batch {batch} (img/s)",
+            _spread_text(figures["pipeline_images_per_s"]),
+            "",
+            f"publish -> completed, processor + image sink, {images} requests/round",
+        )
+        out.add_row(
+            f"pipeline / bare, batch {batch}",
+            _spread_text(figures["ratio"], 3),
+            TARGETS.get(f"ratio_batch{batch}", ""),
+            "paired rounds",
+        )
+    gain = report["batching_gain"]
+    out.add_row(
+        "batching gain kept (pipeline / bare)",
+        f"{report['batching_gain_ratio']:.3f}",
+        TARGETS["batching_gain_ratio"],
+        f"b8/b1: pipeline x{gain['pipeline']:.2f}, bare x{gain['bare']:.2f}",
+    )
+    latency = report["added_latency_ms"]
+    out.add_row(
+        "added latency p50 / p95 / p99 (ms)",
+        f"{latency['p50']:.1f} / {latency['p95']:.1f} / {latency['p99']:.1f}",
+        "p50 <= 20, p99 <= 50",
+        f"{latency['requests']} requests one at a time, {work}; end to end p50 "
+        f"{latency['end_to_end_p50']:.1f} ms, model p50 {latency['model_p50']:.1f} ms",
+    )
+    control = report["control_plane"]
+    out.add_row(
+        "control plane (request events/s per core)",
+        _spread_text(control["events_per_core_s"], 0),
+        TARGETS["control_plane_events_per_s"],
+        f"Avro encode+produce+consume+decode, {control['events']:,} events, process CPU "
+        f"time; wall {_spread_text(control['events_per_wall_s'], 0)}/s",
+    )
+    null = report["null_model"]
+    out.add_row(
+        "pipeline ceiling, null model (req/s)",
+        _spread_text(null["requests_per_s"], 1),
+        "",
+        f"{null['requests']} requests at once, 64x64, processor batch "
+        f"{null['processor_batch']}, end to end",
+    )
+    return out

@@ -1,0 +1,154 @@
+"""One bench run: the stack up, one engine, then every measurement in turn."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from diffstream.settings import Settings
+from infra.bench.conditions import machine_conditions
+from infra.bench.control_plane import events_per_core, null_model_ceiling
+from infra.bench.efficiency import Workload, compare
+from infra.bench.harness import Harness
+from infra.bench.latency import added_latencies
+from infra.bench.stats import percentile, spread
+
+log = logging.getLogger(__name__)
+
+BATCHES = (1, 8)
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    """How much to measure; the defaults finish in a few minutes on 2 CPU cores."""
+
+    repeats: int = 3
+    images_batch1: int = 16
+    images_batch8: int = 32
+    latency_requests: int = 40
+    control_plane_events: int = 20_000
+    null_requests: int = 200
+    model: str = "tiny-sd"
+    side: int = 64
+    steps: int = 10
+    device: str = "auto"
+    bring_stack_up: bool = True
+    profile_dir: Path | None = None
+
+
+def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
+    """Measure everything once (each figure ``repeats`` times); the report as a dict."""
+    from processors.engine.engine import InferenceEngine  # noqa: PLC0415  # brings torch
+    from processors.engine.null_model import NULL_MODEL  # noqa: PLC0415
+    from processors.serve import quiet_model_libraries  # noqa: PLC0415
+
+    began = time.perf_counter()
+    if options.bring_stack_up:
+        from infra.stack.local import LocalStack  # noqa: PLC0415
+
+        LocalStack(settings).up()
+    quiet_model_libraries()
+    work = Workload(model=options.model, side=options.side, steps=options.steps)
+    engine_settings = settings.engine.model_copy(
+        update={"device": options.device, "preload": [options.model, NULL_MODEL]}
+    )
+    engine = InferenceEngine(engine_settings, home=settings.home)
+    engine.load()
+    import torch  # noqa: PLC0415  # loaded by the engine already
+
+    report: dict[str, Any] = {
+        "conditions": {
+            **machine_conditions(),
+            "device": str(engine.device),
+            "dtype": str(engine.dtype).removeprefix("torch."),
+            "torch_threads": torch.get_num_threads(),
+            "model": work.model,
+            "side": work.side,
+            "steps": work.steps,
+            "guidance_scale": work.guidance_scale,
+            **asdict(options),
+            "profile_dir": str(options.profile_dir) if options.profile_dir else None,
+        }
+    }
+    try:
+        _measure(settings, engine, work, options, report)
+    finally:
+        engine.close()
+    report["duration_s"] = time.perf_counter() - began
+    return report
+
+
+def _measure(
+    settings: Settings, engine: Any, work: Workload, options: BenchOptions, out: dict[str, Any]
+) -> None:
+    efficiency: dict[str, Any] = {}
+    latency: tuple[list[float], list[float], list[float]] | None = None
+    for batch in BATCHES:
+        images = options.images_batch1 if batch == 1 else options.images_batch8
+        with Harness(
+            settings,
+            engine,
+            label=f"b{batch}",
+            processor={"max_batch_size": batch},
+            profile_dir=options.profile_dir,
+        ) as harness:
+            bare, piped = compare(
+                engine, harness, work, batch=batch, images=images, repeats=options.repeats
+            )
+            if batch == max(BATCHES):
+                # Default processor settings (batch 8, 20 ms fill wait), one at a time.
+                added, end_to_end = added_latencies(harness, work, options.latency_requests)
+                model = [e - a for e, a in zip(end_to_end, added, strict=True)]
+                latency = (added, end_to_end, model)
+        efficiency[f"batch{batch}"] = {
+            "images_per_round": max(batch, images - images % batch),
+            "bare_images_per_s": spread(bare).as_dict(),
+            "pipeline_images_per_s": spread(piped).as_dict(),
+            "ratio": spread([p / b for p, b in zip(piped, bare, strict=True)]).as_dict(),
+        }
+    out["efficiency"] = efficiency
+    out["ratio_batch1"] = efficiency["batch1"]["ratio"]["median"]
+    out["ratio_batch8"] = efficiency["batch8"]["ratio"]["median"]
+    gains = {
+        kind: efficiency["batch8"][f"{kind}_images_per_s"]["median"]
+        / efficiency["batch1"][f"{kind}_images_per_s"]["median"]
+        for kind in ("pipeline", "bare")
+    }
+    out["batching_gain"] = gains
+    out["batching_gain_ratio"] = gains["pipeline"] / gains["bare"]
+    assert latency is not None
+    added, end_to_end, model = latency
+    out["added_latency_ms"] = {
+        "requests": len(added),
+        **{f"p{q}": 1000 * percentile(added, q / 100) for q in (50, 95, 99)},
+        "end_to_end_p50": 1000 * percentile(end_to_end, 0.5),
+        "model_p50": 1000 * percentile(model, 0.5),
+    }
+    for q in (50, 95, 99):
+        out[f"added_latency_p{q}_ms"] = out["added_latency_ms"][f"p{q}"]
+    runs = [events_per_core(settings, options.control_plane_events) for _ in range(options.repeats)]
+    out["control_plane"] = {
+        "events": options.control_plane_events,
+        "events_per_core_s": spread([run.per_core for run in runs]).as_dict(),
+        "events_per_wall_s": spread([run.wall for run in runs]).as_dict(),
+        "cpu_s": [run.cpu_s for run in runs],
+    }
+    out["control_plane_events_per_s"] = out["control_plane"]["events_per_core_s"]["median"]
+    with Harness(
+        settings, engine, label="null", processor={}, profile_dir=options.profile_dir
+    ) as harness:
+        null_model_ceiling(harness, min(8, options.null_requests))  # warm
+        ceilings = [
+            null_model_ceiling(harness, options.null_requests, seed=1000 * (r + 1))
+            for r in range(options.repeats)
+        ]
+        batch = harness.settings.processor.max_batch_size
+    out["null_model"] = {
+        "requests": options.null_requests,
+        "processor_batch": batch,
+        "requests_per_s": spread(ceilings).as_dict(),
+    }
+    out["null_model_requests_per_s"] = out["null_model"]["requests_per_s"]["median"]

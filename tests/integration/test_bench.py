@@ -1,0 +1,58 @@
+"""`diffstream bench` with tiny counts: every figure is measured and reported, none judged.
+
+Timed assertions are not allowed here: the bench prints ratios against the targets, this
+test only checks that the report is complete and sane.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("diffusers", reason="the bench runs the engine")
+
+from diffstream.settings import Settings
+from infra.bench.report import table
+from infra.bench.runner import BenchOptions, run_bench
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings(r"ignore::DeprecationWarning:diffusers\.schedulers\."),
+    pytest.mark.filterwarnings(r"ignore:__array_wrap__ must accept context:DeprecationWarning"),
+]
+
+TINY = BenchOptions(
+    repeats=1,
+    images_batch1=1,
+    images_batch8=8,
+    latency_requests=3,
+    control_plane_events=500,
+    null_requests=8,
+    steps=2,
+    device="cpu",
+    bring_stack_up=False,
+)
+
+
+def test_bench_reports_every_figure(settings: Settings, tmp_path: Path) -> None:
+    report = run_bench(settings, TINY)
+    # The report must survive a JSON round trip, as `--json` writes it.
+    figures = json.loads(json.dumps(report, default=str))
+    for key in (
+        "ratio_batch8",
+        "ratio_batch1",
+        "batching_gain_ratio",
+        "added_latency_p99_ms",
+        "control_plane_events_per_s",
+        "null_model_requests_per_s",
+    ):
+        assert figures[key] > 0, key
+    assert figures["added_latency_ms"]["p50"] <= figures["added_latency_ms"]["p99"]
+    conditions = figures["conditions"]
+    assert conditions["device"] == "cpu"
+    assert conditions["cores"] >= 1
+    assert conditions["versions"]["torch"]
+    assert figures["efficiency"]["batch8"]["images_per_round"] == 8
+    assert table(report).row_count == 10
