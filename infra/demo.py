@@ -1,4 +1,6 @@
-"""The end-to-end path `make demo` runs against a running stack."""
+"""The end-to-end path `make demo` runs against a running stack: handwritten digits from a
+mixed load of interactive requests and a small backfill, with live progress, a summary
+table and a contact sheet of every image."""
 
 from __future__ import annotations
 
@@ -9,83 +11,187 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from confluent_kafka import TopicPartition
+from PIL import Image
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from diffstream.exceptions import DiffstreamError
 from diffstream.kafka import make_consumer, make_producer
 from diffstream.s3 import make_s3_client
 from diffstream.settings import Settings
+from infra.contact_sheet import Tile, write_contact_sheet
 from infra.together import run_every_role
-from producers.publisher import Publisher
+from producers.events import Event
+from producers.outcomes import OutcomeReader
+from producers.publisher import CLOCK_SKEW, Publisher
 from schemas.builders import new_request
 from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.exceptions import ValidationError
+from schemas.prompts import DIGIT_WORDS
 from schemas.topics import REQUESTS
 from schemas.validation import check_request
 
 log = logging.getLogger(__name__)
 
 
-PROMPTS = (
-    "a lighthouse at dawn",
-    "a red fox in the snow",
-    "a city skyline at night",
-    "a bowl of ramen",
-    "a sailing boat on a calm sea",
-    "a cat wearing a hat",
-)
+DIGITS = "digits"
+SIDE = 64
+STEPS = 20
+INTERACTIVE = 10  # one of each digit
+BACKFILL = 20
+TIMEOUT_S = 300
 
 
 class DemoError(DiffstreamError):
     """A step of the demo did not do what it should."""
 
 
-def run_demo(settings: Settings) -> Iterator[str]:
-    """The Kafka and S3 round trips, then images from tiny-sd through a processor."""
-    yield from _kafka_round_trip(settings)
-    yield from _s3_round_trip(settings)
-    yield from _generate_images(settings)
+@dataclass
+class DemoRequest:
+    """One published request and what became of it."""
+
+    request_id: str
+    prompt: str
+    lane: str
+    status: str = "pending"
+    latency_s: float | None = None
+    uri: str | None = None
+    reason: str | None = None
 
 
-def _generate_images(settings: Settings) -> Iterator[str]:
-    """Publish through the client library, run every role, wait for each stored image."""
+@dataclass(frozen=True, slots=True)
+class DemoReport:
+    """Every request of the run, and the contact sheet of their images."""
+
+    requests: list[DemoRequest]
+    sheet: Path
+
+
+def run_demo(settings: Settings, console: Console) -> DemoReport:
+    """The Kafka and S3 round trips, then a mixed load of digits through every role."""
+    for step in (*_kafka_round_trip(settings), *_s3_round_trip(settings)):
+        console.print(f"[green]ok[/green] {step}")
+    requests = _generate(settings, console)
+    console.print(_summary(requests))
+    sheet = _contact_sheet(settings, requests)
+    console.print(f"[green]ok[/green] contact sheet of {len(requests)} images: {_short(sheet)}")
+    failed = [r for r in requests if r.status != "completed"]
+    if failed:
+        raise DemoError(f"{len(failed)} of {len(requests)} requests did not complete")
+    return DemoReport(requests, sheet)
+
+
+def _generate(settings: Settings, console: Console) -> list[DemoRequest]:
+    """Publish a small backfill, then one interactive request per digit; follow them all
+    to their completed events while every role runs on threads of this process."""
     stop = threading.Event()
     roles = threading.Thread(target=run_every_role, args=(settings, stop), name="roles")
     roles.start()
     try:
-        with Publisher(settings) as publisher:
+        since = datetime.now(UTC) - CLOCK_SKEW
+        with Publisher(settings) as publisher, OutcomeReader(settings, since) as reader:
             try:
-                publisher.submit("too odd", width=65, height=64)
+                publisher.submit("a handwritten cat", model=DIGITS)
             except ValidationError as refused:
-                yield f"refused before publishing: {refused.errors[0].message}"
-            started = time.perf_counter()
-            ids = [
-                publisher.submit(prompt, width=64, height=64, steps=10, seed=index)
-                for index, prompt in enumerate(PROMPTS)
-            ]
-            yield f"published {len(ids)} requests to {settings.topic(REQUESTS)}"
-            out = settings.home / "demo"
-            out.mkdir(parents=True, exist_ok=True)
-            client = make_s3_client(settings)
-            for request_id, prompt in zip(ids, PROMPTS, strict=True):
-                done = publisher.wait(request_id, timeout_s=180)
-                uri = done.image_uris[0]
-                bucket, _, key = uri.removeprefix("s3://").partition("/")
-                path = out / f"{request_id}.png"
-                client.fget_object(bucket, key, str(path))
-                timings = done.value["timings"]
-                yield (
-                    f"{prompt!r} -> {uri} (queued {timings['queued_s']:.2f}s, inference "
-                    f"{timings['inference_s']:.2f}s, end to end {timings['end_to_end_s']:.2f}s)"
-                )
-            elapsed = time.perf_counter() - started
-            yield f"{len(ids)} images stored in {elapsed:.1f}s; local copies in {_short(out)}"
+                console.print(f"[green]ok[/green] refused before publishing: {refused}")
+            requests = _publish(publisher)
+            console.print(
+                f"[green]ok[/green] published {BACKFILL} backfill and {INTERACTIVE} "
+                f"interactive requests for model {DIGITS!r}"
+            )
+            _follow(reader, requests, console)
     finally:
         stop.set()
         roles.join(60)
+    return requests
+
+
+def _publish(publisher: Publisher) -> list[DemoRequest]:
+    # The backfill goes first: the interactive requests overtake it.
+    batch_id = f"demo-{uuid.uuid4().hex[:8]}"
+    backfill = [
+        {"prompt": f"a handwritten {i % 10}", "lane": "batch", "batch_id": batch_id, "seed": i}
+        for i in range(BACKFILL)
+    ]
+    interactive = [{"prompt": DIGIT_WORDS[d], "seed": 100 + d} for d in range(INTERACTIVE)]
+    common = {"model": DIGITS, "width": SIDE, "height": SIDE, "steps": STEPS}
+    requests: list[DemoRequest] = []
+    for load in (backfill, interactive):
+        ids = publisher.submit_many([{**common, **fields} for fields in load])
+        requests += [
+            DemoRequest(request_id, str(fields["prompt"]), str(fields.get("lane", "interactive")))
+            for request_id, fields in zip(ids, load, strict=True)
+        ]
+    return requests
+
+
+def _follow(reader: OutcomeReader, requests: list[DemoRequest], console: Console) -> None:
+    by_id = {r.request_id: r for r in requests}
+    with Progress(
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        lanes = {
+            lane: progress.add_task(lane, total=sum(r.lane == lane for r in requests))
+            for lane in ("interactive", "batch")
+        }
+        deadline = time.monotonic() + TIMEOUT_S
+        while any(r.status == "pending" for r in requests) and time.monotonic() < deadline:
+            for event in reader.poll(0.5):
+                request = by_id.get(event.request_id)
+                if request is None or request.status != "pending":
+                    continue
+                _record(request, event)
+                progress.advance(lanes[request.lane])
+
+
+def _record(request: DemoRequest, event: Event) -> None:
+    request.status = event.kind
+    if event.kind == "completed":
+        request.latency_s = float(event.value["timings"]["end_to_end_s"])
+        request.uri = event.image_uris[0]
+    else:
+        request.reason = f"{event.error_code}: {event.value.get('message', '')}"
+
+
+def _summary(requests: list[DemoRequest]) -> Table:
+    table = Table("request_id", "prompt", "lane", "status", "latency")
+    table.add_column("object key", overflow="fold")
+    for r in requests:
+        colour = {"completed": "green", "pending": "yellow"}.get(r.status, "red")
+        latency = f"{r.latency_s:.2f}s" if r.latency_s is not None else "-"
+        key = r.uri.removeprefix("s3://").partition("/")[2] if r.uri else r.reason or "-"
+        table.add_row(r.request_id, r.prompt, r.lane, f"[{colour}]{r.status}", latency, key)
+    return table
+
+
+def _contact_sheet(settings: Settings, requests: list[DemoRequest]) -> Path:
+    client = make_s3_client(settings)
+    tiles = []
+    for r in requests:
+        image = None
+        if r.uri is not None:
+            bucket, _, key = r.uri.removeprefix("s3://").partition("/")
+            response = client.get_object(bucket, key)
+            try:
+                image = Image.open(io.BytesIO(response.read()))
+            finally:
+                response.close()
+                response.release_conn()
+        tiles.append(Tile(image, r.prompt))
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    path = settings.home / "demo" / f"contact-sheet-{stamp}.png"
+    return write_contact_sheet(tiles, path)
 
 
 def _short(path: Path) -> str:

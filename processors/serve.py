@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
 from diffstream.settings import Settings
 from diffstream.signals import stop_on_signals
@@ -22,10 +22,14 @@ def serve_processor(
     """Load the engine, then process until SIGTERM/SIGINT (or ``stop``)."""
     stop = stop or stop_on_signals()
     quiet_model_libraries()
-    processor = StreamProcessor(settings, InferenceEngine(settings.engine), registry=REGISTRY)
-    if serve_metrics and settings.processor.metrics_port is not None:
-        start_http_server(settings.processor.metrics_port, registry=REGISTRY)
-        log.info("metrics on :%d/metrics", settings.processor.metrics_port)
+    port = settings.processor.metrics_port if serve_metrics else None
+    # The process-wide registry only when served: a second processor in one process (the
+    # demo run twice, tests) must not collide with the first one's metrics.
+    registry = REGISTRY if port is not None else CollectorRegistry()
+    processor = StreamProcessor(settings, InferenceEngine(settings.engine), registry=registry)
+    if port is not None:
+        start_http_server(port, registry=registry)
+        log.info("metrics on :%d/metrics", port)
     started = time.perf_counter()
     processor.engine.load()
     processor.metrics.model_load_seconds.observe(time.perf_counter() - started)

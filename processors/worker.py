@@ -52,6 +52,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDLE_POLL_S = 0.1
+# A resumed partition joins the next fetch request, which waits for the one in flight: keep
+# the broker's long-poll short, and give a resumed backfill lane time for that round trip
+# (interactive requests still return at once: their partitions are not paused meanwhile).
+FETCH_WAIT_MAX_MS = 50
+BACKFILL_POLL_S = 0.5
 CANCELLATIONS_CATCH_UP_S = 10.0
 
 
@@ -139,6 +144,7 @@ class StreamProcessor:
             "partition.assignment.strategy": "cooperative-sticky",
             "session.timeout.ms": self.config.session_timeout_ms,
             "max.poll.interval.ms": self.config.max_poll_interval_ms,
+            "fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
             "client.id": f"diffstream-processor-{self.instance_id}",
         }
         if self.config.static_membership:
@@ -225,13 +231,15 @@ class StreamProcessor:
             return messages
         consumer.resume(backfill)
         try:
-            return self._fill(consumer, stop)
+            return self._fill(consumer, stop, wait_s=BACKFILL_POLL_S)
         finally:
             # Pausing drops what was prefetched; the position stays after what we took.
             consumer.pause(backfill)
 
-    def _fill(self, consumer: Consumer, stop: threading.Event) -> list[Message]:
-        first = consumer.poll(IDLE_POLL_S)
+    def _fill(
+        self, consumer: Consumer, stop: threading.Event, wait_s: float = IDLE_POLL_S
+    ) -> list[Message]:
+        first = consumer.poll(wait_s)
         if first is None or stop.is_set():
             return [first] if first is not None and _usable(first) else []
         batch = [first] if _usable(first) else []

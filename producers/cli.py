@@ -111,7 +111,7 @@ def publish(  # noqa: PLR0917 (typer: one parameter per option)
         publish_timeout = min(settings.producer.publish_timeout_s, budget)
         with Publisher(settings, publish_timeout_s=publish_timeout) as publisher:
             request_id = publisher.submit(prompt, **fields)
-            console.print(request_id, markup=False, highlight=False)
+            console.print(request_id, markup=False, highlight=False, soft_wrap=True)
             if not wait:
                 return
             left = budget - (datetime.now(UTC) - started).total_seconds()
@@ -126,7 +126,7 @@ def publish(  # noqa: PLR0917 (typer: one parameter per option)
                 err_console.print(str(exc), markup=False)
                 raise typer.Exit(3) from None
         for uri in event.image_uris:
-            console.print(uri, markup=False, highlight=False)
+            console.print(uri, markup=False, highlight=False, soft_wrap=True)
 
 
 def _size(text: str) -> tuple[int, int]:

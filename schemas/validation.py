@@ -21,6 +21,7 @@ from diffstream.settings import RequestLimits
 from schemas.catalog import load_catalog
 from schemas.events import CallbackEvent, EventName, Lane, OutputFormat
 from schemas.exceptions import FieldError, ValidationError
+from schemas.prompts import DIGITS_ACCEPTS, DIGITS_MODEL, digit_in_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,19 @@ def _validate(record: object, limits: RequestLimits, now: datetime) -> _Errors:
     if sides_ok and _is_int(width) and _is_int(height) and width * height > limits.max_pixels:
         problem = f"({width}x{height}) is too many pixels"
         errors.append(_error("width*height", width * height, limits.max_pixels, problem))
+    errors.extend(_drawable(record, errors))
     return errors
+
+
+def _drawable(record: Mapping[str, object], errors: _Errors) -> _Errors:
+    """A prompt the requested model cannot draw (only models with a grammar are judged)."""
+    prompt = record.get("prompt")
+    if record.get("model") != DIGITS_MODEL or not isinstance(prompt, str):
+        return []
+    if any(e.field == "prompt" for e in errors) or digit_in_prompt(prompt) is not None:
+        return []
+    problem = f"is not something model {DIGITS_MODEL!r} can draw"
+    return [_error("prompt", prompt, DIGITS_ACCEPTS, problem)]
 
 
 # ---- rules per field; each returns the errors of one field ----------------------------

@@ -74,6 +74,12 @@ def table(report: dict[str, Any]) -> Table:
         f"{latency['requests']} requests one at a time, {work}; end to end p50 "
         f"{latency['end_to_end_p50']:.1f} ms, model p50 {latency['model_p50']:.1f} ms",
     )
+    out.add_row(
+        "  where it goes, p50 (ms)",
+        " / ".join(f"{ms:.0f}" for ms in latency["stages_p50"].values()),
+        "",
+        " / ".join(latency["stages_p50"]),
+    )
     control = report["control_plane"]
     out.add_row(
         "control plane (request events/s per core)",

@@ -13,7 +13,7 @@ from infra.bench.conditions import machine_conditions
 from infra.bench.control_plane import events_per_core, null_model_ceiling
 from infra.bench.efficiency import Workload, compare
 from infra.bench.harness import Harness
-from infra.bench.latency import added_latencies
+from infra.bench.latency import LatencySample, added_latencies
 from infra.bench.stats import percentile, spread
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def _measure(
     settings: Settings, engine: Any, work: Workload, options: BenchOptions, out: dict[str, Any]
 ) -> None:
     efficiency: dict[str, Any] = {}
-    latency: tuple[list[float], list[float], list[float]] | None = None
+    latency: list[LatencySample] = []
     for batch in BATCHES:
         images = options.images_batch1 if batch == 1 else options.images_batch8
         with Harness(
@@ -100,9 +100,7 @@ def _measure(
             )
             if batch == max(BATCHES):
                 # Default processor settings (batch 8, 20 ms fill wait), one at a time.
-                added, end_to_end = added_latencies(harness, work, options.latency_requests)
-                model = [e - a for e, a in zip(end_to_end, added, strict=True)]
-                latency = (added, end_to_end, model)
+                latency = added_latencies(harness, work, options.latency_requests)
         efficiency[f"batch{batch}"] = {
             "images_per_round": max(batch, images - images % batch),
             "bare_images_per_s": spread(bare).as_dict(),
@@ -119,13 +117,16 @@ def _measure(
     }
     out["batching_gain"] = gains
     out["batching_gain_ratio"] = gains["pipeline"] / gains["bare"]
-    assert latency is not None
-    added, end_to_end, model = latency
+    added = [sample.added_s for sample in latency]
+    stages = [sample.stages() for sample in latency]
     out["added_latency_ms"] = {
         "requests": len(added),
         **{f"p{q}": 1000 * percentile(added, q / 100) for q in (50, 95, 99)},
-        "end_to_end_p50": 1000 * percentile(end_to_end, 0.5),
-        "model_p50": 1000 * percentile(model, 0.5),
+        "end_to_end_p50": 1000 * percentile([s.end_to_end_s for s in latency], 0.5),
+        "model_p50": 1000 * percentile([s.outcome.inference_s for s in latency], 0.5),
+        "stages_p50": {
+            stage: 1000 * percentile([s[stage] for s in stages], 0.5) for stage in stages[0]
+        },
     }
     for q in (50, 95, 99):
         out[f"added_latency_p{q}_ms"] = out["added_latency_ms"][f"p{q}"]

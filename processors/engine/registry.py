@@ -1,8 +1,10 @@
 """Model registry: a model name -> a loaded pipeline, with a least-recently-used limit.
 
 A name resolves, in order, to:
-1. a built-in model (``tiny-sd``, built on first use into the models directory, or
-   ``null``, a fixed image with no compute, for measuring the pipeline around a model);
+1. a built-in model: ``tiny-sd`` (random weights, built on first use into the models
+   directory), ``digits`` (handwritten digits, weights committed with the code; a
+   retrained copy in ``models_dir/digits`` takes precedence), or ``null`` (a fixed image
+   with no compute, for measuring the pipeline around a model);
 2. a directory ``models_dir/<name>`` holding a diffusers pipeline (``model_index.json``),
    or an absolute path to such a directory;
 3. a diffusers model id, loaded from the local Hugging Face cache, or from the hub only when
@@ -25,12 +27,14 @@ from typing import Any
 import torch
 
 from processors.engine.devices import free_device_memory
+from processors.engine.digits import PACKAGED_WEIGHTS
 from processors.engine.null_model import NULL_MODEL, NullPipeline
 from processors.engine.schedulers import make_scheduler
 from processors.engine.settings import EngineSettings
 from processors.engine.speedups import apply_speedups
 from processors.engine.tiny_sd import TINY_SD, ensure_tiny_sd
 from processors.exceptions import InferenceError, ModelLoadError, ModelNotFoundError
+from schemas.prompts import DIGITS_MODEL
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +88,7 @@ class ModelRegistry:
         self._models: OrderedDict[ModelKey, LoadedModel] = OrderedDict()
         self._builtins: dict[str, Callable[[], Any]] = {
             TINY_SD: self._load_tiny_sd,
+            DIGITS_MODEL: self._load_digits,
             NULL_MODEL: NullPipeline,
         }
 
@@ -209,6 +214,16 @@ class ModelRegistry:
             safety_checker=None,
             feature_extractor=None,
             requires_safety_checker=False,
+        )
+
+    def _load_digits(self) -> Any:
+        """The committed weights, unless ``models_dir/digits`` holds a retrained copy."""
+        from processors.engine.digits.pipeline import DigitsPipeline  # noqa: PLC0415  # heavy
+
+        retrained = self._models_dir / DIGITS_MODEL
+        directory = retrained if (retrained / "model_index.json").is_file() else PACKAGED_WEIGHTS
+        return DigitsPipeline.from_pretrained(
+            directory, local_files_only=True, **self._dtype_argument()
         )
 
     def _load_directory(self, model: str, directory: Path) -> Any:

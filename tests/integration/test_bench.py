@@ -55,4 +55,6 @@ def test_bench_reports_every_figure(settings: Settings, tmp_path: Path) -> None:
     assert conditions["cores"] >= 1
     assert conditions["versions"]["torch"]
     assert figures["efficiency"]["batch8"]["images_per_round"] == 8
-    assert table(report).row_count == 10
+    stages = figures["added_latency_ms"]["stages_p50"]
+    assert set(stages) == {"to_inference", "result_handoff", "storage", "completed_handoff"}
+    assert table(report).row_count == 11

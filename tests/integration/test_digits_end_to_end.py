@@ -1,0 +1,85 @@
+"""The digits model through every role: `publish --wait` and `make demo`'s path."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+pytest.importorskip("sklearn", reason="the digits model needs the inference extra")
+
+from PIL import Image
+from rich.console import Console
+from typer.testing import CliRunner
+
+from diffstream.s3 import make_s3_client
+from diffstream.settings import Settings
+from infra.demo import BACKFILL, INTERACTIVE, run_demo
+from infra.together import run_every_role
+from producers.cli import app
+from tests.digit_reading import read_digit
+from tests.integration.isolation import isolate
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def isolated(settings: Settings) -> Settings:
+    return isolate(settings)
+
+
+@pytest.fixture
+def every_role(isolated: Settings) -> Iterator[None]:
+    stop = threading.Event()
+    roles = threading.Thread(target=run_every_role, args=(isolated, stop), daemon=True)
+    roles.start()
+    yield
+    stop.set()
+    roles.join(60)
+
+
+@pytest.mark.usefixtures("every_role")
+def test_publish_wait_stores_a_png_of_a_seven(
+    isolated: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {
+        "KAFKA_BOOTSTRAP": isolated.kafka_bootstrap,
+        "TOPIC_PREFIX": isolated.topic_prefix,
+        "S3_ENDPOINT": isolated.s3_endpoint,
+        "S3_BUCKET": isolated.s3_bucket,
+    }.items():
+        monkeypatch.setenv(f"DIFFSTREAM_{name}", value)
+    command = ["publish", "a handwritten 7", "--model", "digits", "--wait", "--timeout", "120"]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, result.output
+    # The roles' log lines share the captured output with the command's own; a URI is
+    # printed whole on its line (never wrapped), whatever the terminal's width.
+    uri = next(line for line in result.output.splitlines() if line.startswith("s3://"))
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    response = make_s3_client(isolated).get_object(bucket, key)
+    try:
+        image = Image.open(io.BytesIO(response.read()))
+    finally:
+        response.close()
+        response.release_conn()
+    assert image.format == "PNG"
+    assert read_digit(image) == 7
+
+    refused = CliRunner().invoke(app, ["publish", "a red fox", "--model", "digits"])
+    assert refused.exit_code == 2
+    assert "'a handwritten 7'" in refused.output
+
+
+def test_the_demo_draws_every_request(isolated: Settings) -> None:
+    output = io.StringIO()
+    report = run_demo(isolated, Console(file=output, width=200))
+    assert len(report.requests) == BACKFILL + INTERACTIVE
+    assert {r.status for r in report.requests} == {"completed"}
+    assert report.sheet.is_file()
+    with Image.open(report.sheet) as sheet:
+        assert sheet.width > 500
+    text = output.getvalue()
+    assert "contact sheet" in text
+    assert "refused before publishing" in text
