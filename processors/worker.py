@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -264,14 +265,15 @@ class StreamProcessor:
     ) -> list[Outcome]:
         future: Future[list[Outcome]] = inference.submit(self._infer, admitted)
         stop_seen: float | None = None
-        while not future.done():
+        # Woken by the end of inference, not by the next poll's timeout: that would add up to
+        # IDLE_POLL_S to every request's latency.
+        while not futures_wait([future], timeout=IDLE_POLL_S).done:
             # Keeps the member alive however long inference takes (max.poll.interval.ms),
             # and reads interactive requests that arrive meanwhile, up to one batch.
-            arrived = consumer.poll(IDLE_POLL_S)
-            if arrived is not None and _usable(arrived):
-                self._carried.append(arrived)
-                if len(self._carried) >= self.config.max_batch_size:
-                    consumer.pause(interactive)
+            room = max(1, self.config.max_batch_size - len(self._carried))
+            self._carried += [m for m in consumer.consume(room, 0) if _usable(m)]
+            if len(self._carried) >= self.config.max_batch_size:
+                consumer.pause(interactive)
             if stop.is_set():
                 stop_seen = stop_seen or time.monotonic()
                 if time.monotonic() - stop_seen > self.config.shutdown_grace_s:

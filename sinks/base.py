@@ -20,6 +20,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from typing import NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -194,11 +195,10 @@ class TransactionalSink(ABC):
         stop: threading.Event,
     ) -> list[Output]:
         future: Future[list[Output]] = writer.submit(self._write_retrying, messages)
-        while not future.done():
+        # Woken by the end of the write, not by a poll's timeout (latency).
+        while not futures_wait([future], timeout=IDLE_POLL_S).done:
             # Keeps the member alive however long the write (or an outage) takes.
-            stray = consumer.poll(IDLE_POLL_S)
-            if stray is not None and _usable(stray):
-                strays.append(stray)
+            strays += [m for m in consumer.consume(self.config.max_batch_size, 0) if _usable(m)]
             if stop.is_set():
                 self._abort.set()
         return future.result()

@@ -84,10 +84,16 @@ def test_images_are_ink_on_paper_at_the_requested_size(engine: InferenceEngine) 
 
 
 def test_a_retrained_copy_in_the_models_directory_is_served(tmp_path: Path) -> None:
+    plan = TrainingPlan(steps=3, batch_size=8, warmup_steps=1)
     out = tmp_path / "models" / DIGITS_MODEL
-    report = train_digits_model(out, TrainingPlan(steps=3, batch_size=8, warmup_steps=1))
+    report = train_digits_model(out, plan)
     assert len(report.loss_curve) == 3
     assert "Loss curve" in (out / "README.md").read_text()
+    # The same plan gives the same weights, byte for byte.
+    again = train_digits_model(tmp_path / "again", plan)
+    weights = Path("unet") / "diffusion_pytorch_model.safetensors"
+    assert (out / weights).read_bytes() == (tmp_path / "again" / weights).read_bytes()
+    assert again.loss_curve == report.loss_curve
     engine = InferenceEngine(EngineSettings(device="cpu", warmup=False), home=tmp_path)
     engine.load()
     # The engine's models directory is home/models; the retrained weights win over the
