@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from diffstream.kafka import make_consumer, make_producer
+from diffstream.kafka import make_consumer, make_producer, take_queued
 from diffstream.settings import Settings
 from processors.cancellations import CancellationView
 from processors.engine.results import StepProgress, TaskResult
@@ -58,6 +58,9 @@ IDLE_POLL_S = 0.1
 # (interactive requests still return at once: their partitions are not paused meanwhile).
 FETCH_WAIT_MAX_MS = 50
 BACKFILL_POLL_S = 0.5
+# Interactive requests read during inference are carried to the next cycles, up to this
+# many batches; then the lane is paused until the cycle ends.
+CARRY_BATCHES = 4
 CANCELLATIONS_CATCH_UP_S = 10.0
 
 
@@ -102,6 +105,7 @@ class StreamProcessor:
         # Interactive requests read while the previous batch was running: the next cycle's
         # head, so that an urgent request does not wait for a refetch after a batch.
         self._carried: list[Message] = []
+        self._previous_batch = 0  # requests in the last cycle: evidence of load
         self._revoked_in_cycle = False
         self._abort_inference = threading.Event()
         self._last_lag_check = 0.0
@@ -188,6 +192,8 @@ class StreamProcessor:
         stop: threading.Event,
     ) -> None:
         messages = self._gather(consumer, stop)
+        if messages:
+            self._previous_batch = len(messages)
         self._report_lag(consumer)
         if not messages:
             return
@@ -226,7 +232,7 @@ class StreamProcessor:
         room = self.config.max_batch_size
         carried, self._carried = self._carried[:room], self._carried[room:]
         if carried:
-            return carried + self._take_queued(consumer, room - len(carried))
+            return carried + self._take_queued(consumer, room - len(carried), busy=True)
         messages = self._fill(consumer, stop)
         if messages or not backfill or stop.is_set():
             return messages
@@ -246,14 +252,11 @@ class StreamProcessor:
         batch = [first] if _usable(first) else []
         return batch + self._take_queued(consumer, self.config.max_batch_size - len(batch))
 
-    def _take_queued(self, consumer: Consumer, room: int) -> list[Message]:
-        """Whatever is already queued, then what arrives within the batching window."""
-        if room <= 0:
-            return []
-        more = consumer.consume(room, 0)
-        if len(more) < room and self.config.max_batch_wait_ms > 0:
-            more += consumer.consume(room - len(more), self.config.max_batch_wait_ms / 1000)
-        return [m for m in more if _usable(m)]
+    def _take_queued(self, consumer: Consumer, room: int, *, busy: bool = False) -> list[Message]:
+        """Whatever is already queued, then (under load) what arrives within the window."""
+        wait_s = self.config.max_batch_wait_ms / 1000
+        busy = busy or self._previous_batch > 1
+        return [m for m in take_queued(consumer, room, wait_s, busy=busy) if _usable(m)]
 
     def _infer_off_thread(
         self,
@@ -267,12 +270,15 @@ class StreamProcessor:
         stop_seen: float | None = None
         # Woken by the end of inference, not by the next poll's timeout: that would add up to
         # IDLE_POLL_S to every request's latency.
+        limit = CARRY_BATCHES * self.config.max_batch_size
         while not futures_wait([future], timeout=IDLE_POLL_S).done:
             # Keeps the member alive however long inference takes (max.poll.interval.ms),
-            # and reads interactive requests that arrive meanwhile, up to one batch.
-            room = max(1, self.config.max_batch_size - len(self._carried))
+            # and reads interactive requests that arrive meanwhile, for the next cycles.
+            room = max(1, limit - len(self._carried))
             self._carried += [m for m in consumer.consume(room, 0) if _usable(m)]
-            if len(self._carried) >= self.config.max_batch_size:
+            if len(self._carried) >= limit:
+                # Pausing drops the prefetched queue (it is fetched again on resume): only
+                # when enough is carried for several cycles.
                 consumer.pause(interactive)
             if stop.is_set():
                 stop_seen = stop_seen or time.monotonic()
@@ -457,7 +463,9 @@ class StreamProcessor:
         lag = {"interactive": 0, "batch": 0}
         try:
             for tp in consumer.position(consumer.assignment()):
-                _, high = consumer.get_watermark_offsets(tp, timeout=1, cached=False)
+                # From the last fetch response: asking the broker would wait behind the
+                # fetch long-poll, for every partition, on the processing loop.
+                _, high = consumer.get_watermark_offsets(tp, cached=True)
                 lane = "batch" if tp.topic == self.batch_topic else "interactive"
                 lag[lane] += max(high - tp.offset, 0) if tp.offset >= 0 else high
         except KafkaException as exc:

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from diffstream.kafka import make_consumer, make_producer
+from diffstream.kafka import make_consumer, make_producer, take_queued
 from diffstream.settings import KafkaConfig, Settings, SinkSettings
 from schemas.dlq import dead_letter_headers
 from sinks.exceptions import StorageUnavailableError
@@ -66,6 +66,7 @@ class TransactionalSink(ABC):
         self._batch_partitions: set[tuple[str, int]] = set()
         self._revoked_in_batch = False
         self._abort = threading.Event()
+        self._previous_batch = 0  # messages in the last batch: evidence of load
 
     @abstractmethod
     def setup(self, stop: threading.Event) -> None:
@@ -179,11 +180,10 @@ class TransactionalSink(ABC):
             return []
         batch = [first] if _usable(first) else []
         room = self.config.max_batch_size - len(batch)
-        if room > 0:
-            more = consumer.consume(room, 0)
-            if len(more) < room and self.config.max_batch_wait_ms > 0:
-                more += consumer.consume(room - len(more), self.config.max_batch_wait_ms / 1000)
-            batch += [m for m in more if _usable(m)]
+        wait_s = self.config.max_batch_wait_ms / 1000
+        busy = self._previous_batch > 1
+        batch += [m for m in take_queued(consumer, room, wait_s, busy=busy) if _usable(m)]
+        self._previous_batch = len(batch)
         return batch
 
     def _write_off_thread(

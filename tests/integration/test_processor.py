@@ -65,10 +65,10 @@ def publish(
 
 
 def read_committed(
-    settings: Settings, topic: str, expected: int, timeout_s: float = 120
+    settings: Settings, topic: str, expected: int, timeout_s: float = 120, settle_s: float = 2.0
 ) -> list[dict[str, Any]]:
     """Every event in ``topic`` visible to a read_committed reader, once ``expected`` arrived
-    (and a little longer, so that a duplicate would be seen too)."""
+    (and ``settle_s`` longer, so that a duplicate would be seen too)."""
     codec = Codec(settings)
     consumer: Consumer = make_consumer(
         settings,
@@ -88,7 +88,7 @@ def read_committed(
             if message is not None and message.error() is None:
                 events.append(codec.decode(message.value()).value)
             if len(events) >= expected:
-                settle = settle or time.monotonic() + 2.0
+                settle = settle or time.monotonic() + settle_s
                 if time.monotonic() > settle:
                     break
     finally:
@@ -243,21 +243,22 @@ def _processor_env(settings: Settings, home: Path) -> dict[str, str]:
 def test_sigkill_mid_batch_loses_and_duplicates_nothing(isolated: Settings, tmp_path: Path) -> None:
     # Slow enough that the kill lands inside a batch: 30 steps at 128x128.
     slow: dict[str, Any] = {**SMALL, "steps": 30, "width": 128, "height": 128}
-    requests = [new_request(f"kill test {i}", seed=i, **slow) for i in range(24)]
+    requests = [new_request(f"kill test {i}", seed=i, **slow) for i in range(40)]
     publish(isolated, requests)
     env = _processor_env(isolated, tmp_path)
     command = [sys.executable, "-m", "diffstream", "process"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        read_committed(isolated, RESULTS, expected=4, timeout_s=180)
-        time.sleep(0.3)  # inside the next batch
+        # Killed in the batch after the first one: most of the work is left to the second.
+        read_committed(isolated, RESULTS, expected=4, timeout_s=180, settle_s=0)
+        time.sleep(0.3)
         first.send_signal(signal.SIGKILL)
         first.wait(30)
     finally:
         first.kill()
     second = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        results = read_committed(isolated, RESULTS, expected=24, timeout_s=240)
+        results = read_committed(isolated, RESULTS, expected=len(requests), timeout_s=240)
     finally:
         second.send_signal(signal.SIGTERM)
         _, stderr = second.communicate(timeout=60)
