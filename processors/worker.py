@@ -106,6 +106,7 @@ class StreamProcessor:
         # head, so that an urgent request does not wait for a refetch after a batch.
         self._carried: list[Message] = []
         self._previous_batch = 0  # requests in the last cycle: evidence of load
+        self._interactive_paused = False
         self._revoked_in_cycle = False
         self._abort_inference = threading.Event()
         self._last_lag_check = 0.0
@@ -209,6 +210,7 @@ class StreamProcessor:
         assignment = consumer.assignment()
         interactive = [tp for tp in assignment if tp.topic == self.interactive_topic]
         consumer.pause([tp for tp in assignment if tp.topic != self.interactive_topic])
+        self._interactive_paused = False
         try:
             inference_started = datetime.now(UTC)
             outcomes = self._infer_off_thread(consumer, inference, admitted, interactive, stop)
@@ -220,7 +222,10 @@ class StreamProcessor:
             _rewind(consumer, [*messages, *self._carried])
             self._carried = []
         finally:
-            consumer.resume(interactive)
+            # Only when paused: resuming drops the prefetched queue too, and the next cycle
+            # would wait for the partitions to be fetched again.
+            if self._interactive_paused:
+                consumer.resume(interactive)
 
     def _gather(self, consumer: Consumer, stop: threading.Event) -> list[Message]:
         """Up to ``max_batch_size`` requests: the interactive lane if it has any, otherwise
@@ -280,6 +285,7 @@ class StreamProcessor:
                 # Pausing drops the prefetched queue (it is fetched again on resume): only
                 # when enough is carried for several cycles.
                 consumer.pause(interactive)
+                self._interactive_paused = True
             if stop.is_set():
                 stop_seen = stop_seen or time.monotonic()
                 if time.monotonic() - stop_seen > self.config.shutdown_grace_s:

@@ -33,6 +33,9 @@ from sinks.exceptions import StorageUnavailableError
 log = logging.getLogger(__name__)
 
 IDLE_POLL_S = 0.1
+# Messages read during a write are carried to the next batches, up to this many batches;
+# then the assignment is paused until the write ends.
+CARRY_BATCHES = 4
 
 Headers = list[tuple[str, str | bytes | None]]
 
@@ -67,6 +70,9 @@ class TransactionalSink(ABC):
         self._revoked_in_batch = False
         self._abort = threading.Event()
         self._previous_batch = 0  # messages in the last batch: evidence of load
+        # Read while a batch was being written: the start of the next batches.
+        self._carried: list[Message] = []
+        self._assignment_paused = False
 
     @abstractmethod
     def setup(self, stop: threading.Event) -> None:
@@ -137,7 +143,10 @@ class TransactionalSink(ABC):
         log.debug("assigned %s", _names(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if {(tp.topic, tp.partition) for tp in partitions} & self._batch_partitions:
+        lost = {(tp.topic, tp.partition) for tp in partitions}
+        # Their new owner reads them again from the committed offset.
+        self._carried = [m for m in self._carried if (m.topic(), m.partition()) not in lost]
+        if lost & self._batch_partitions:
             # The batch's offsets can no longer be committed by us: drop its output.
             self._revoked_in_batch = True
             self._abort.set()
@@ -160,29 +169,33 @@ class TransactionalSink(ABC):
         self._revoked_in_batch = False
         self._abort.clear()
         assignment = consumer.assignment()
-        consumer.pause(assignment)
-        strays: list[Message] = []
+        self._assignment_paused = False
         try:
-            outputs = self._write_off_thread(consumer, writer, messages, strays, stop)
+            outputs = self._write_off_thread(consumer, writer, messages, assignment, stop)
             if self._revoked_in_batch:
                 raise _Aborted("partitions revoked while writing")
             self._commit(consumer, producer, messages, outputs)
         except _Aborted as reason:
             log.warning("batch of %d dropped: %s", len(messages), reason)
-            _rewind(consumer, messages)
+            _rewind(consumer, [*messages, *self._carried])
+            self._carried = []
         finally:
-            _rewind(consumer, strays)
-            consumer.resume(assignment)
+            # Only when paused: resuming drops the prefetched queue, to be fetched again.
+            if self._assignment_paused:
+                consumer.resume(assignment)
 
     def _fill(self, consumer: Consumer) -> list[Message]:
-        first = consumer.poll(IDLE_POLL_S)
-        if first is None:
-            return []
-        batch = [first] if _usable(first) else []
-        room = self.config.max_batch_size - len(batch)
+        room = self.config.max_batch_size
+        batch, self._carried = self._carried[:room], self._carried[room:]
+        if not batch:
+            first = consumer.poll(IDLE_POLL_S)
+            if first is None:
+                return []
+            batch = [first] if _usable(first) else []
         wait_s = self.config.max_batch_wait_ms / 1000
-        busy = self._previous_batch > 1
-        batch += [m for m in take_queued(consumer, room, wait_s, busy=busy) if _usable(m)]
+        busy = self._previous_batch > 1 or len(batch) > 1
+        queued = take_queued(consumer, room - len(batch), wait_s, busy=busy)
+        batch += [m for m in queued if _usable(m)]
         self._previous_batch = len(batch)
         return batch
 
@@ -191,14 +204,21 @@ class TransactionalSink(ABC):
         consumer: Consumer,
         writer: ThreadPoolExecutor,
         messages: Sequence[Message],
-        strays: list[Message],
+        assignment: list[TopicPartition],
         stop: threading.Event,
     ) -> list[Output]:
         future: Future[list[Output]] = writer.submit(self._write_retrying, messages)
+        limit = CARRY_BATCHES * self.config.max_batch_size
         # Woken by the end of the write, not by a poll's timeout (latency).
         while not futures_wait([future], timeout=IDLE_POLL_S).done:
-            # Keeps the member alive however long the write (or an outage) takes.
-            strays += [m for m in consumer.consume(self.config.max_batch_size, 0) if _usable(m)]
+            # Keeps the member alive however long the write (or an outage) takes, and reads
+            # what arrives meanwhile for the next batches.
+            room = max(1, limit - len(self._carried))
+            self._carried += [m for m in consumer.consume(room, 0) if _usable(m)]
+            if len(self._carried) >= limit and not self._assignment_paused:
+                # Pausing drops the prefetched queue: only with several batches in hand.
+                consumer.pause(assignment)
+                self._assignment_paused = True
             if stop.is_set():
                 self._abort.set()
         return future.result()
