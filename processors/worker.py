@@ -1,12 +1,13 @@
 """`diffstream process`: consume requests, run micro-batched inference, write results exactly once.
 
 One cycle: gather up to ``max_batch_size`` requests (the interactive lane first; the backfill
-lane only while the interactive lane is idle, one batch at a time), pause every partition,
-run inference on a worker thread while the polling thread keeps the group membership alive,
-then write results, failures, status changes and dead letters together with the consumed
-offsets in one Kafka transaction (KIP-447). A crash anywhere before the commit leaves no
-visible output and the offsets uncommitted, so the next owner of the partitions redoes the
-cycle; read_committed readers never see the aborted attempt.
+lane only while the interactive lane is idle, one batch at a time), pause the backfill lane,
+run inference on a worker thread while the polling thread keeps the group membership alive
+(and carries interactive requests that arrive to the next cycles), then write results,
+failures, status changes and dead letters together with the consumed offsets in one Kafka
+transaction (KIP-447). A crash anywhere before the commit leaves no visible output and the
+offsets uncommitted, so the next owner of the partitions redoes the cycle; read_committed
+readers never see the aborted attempt.
 """
 
 from __future__ import annotations

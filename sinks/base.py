@@ -2,9 +2,11 @@
 
 A sink is a small class: ``setup()`` opens and validates its clients, ``write(batch)`` does
 the I/O for a batch of messages and returns the events to produce. This base owns the loop
-(the same KIP-447 read-process-write as the stream processor): gather a batch, pause the
-partitions, run ``write`` on a worker thread while the polling thread keeps the group
-membership alive, retry it with backoff while the downstream system is unavailable, then
+(the same KIP-447 read-process-write as the stream processor): gather a batch, run
+``write`` on a worker thread while the polling thread keeps the group membership alive
+(carrying what it reads to the next batches; pausing only beyond ``CARRY_BATCHES``, as a
+pause drops librdkafka's prefetched queue), retry it with backoff while the downstream
+system is unavailable, then
 produce its events with the batch's offsets in one transaction. A crash anywhere before the
 commit leaves nothing visible to read_committed readers; whoever owns the partitions next
 writes the batch again, so ``write`` must be idempotent (e.g. deterministic object keys).

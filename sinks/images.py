@@ -3,8 +3,8 @@
 For every GenerationResult read from ``diffusion.results`` (read_committed) each image is PUT
 under a key derived from the request, then a GenerationCompleted and a RequestStatus
 ``completed`` are produced in one transaction with the consumed offsets. While the object
-store is unavailable the batch is retried with backoff and the partitions stay paused (the
-consumer keeps polling, so it stays in its group); nothing is committed until it is stored.
+store is unavailable the batch is retried with backoff while the consumer keeps polling,
+so it stays in its group; nothing is committed until it is stored.
 """
 
 from __future__ import annotations
