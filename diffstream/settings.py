@@ -140,6 +140,9 @@ class ProcessorSettings(BaseModel):
     # SIGTERM: finish the current batch if it ends within this, else abort it.
     shutdown_grace_s: float = Field(30.0, ge=0)
     metrics_port: int | None = Field(None, ge=0, lt=65536)
+    # GenerationProgress events to diffusion.progress, at most one per request per this
+    # many ms (and the last step); 0: none.
+    progress_interval_ms: int = Field(0, ge=0)
 
 
 class SinkSettings(BaseModel):

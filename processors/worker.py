@@ -12,6 +12,7 @@ readers never see the aborted attempt.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -35,6 +36,7 @@ from processors.intake import Admitted, Intake, Refused, Undecodable, admit, coo
 from processors.metrics import ProcessorMetrics
 from processors.outcomes import inference_failed, result_record, status_record
 from processors.passes import plan_passes
+from processors.progress import ProgressReporter
 from schemas.codec import Codec
 from schemas.dlq import dead_letter_headers
 from schemas.events import EventName, RequestState
@@ -108,6 +110,7 @@ class StreamProcessor:
         self._carried: list[Message] = []
         self._previous_batch = 0  # requests in the last cycle: evidence of load
         self._interactive_paused = False
+        self._progress: ProgressReporter | None = None
         self._revoked_in_cycle = False
         self._abort_inference = threading.Event()
         self._last_lag_check = 0.0
@@ -119,6 +122,9 @@ class StreamProcessor:
         consumer = make_consumer(self.settings, self._consumer_config())
         producer = make_producer(self.settings, self._producer_config())
         producer.init_transactions(30)
+        interval_ms = self.config.progress_interval_ms
+        if interval_ms > 0:
+            self._progress = ProgressReporter(self.settings, self.codec, interval_ms)
         cancellations = CancellationView(self.settings, self.codec)
         cancellations.start()
         cancellations.caught_up.wait(CANCELLATIONS_CATCH_UP_S)
@@ -140,6 +146,8 @@ class StreamProcessor:
             cancellations.stop()
             consumer.close()
             producer.flush(10)
+            if self._progress is not None:
+                self._progress.close()
             log.info("processor %s stopped after %d cycles", self.instance_id, self.cycles)
 
     def _consumer_config(self) -> dict[str, str | int | float | bool]:
@@ -314,7 +322,9 @@ class StreamProcessor:
                 return [PassFailure(_Aborted("inference aborted"), attempt)] * len(tasks)
             try:
                 started = time.perf_counter()
-                results = self.engine.generate(tasks, progress=self._check_abort)
+                results = self.engine.generate(
+                    tasks, progress=functools.partial(self._on_step, attempt, tasks[0].model)
+                )
                 self._observe(tasks, results, time.perf_counter() - started)
                 return list(results)
             except _Aborted as aborted:
@@ -333,9 +343,11 @@ class StreamProcessor:
                 return [outcome for task in tasks for outcome in self._run_pass([task])]
         return [PassFailure(last, attempt)] * len(tasks)
 
-    def _check_abort(self, progress: StepProgress) -> None:
+    def _on_step(self, attempt: int, model: str, progress: StepProgress) -> None:
         if self._abort_inference.is_set():
             raise _Aborted(f"aborted at step {progress.step}/{progress.steps}")
+        if self._progress is not None:
+            self._progress.report(progress, attempt=attempt, model=model)
 
     def _observe(self, tasks: list[Any], results: Sequence[TaskResult], seconds: float) -> None:
         images = sum(task.num_images for task in tasks)

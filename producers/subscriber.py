@@ -23,7 +23,7 @@ from producers.events import KINDS, Event
 from producers.exceptions import InputError
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
-from schemas.topics import COMPLETED, FAILED, REQUESTS, REQUESTS_BATCH, RESULTS, STATUS
+from schemas.topics import COMPLETED, FAILED, PROGRESS, REQUESTS, REQUESTS_BATCH, RESULTS, STATUS
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ TOPICS_OF: dict[str, tuple[str, ...]] = {
     "status": (STATUS,),
     "result": (RESULTS,),
     "request": (REQUESTS, REQUESTS_BATCH),
+    "progress": (PROGRESS,),
 }
 
 

@@ -19,6 +19,7 @@ class EventName(StrEnum):
     FAILED = "GenerationFailed"
     STATUS = "RequestStatus"
     CANCEL = "GenerationCancel"
+    PROGRESS = "GenerationProgress"
 
     @property
     def fullname(self) -> str:

@@ -98,6 +98,15 @@ def example(event: EventName | str) -> dict[str, Any]:
             "image_uris": [],
             "source": source,
         }
+    if name is EventName.PROGRESS:
+        return {
+            "request_id": request["request_id"],
+            "step": 7,
+            "steps": 25,
+            "attempt": 1,
+            "updated_at": now_millis(),
+            "model": "tiny-sd",
+        }
     return {
         "request_id": request["request_id"],
         "requested_at": now_millis(),

@@ -28,6 +28,7 @@ STATUS = "diffusion.status"
 DLQ = "diffusion.dlq"
 CANCELLATIONS = "diffusion.cancellations"
 WEBHOOKS_DLQ = "diffusion.webhooks.dlq"
+PROGRESS = "diffusion.progress"
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
@@ -75,6 +76,12 @@ TOPICS: tuple[TopicSpec, ...] = (
         3,
         {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"},
         "compacted: GenerationCancel per request_id, read by processors as a table",
+    ),
+    TopicSpec(
+        PROGRESS,
+        12,
+        {"retention.ms": str(24 * 3600 * 1000)},
+        "public, opt-in: denoising steps per request, rate-limited (PROGRESS_INTERVAL_MS)",
     ),
     TopicSpec(
         WEBHOOKS_DLQ,

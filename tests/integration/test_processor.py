@@ -27,7 +27,15 @@ from schemas.builders import new_request, now_millis
 from schemas.codec import Codec
 from schemas.dlq import parse_dead_letter
 from schemas.events import EventName
-from schemas.topics import CANCELLATIONS, DLQ, FAILED, REQUESTS, REQUESTS_BATCH, RESULTS
+from schemas.topics import (
+    CANCELLATIONS,
+    DLQ,
+    FAILED,
+    PROGRESS,
+    REQUESTS,
+    REQUESTS_BATCH,
+    RESULTS,
+)
 from tests.integration.isolation import SMALL, isolate
 
 pytestmark = pytest.mark.integration
@@ -221,6 +229,31 @@ def test_interactive_lane_overtakes_a_backfill(isolated: Settings, engine: Infer
     # broker: a watermark query waits behind the fetch long-poll, ~0.5 s a partition).
     assert len(overtaken_by) <= 2 * isolated.processor.max_batch_size
     assert sum(r["produced_at"] > urgent_result["produced_at"] for r in results) > 8
+
+
+def test_progress_events_report_each_request_s_steps(
+    settings: Settings, engine: InferenceEngine
+) -> None:
+    isolated = isolate(settings, processor={"progress_interval_ms": 1})
+    processor = StreamProcessor(isolated, engine)
+    stop = threading.Event()
+    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        requests = [new_request(f"progress {i}", seed=i, **{**SMALL, "steps": 6}) for i in (1, 2)]
+        publish(isolated, requests)
+        read_committed(isolated, RESULTS, expected=2)
+        progress = read_committed(isolated, PROGRESS, expected=2, settle_s=1.0)
+    finally:
+        stop.set()
+        thread.join(60)
+    for request in requests:
+        events = [e for e in progress if e["request_id"] == request["request_id"]]
+        steps = [e["step"] for e in events]
+        assert len(steps) >= 2, steps
+        assert steps == sorted(set(steps)), steps
+        assert steps[-1] == events[-1]["steps"] >= 6
+        assert {e["attempt"] for e in events} == {1}
 
 
 def _processor_env(settings: Settings, home: Path) -> dict[str, str]:
