@@ -57,10 +57,12 @@ log = logging.getLogger(__name__)
 
 IDLE_POLL_S = 0.1
 # A resumed partition joins the next fetch request, which waits for the one in flight: keep
-# the broker's long-poll short, and give a resumed backfill lane time for that round trip
-# (interactive requests still return at once: their partitions are not paused meanwhile).
+# the broker's long-poll short, and give a resumed backfill lane time for that round trip,
+# and for looking up its committed offsets when the coordinator is slow (a broker that just
+# started): pausing again too soon starts that over, and the lane starves. Interactive
+# requests still return at once: their partitions are not paused meanwhile.
 FETCH_WAIT_MAX_MS = 50
-BACKFILL_POLL_S = 0.5
+BACKFILL_POLL_S = 2.0
 # Interactive requests read during inference are carried to the next cycles, up to this
 # many batches; then the lane is paused until the cycle ends.
 CARRY_BATCHES = 4
