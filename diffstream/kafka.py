@@ -12,7 +12,7 @@ import re
 import threading
 import time
 
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
 from diffstream.settings import KafkaConfig, Settings
@@ -61,19 +61,3 @@ def make_consumer(settings: Settings, overrides: KafkaConfig | None = None) -> C
 def make_admin(settings: Settings, overrides: KafkaConfig | None = None) -> AdminClient:
     """An admin client for the configured cluster."""
     return AdminClient(settings.kafka_config(overrides), logger=librdkafka_log)
-
-
-def take_queued(consumer: Consumer, room: int, wait_s: float, *, busy: bool) -> list[Message]:
-    """Up to ``room`` messages: what is queued already, then, while traffic is busy, what
-    arrives within ``wait_s``.
-
-    ``busy`` is the caller's evidence of concurrent traffic (its previous batch held more
-    than one message). A lone message at a low rate starts at once, since waiting for
-    company that is not coming only adds latency; under load batches fill while they wait.
-    """
-    if room <= 0:
-        return []
-    queued = consumer.consume(room, 0)
-    if len(queued) < room and wait_s > 0 and (busy or queued):
-        queued += consumer.consume(room - len(queued), wait_s)
-    return queued

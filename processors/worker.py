@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from diffstream.kafka import make_consumer, make_producer, take_queued
+from diffstream.consuming import next_offsets, partition_names, rewind, take_queued, usable
+from diffstream.kafka import make_consumer, make_producer
 from diffstream.settings import Settings
 from processors.cancellations import CancellationView
 from processors.engine.results import StepProgress, TaskResult
@@ -179,7 +180,7 @@ class StreamProcessor:
         }
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        log.debug("assigned %s", _names(partitions))
+        log.debug("assigned %s", partition_names(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if not self._closing:
@@ -191,7 +192,7 @@ class StreamProcessor:
             # The cycle's offsets can no longer be committed by us: drop its output.
             self._revoked_in_cycle = True
             self._abort_inference.set()
-        log.debug("revoked %s", _names(partitions))
+        log.debug("revoked %s", partition_names(partitions))
 
     # -- one cycle ------------------------------------------------------------------------
 
@@ -230,7 +231,7 @@ class StreamProcessor:
             self._commit(consumer, producer, messages, intake, outcomes, started=inference_started)
         except CycleAborted as reason:
             log.warning("cycle of %d requests dropped: %s", len(messages), reason)
-            _rewind(consumer, [*messages, *self._carried])
+            rewind(consumer, [*messages, *self._carried])
             self._carried = []
         finally:
             # Only when paused: resuming drops the prefetched queue too, and the next cycle
@@ -264,15 +265,15 @@ class StreamProcessor:
     ) -> list[Message]:
         first = consumer.poll(wait_s)
         if first is None or stop.is_set():
-            return [first] if first is not None and _usable(first) else []
-        batch = [first] if _usable(first) else []
+            return [first] if first is not None and usable(first) else []
+        batch = [first] if usable(first) else []
         return batch + self._take_queued(consumer, self.config.max_batch_size - len(batch))
 
     def _take_queued(self, consumer: Consumer, room: int, *, busy: bool = False) -> list[Message]:
         """Whatever is already queued, then (under load) what arrives within the window."""
         wait_s = self.config.max_batch_wait_ms / 1000
         busy = busy or self._previous_batch > 1
-        return [m for m in take_queued(consumer, room, wait_s, busy=busy) if _usable(m)]
+        return [m for m in take_queued(consumer, room, wait_s, busy=busy) if usable(m)]
 
     def _infer_off_thread(
         self,
@@ -291,7 +292,7 @@ class StreamProcessor:
             # Keeps the member alive however long inference takes (max.poll.interval.ms),
             # and reads interactive requests that arrive meanwhile, for the next cycles.
             room = max(1, limit - len(self._carried))
-            self._carried += [m for m in consumer.consume(room, 0) if _usable(m)]
+            self._carried += [m for m in consumer.consume(room, 0) if usable(m)]
             if len(self._carried) >= limit:
                 # Pausing drops the prefetched queue (it is fetched again on resume): only
                 # when enough is carried for several cycles.
@@ -381,7 +382,7 @@ class StreamProcessor:
                 else:
                     self._write_dead_letter(producer, item)
             producer.send_offsets_to_transaction(
-                _next_offsets(messages), consumer.consumer_group_metadata(), 30
+                next_offsets(messages), consumer.consumer_group_metadata(), 30
             )
             producer.commit_transaction(60)
         except KafkaException as exc:
@@ -503,38 +504,3 @@ class _Aborted(ProcessorError):  # noqa: N818  # control flow, never leaves this
 def _header_list(message: Message) -> list[tuple[str, str | bytes | None]]:
     headers = message.headers() or []
     return list(headers.items()) if isinstance(headers, dict) else list(headers)
-
-
-def _usable(message: Message) -> bool:
-    error = message.error()
-    if error is None:
-        return True
-    if error.code() != KafkaError._PARTITION_EOF:
-        log.warning("consumer error: %s", error)
-    return False
-
-
-def _next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
-    """Per partition, the offset after the last message of the cycle."""
-    ends: dict[tuple[str, int], int] = {}
-    for m in messages:
-        key = (m.topic() or "", m.partition() or 0)
-        ends[key] = max(ends.get(key, -1), (m.offset() or 0) + 1)
-    return [TopicPartition(topic, partition, offset) for (topic, partition), offset in ends.items()]
-
-
-def _rewind(consumer: Consumer, messages: Sequence[Message]) -> None:
-    """Seek each partition back to the first of ``messages``, so they are read again."""
-    starts: dict[tuple[str, int], int] = {}
-    for m in messages:
-        key = (m.topic() or "", m.partition() or 0)
-        starts[key] = min(starts.get(key, m.offset() or 0), m.offset() or 0)
-    for (topic, partition), offset in starts.items():
-        try:
-            consumer.seek(TopicPartition(topic, partition, offset))
-        except KafkaException as exc:  # no longer ours: its new owner starts from the commit
-            log.info("not rewinding %s[%d]: %s", topic, partition, exc)
-
-
-def _names(partitions: Sequence[TopicPartition]) -> str:
-    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"

@@ -27,7 +27,8 @@ from typing import NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from diffstream.kafka import make_consumer, make_producer, take_queued
+from diffstream.consuming import next_offsets, partition_names, rewind, take_queued, usable
+from diffstream.kafka import make_consumer, make_producer
 from diffstream.settings import KafkaConfig, Settings, SinkSettings
 from schemas.dlq import dead_letter_headers
 from sinks.exceptions import StorageUnavailableError
@@ -142,7 +143,7 @@ class TransactionalSink(ABC):
         }
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        log.debug("assigned %s", _names(partitions))
+        log.debug("assigned %s", partition_names(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         lost = {(tp.topic, tp.partition) for tp in partitions}
@@ -152,7 +153,7 @@ class TransactionalSink(ABC):
             # The batch's offsets can no longer be committed by us: drop its output.
             self._revoked_in_batch = True
             self._abort.set()
-        log.debug("revoked %s", _names(partitions))
+        log.debug("revoked %s", partition_names(partitions))
 
     # -- one batch ------------------------------------------------------------------------
 
@@ -179,7 +180,7 @@ class TransactionalSink(ABC):
             self._commit(consumer, producer, messages, outputs)
         except _Aborted as reason:
             log.warning("batch of %d dropped: %s", len(messages), reason)
-            _rewind(consumer, [*messages, *self._carried])
+            rewind(consumer, [*messages, *self._carried])
             self._carried = []
         finally:
             # Only when paused: resuming drops the prefetched queue, to be fetched again.
@@ -193,11 +194,11 @@ class TransactionalSink(ABC):
             first = consumer.poll(IDLE_POLL_S)
             if first is None:
                 return []
-            batch = [first] if _usable(first) else []
+            batch = [first] if usable(first) else []
         wait_s = self.config.max_batch_wait_ms / 1000
         busy = self._previous_batch > 1 or len(batch) > 1
         queued = take_queued(consumer, room - len(batch), wait_s, busy=busy)
-        batch += [m for m in queued if _usable(m)]
+        batch += [m for m in queued if usable(m)]
         self._previous_batch = len(batch)
         return batch
 
@@ -216,7 +217,7 @@ class TransactionalSink(ABC):
             # Keeps the member alive however long the write (or an outage) takes, and reads
             # what arrives meanwhile for the next batches.
             room = max(1, limit - len(self._carried))
-            self._carried += [m for m in consumer.consume(room, 0) if _usable(m)]
+            self._carried += [m for m in consumer.consume(room, 0) if usable(m)]
             if len(self._carried) >= limit and not self._assignment_paused:
                 # Pausing drops the prefetched queue: only with several batches in hand.
                 consumer.pause(assignment)
@@ -262,7 +263,7 @@ class TransactionalSink(ABC):
             for output in outputs:
                 producer.produce(output.topic, output.value, output.key, headers=output.headers)
             producer.send_offsets_to_transaction(
-                _next_offsets(messages), consumer.consumer_group_metadata(), 30
+                next_offsets(messages), consumer.consumer_group_metadata(), 30
             )
             producer.commit_transaction(60)
         except KafkaException as exc:
@@ -292,38 +293,3 @@ def dead_letter(topic: str, message: Message, error: BaseException) -> Output:
 def coordinates(message: Message) -> str:
     """``topic[partition]@offset``, for logs."""
     return f"{message.topic()}[{message.partition()}]@{message.offset()}"
-
-
-def _usable(message: Message) -> bool:
-    error = message.error()
-    if error is None:
-        return True
-    if error.code() != KafkaError._PARTITION_EOF:
-        log.warning("consumer error: %s", error)
-    return False
-
-
-def _next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
-    """Per partition, the offset after the last message of the batch."""
-    ends: dict[tuple[str, int], int] = {}
-    for m in messages:
-        key = (m.topic() or "", m.partition() or 0)
-        ends[key] = max(ends.get(key, -1), (m.offset() or 0) + 1)
-    return [TopicPartition(topic, partition, offset) for (topic, partition), offset in ends.items()]
-
-
-def _rewind(consumer: Consumer, messages: Sequence[Message]) -> None:
-    """Seek each partition back to the first of ``messages``, so they are read again."""
-    starts: dict[tuple[str, int], int] = {}
-    for m in messages:
-        key = (m.topic() or "", m.partition() or 0)
-        starts[key] = min(starts.get(key, m.offset() or 0), m.offset() or 0)
-    for (topic, partition), offset in starts.items():
-        try:
-            consumer.seek(TopicPartition(topic, partition, offset))
-        except KafkaException as exc:  # no longer ours: its new owner starts from the commit
-            log.info("not rewinding %s[%d]: %s", topic, partition, exc)
-
-
-def _names(partitions: Sequence[TopicPartition]) -> str:
-    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from diffstream.consuming import usable
 from diffstream.kafka import make_consumer, make_producer
 from diffstream.settings import KafkaConfig, Settings
 from schemas.codec import Codec
@@ -114,7 +115,7 @@ class Notifier:
                 self._drain(producer)
                 paused = self._throttle(consumer, paused)
                 message = consumer.poll(IDLE_POLL_S)
-                if message is not None and _usable(message):
+                if message is not None and usable(message):
                     self._handle(message, producer)
                 if time.monotonic() >= next_commit:
                     self._commit(consumer, producer)
@@ -277,12 +278,3 @@ class Notifier:
                 if other == key:
                     future.cancel()
             self.tracker.forget(key)
-
-
-def _usable(message: Message) -> bool:
-    error = message.error()
-    if error is None:
-        return True
-    if error.code() != KafkaError._PARTITION_EOF:
-        log.warning("consumer error: %s", error)
-    return False

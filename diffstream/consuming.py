@@ -1,0 +1,64 @@
+"""Helpers of the consume-process-commit loops (processor and sinks): which messages to
+use, where to commit, how to read again, and how much to take for a batch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+log = logging.getLogger(__name__)
+
+
+def usable(message: Message) -> bool:
+    """A message to process: not an error (end-of-partition events are not logged)."""
+    error = message.error()
+    if error is None:
+        return True
+    if error.code() != KafkaError._PARTITION_EOF:
+        log.warning("consumer error: %s", error)
+    return False
+
+
+def next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
+    """Per partition, the offset after the last of ``messages``: what to commit."""
+    ends: dict[tuple[str, int], int] = {}
+    for m in messages:
+        key = (m.topic() or "", m.partition() or 0)
+        ends[key] = max(ends.get(key, -1), (m.offset() or 0) + 1)
+    return [TopicPartition(topic, partition, offset) for (topic, partition), offset in ends.items()]
+
+
+def rewind(consumer: Consumer, messages: Sequence[Message]) -> None:
+    """Seek each partition back to the first of ``messages``, so they are read again."""
+    starts: dict[tuple[str, int], int] = {}
+    for m in messages:
+        key = (m.topic() or "", m.partition() or 0)
+        starts[key] = min(starts.get(key, m.offset() or 0), m.offset() or 0)
+    for (topic, partition), offset in starts.items():
+        try:
+            consumer.seek(TopicPartition(topic, partition, offset))
+        except KafkaException as exc:  # no longer ours: its new owner starts from the commit
+            log.info("not rewinding %s[%d]: %s", topic, partition, exc)
+
+
+def partition_names(partitions: Sequence[TopicPartition]) -> str:
+    """``topic[partition], ...`` for logs."""
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
+
+
+def take_queued(consumer: Consumer, room: int, wait_s: float, *, busy: bool) -> list[Message]:
+    """Up to ``room`` messages: what is queued already, then, while traffic is busy, what
+    arrives within ``wait_s``.
+
+    ``busy`` is the caller's evidence of concurrent traffic (its previous batch held more
+    than one message). A lone message at a low rate starts at once, since waiting for
+    company that is not coming only adds latency; under load batches fill while they wait.
+    """
+    if room <= 0:
+        return []
+    queued = consumer.consume(room, 0)
+    if len(queued) < room and wait_s > 0 and (busy or queued):
+        queued += consumer.consume(room - len(queued), wait_s)
+    return queued
