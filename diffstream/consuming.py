@@ -43,6 +43,13 @@ def rewind(consumer: Consumer, messages: Sequence[Message]) -> None:
             log.info("not rewinding %s[%d]: %s", topic, partition, exc)
 
 
+def outside(messages: Sequence[Message], partitions: Sequence[TopicPartition]) -> list[Message]:
+    """``messages`` minus those of ``partitions`` (revoked: their new owner reads them again
+    from the committed offset)."""
+    lost = {(tp.topic, tp.partition) for tp in partitions}
+    return [m for m in messages if (m.topic(), m.partition()) not in lost]
+
+
 def partition_names(partitions: Sequence[TopicPartition]) -> str:
     """``topic[partition], ...`` for logs."""
     return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"

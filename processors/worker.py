@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from diffstream.consuming import next_offsets, partition_names, rewind, take_queued, usable
+from diffstream.consuming import (
+    next_offsets,
+    outside,
+    partition_names,
+    rewind,
+    take_queued,
+    usable,
+)
 from diffstream.kafka import make_consumer, make_producer
 from diffstream.settings import Settings
 from processors.cancellations import CancellationView
@@ -185,10 +192,8 @@ class StreamProcessor:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if not self._closing:
             self.revocations += 1
-        lost = {(tp.topic, tp.partition) for tp in partitions}
-        # Their new owner reads them again from the committed offset.
-        self._carried = [m for m in self._carried if (m.topic(), m.partition()) not in lost]
-        if lost & self._cycle_partitions:
+        self._carried = outside(self._carried, partitions)
+        if {(tp.topic, tp.partition) for tp in partitions} & self._cycle_partitions:
             # The cycle's offsets can no longer be committed by us: drop its output.
             self._revoked_in_cycle = True
             self._abort_inference.set()

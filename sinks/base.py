@@ -27,7 +27,14 @@ from typing import NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from diffstream.consuming import next_offsets, partition_names, rewind, take_queued, usable
+from diffstream.consuming import (
+    next_offsets,
+    outside,
+    partition_names,
+    rewind,
+    take_queued,
+    usable,
+)
 from diffstream.kafka import make_consumer, make_producer
 from diffstream.settings import KafkaConfig, Settings, SinkSettings
 from schemas.dlq import dead_letter_headers
@@ -146,10 +153,8 @@ class TransactionalSink(ABC):
         log.debug("assigned %s", partition_names(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        lost = {(tp.topic, tp.partition) for tp in partitions}
-        # Their new owner reads them again from the committed offset.
-        self._carried = [m for m in self._carried if (m.topic(), m.partition()) not in lost]
-        if lost & self._batch_partitions:
+        self._carried = outside(self._carried, partitions)
+        if {(tp.topic, tp.partition) for tp in partitions} & self._batch_partitions:
             # The batch's offsets can no longer be committed by us: drop its output.
             self._revoked_in_batch = True
             self._abort.set()

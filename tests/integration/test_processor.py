@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from diffstream.kafka import make_consumer, make_producer
 from diffstream.settings import Settings
@@ -37,6 +38,7 @@ from schemas.topics import (
     RESULTS,
 )
 from tests.integration.isolation import SMALL, isolate
+from tests.integration.sinks_support import read_committed as read_committed_events
 
 pytestmark = pytest.mark.integration
 
@@ -72,36 +74,8 @@ def publish(
     assert producer.flush(30) == 0
 
 
-def read_committed(
-    settings: Settings, topic: str, expected: int, timeout_s: float = 120, settle_s: float = 2.0
-) -> list[dict[str, Any]]:
-    """Every event in ``topic`` visible to a read_committed reader, once ``expected`` arrived
-    (and ``settle_s`` longer, so that a duplicate would be seen too)."""
-    codec = Codec(settings)
-    consumer: Consumer = make_consumer(
-        settings,
-        {
-            "group.id": f"reader-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-        },
-    )
-    consumer.subscribe([settings.topic(topic)])
-    events: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout_s
-    settle: float | None = None
-    try:
-        while time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is not None and message.error() is None:
-                events.append(codec.decode(message.value()).value)
-            if len(events) >= expected:
-                settle = settle or time.monotonic() + settle_s
-                if time.monotonic() > settle:
-                    break
-    finally:
-        consumer.close()
-    return events
+# Inference on the CPU is slow: wait longer than the sinks' tests do.
+read_committed = functools.partial(read_committed_events, timeout_s=120)
 
 
 @pytest.fixture
