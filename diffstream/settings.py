@@ -118,43 +118,52 @@ class EngineSettings(BaseModel):
         return self.models_dir or home / "models"
 
 
-class ProcessorSettings(BaseModel):
-    """How `diffstream process` consumes, batches and commits (``DIFFSTREAM_PROCESSOR__*``)."""
+class TransactionalSettings(BaseModel):
+    """What every role on the exactly-once loop shares (``diffstream.exactly_once``)."""
 
     model_config = ConfigDict(frozen=True)
 
-    group_id: str = "diffstream-processors"
-    # Stable per worker: the transactional.id (a restarted worker aborts what its previous
+    group_id: str
+    # Stable per worker: the transactional.id (a restarted worker fences what its previous
     # life left open) and, when static_membership is on, the group.instance.id (a restart
-    # takes its partitions back without waiting for the session timeout). None: host-pid.
+    # takes its partitions back without waiting for the session timeout). None: the
+    # lowest index free on this host, ``{host}-{index}`` (diffstream.identity).
     instance_id: str | None = None
     static_membership: bool = False
-    max_batch_size: int = Field(8, gt=0, le=256)
+    max_batch_size: int = Field(8, gt=0, le=1024)
     max_batch_wait_ms: int = Field(20, ge=0)
-    # Inference errors are retried this many times in all before the request fails.
-    max_attempts: int = Field(3, gt=0)
     session_timeout_ms: int = Field(45_000, ge=6000)
-    # Inference runs off the polling thread, so this bounds only the loop itself.
+    # The work runs off the polling thread, so this bounds only the loop itself.
     max_poll_interval_ms: int = Field(300_000, ge=6000)
     transaction_timeout_ms: int = Field(60_000, ge=1000)
+    metrics_port: int | None = Field(None, ge=0, lt=65536)
+    # An event that cannot be decoded yet (Schema Registry unreachable, a schema version
+    # this build does not know) is read again after a backoff, for up to this long; then
+    # it is dead-lettered.
+    decode_retry_s: float = Field(300.0, ge=0)
+
+
+class ProcessorSettings(TransactionalSettings):
+    """How `diffstream process` consumes, batches and commits (``DIFFSTREAM_PROCESSOR__*``)."""
+
+    group_id: str = "diffstream-processors"
+    max_batch_size: int = Field(8, gt=0, le=256)
+    # Inference errors are retried this many times in all before the request fails.
+    max_attempts: int = Field(3, gt=0)
+    # A request whose inference was under way this many times when its worker died is
+    # failed `inference_crash` and dead-lettered instead of crashing the next worker.
+    max_crashes: int = Field(2, gt=0)
     # SIGTERM: finish the current batch if it ends within this, else abort it.
     shutdown_grace_s: float = Field(30.0, ge=0)
-    metrics_port: int | None = Field(None, ge=0, lt=65536)
     # GenerationProgress events to diffusion.progress, at most one per request per this
     # many ms (and the last step); 0: none.
     progress_interval_ms: int = Field(0, ge=0)
 
 
-class SinkSettings(BaseModel):
+class SinkSettings(TransactionalSettings):
     """How `diffstream sink images` stores results and commits (``DIFFSTREAM_SINK__*``)."""
 
-    model_config = ConfigDict(frozen=True)
-
     group_id: str = "diffstream-image-sink"
-    # Stable per sink instance: its transactional.id (a restart fences what the killed life
-    # left open) and, with static_membership, its group.instance.id. None: host-pid.
-    instance_id: str | None = None
-    static_membership: bool = False
     max_batch_size: int = Field(16, gt=0, le=1024)
     max_batch_wait_ms: int = Field(50, ge=0)
     # Objects are stored under {key_prefix}/{yyyy}/{mm}/{dd}/{request_id}/{index}.{ext}.
@@ -164,10 +173,9 @@ class SinkSettings(BaseModel):
     # A storage outage is retried forever with exponential backoff between these bounds.
     retry_initial_s: float = Field(0.5, gt=0)
     retry_max_s: float = Field(30.0, gt=0)
-    session_timeout_ms: int = Field(45_000, ge=6000)
-    max_poll_interval_ms: int = Field(300_000, ge=6000)
-    transaction_timeout_ms: int = Field(60_000, ge=1000)
-    metrics_port: int | None = Field(None, ge=0, lt=65536)
+    # Warn (log and metric) when the oldest unstored result is older than this share of
+    # the results topic's retention: past it, results are deleted before they are stored.
+    retention_warning_ratio: float = Field(0.5, gt=0, le=1)
 
 
 class WebhookSettings(BaseModel):

@@ -78,3 +78,9 @@ class OutOfMemoryError(InferenceError):
     # The same request on the same worker runs out of memory again; only a smaller image
     # (or a bigger device) helps, so retrying would only burn GPU time.
     retryable = False
+
+
+class InferenceCrashError(ProcessorError):
+    """Inference of a request was under way each time its worker died (``max_crashes``)."""
+
+    code = ErrorCode.INFERENCE_CRASH

@@ -10,8 +10,7 @@ from typing import Any, NamedTuple
 from confluent_kafka import Message
 
 from diffstream.settings import RequestLimits
-from processors.engine.tasks import GenerationTask, check_task
-from processors.exceptions import InvalidTaskError
+from processors.engine.tasks import GenerationTask
 from schemas.builders import invalid_request_failed, new_failed, request_context, source_coordinates
 from schemas.codec import Codec
 from schemas.events import ErrorCode, EventName, RequestState
@@ -102,12 +101,10 @@ def admit(
         )
     errors = validate_request(request, limits, now=now)
     if not errors:
+        # The engine checks its own input rules (once, before any work): see InferenceRun.
         try:
             task = GenerationTask.from_request({**request, "request_id": request_id})
-            check_task(task)
             return Admitted(message, request, task, source)
-        except InvalidTaskError as error:
-            errors = [FieldError(error.parameter, None, "engine input rules", str(error))]
         except (TypeError, ValueError) as error:
             errors = [FieldError("request", None, "engine input rules", str(error))]
     log.info("invalid request %s at %s: %s", request_id, coordinates(message), errors)

@@ -8,7 +8,8 @@ from typing import Any
 from processors.engine.results import TaskResult
 from processors.exceptions import ProcessorError
 from schemas.builders import new_failed, now_millis, request_context
-from schemas.events import RequestState
+from schemas.events import ErrorCode, RequestState
+from schemas.fingerprint import request_fingerprint
 
 
 def result_record(
@@ -86,4 +87,20 @@ def status_record(
         "message": failed["message"] if failed else None,
         "image_uris": [],
         "source": source,
+        "fingerprint": request_fingerprint(request),
     }
+
+
+def duplicate_failed(request: dict[str, Any], *, source: dict[str, Any]) -> dict[str, Any]:
+    """The GenerationFailed of a request published under a request_id that another request
+    (with other content) already used."""
+    return new_failed(
+        request["request_id"],
+        ErrorCode.DUPLICATE_REQUEST_ID,
+        f"request_id {request['request_id']} was already used by a different request; "
+        "publish this one under a new request_id (repeats of the same request are ignored)",
+        retryable=False,
+        model=request.get("model"),
+        source=source,
+        context=request_context(request),
+    )

@@ -1,53 +1,57 @@
 """`diffstream process`: consume requests, run micro-batched inference, write results exactly once.
 
-One cycle: gather up to ``max_batch_size`` requests (the interactive lane first; the backfill
-lane only while the interactive lane is idle, one batch at a time), pause the backfill lane,
-run inference on a worker thread while the polling thread keeps the group membership alive
-(and carries interactive requests that arrive to the next cycles), then write results,
-failures, status changes and dead letters together with the consumed offsets in one Kafka
-transaction (KIP-447). A crash anywhere before the commit leaves no visible output and the
-offsets uncommitted, so the next owner of the partitions redoes the cycle; read_committed
-readers never see the aborted attempt.
+A role of the exactly-once loop (``diffstream.exactly_once``): the loop gathers, keeps the
+member alive while inference runs on its worker thread, commits and recovers; this module
+decides what each request becomes. Per cycle:
+
+- gather from the two lanes (``processors.lanes``);
+- admit each request (``processors.intake``): undecodable bytes become dead letters (or, when
+  the failure is transient, the partition is read again later), invalid, expired and
+  cancelled requests fail without GPU time;
+- check each against the status table (``processors.ledger``): a request_id processed before
+  is a duplicate (dropped) or, with other content, a conflict (fails alone); a request whose
+  inference was under way when ``max_crashes`` workers died fails ``inference_crash``;
+- run inference (``processors.inference``), then write results, failures, status changes and
+  dead letters with the consumed offsets in one transaction.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
-import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from diffstream.consuming import (
-    next_offsets,
-    outside,
-    partition_names,
-    rewind,
-    take_queued,
-    usable,
-)
-from diffstream.kafka import make_consumer, make_producer
+from diffstream.dead_letters import dead_letter
+from diffstream.deferrals import DecodeRetries
+from diffstream.exactly_once import Admission, ExactlyOnceLoop, LoopOptions, Output
+from diffstream.exceptions import DroppedBatch
+from diffstream.identity import claim_instance_id
 from diffstream.settings import Settings
 from processors.cancellations import CancellationView
-from processors.engine.results import StepProgress, TaskResult
-from processors.exceptions import InferenceError, ModelNotFoundError, ProcessorError
+from processors.engine.results import StepProgress
+from processors.exceptions import InferenceCrashError
+from processors.inference import Candidate, InferenceRun, Outcome, PassFailure
 from processors.intake import Admitted, Intake, Refused, Undecodable, admit, coordinates
+from processors.lanes import FETCH_WAIT_MAX_MS, LaneGatherer
+from processors.ledger import RequestLedger, source_key
 from processors.metrics import ProcessorMetrics
-from processors.outcomes import inference_failed, result_record, status_record
-from processors.passes import plan_passes
+from processors.outcomes import (
+    duplicate_failed,
+    inference_failed,
+    result_record,
+    status_record,
+)
 from processors.progress import ProgressReporter
 from schemas.codec import Codec
-from schemas.dlq import dead_letter_headers
 from schemas.events import EventName, RequestState
+from schemas.fingerprint import request_fingerprint
 from schemas.topics import (
     DLQ,
     FAILED,
@@ -63,36 +67,35 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IDLE_POLL_S = 0.1
-# A resumed partition joins the next fetch request, which waits for the one in flight: keep
-# the broker's long-poll short, and give a resumed backfill lane time for that round trip,
-# and for looking up its committed offsets when the coordinator is slow (a broker that just
-# started): pausing again too soon starts that over, and the lane starves. Interactive
-# requests still return at once: their partitions are not paused meanwhile.
-FETCH_WAIT_MAX_MS = 50
-BACKFILL_POLL_S = 2.0
-# Interactive requests read during inference are carried to the next cycles, up to this
-# many batches; then the lane is paused until the cycle ends.
-CARRY_BATCHES = 4
+ROLE = "processor"
 CANCELLATIONS_CATCH_UP_S = 10.0
+LAG_EVERY_S = 5.0
+_ATTEMPT_STATES = (RequestState.QUEUED, RequestState.PROCESSING)
 
 
-class PassFailure(NamedTuple):
-    """A request whose pass failed: the last error and how many attempts were made."""
+@dataclass
+class Cycle:
+    """What one cycle decided for each of its messages, in order."""
 
-    error: ProcessorError
-    attempts: int
+    decisions: list[tuple[Intake, str]] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    run: InferenceRun | None = None
 
 
-Outcome = TaskResult | PassFailure
-
-
-class CycleAborted(Exception):  # noqa: N818  # control flow, never leaves this module
-    """The cycle's output must not be written (partitions revoked, or shutting down)."""
+# Decisions for an intake item.
+RUN, REFUSE, DEAD_LETTER, DUPLICATE, CONFLICT, CRASHED = (
+    "run",
+    "refuse",
+    "dead_letter",
+    "duplicate",
+    "conflict",
+    "crashed",
+)
 
 
 class StreamProcessor:
-    """One worker of the processors' consumer group."""
+    """One worker of the processors' consumer group (a role of the exactly-once loop)."""
 
     def __init__(
         self,
@@ -107,393 +110,285 @@ class StreamProcessor:
         self.engine = engine
         self.codec = codec or Codec(settings)
         self.metrics = ProcessorMetrics.create(registry or CollectorRegistry())
-        self.instance_id = self.config.instance_id or f"{socket.gethostname()}-{os.getpid()}"
-        self.interactive_topic = settings.topic(REQUESTS)
-        self.batch_topic = settings.topic(REQUESTS_BATCH)
-        self.cycles = 0
-        # Partitions taken away while running (leaving the group on close is not counted).
-        self.revocations = 0
-        self._closing = False
-        self._cycle_partitions: set[tuple[str, int]] = set()
-        # Interactive requests read while the previous batch was running: the next cycle's
-        # head, so that an urgent request does not wait for a refetch after a batch.
-        self._carried: list[Message] = []
-        self._previous_batch = 0  # requests in the last cycle: evidence of load
-        self._interactive_paused = False
+        self._claim = claim_instance_id(ROLE, settings.home, self.config.instance_id)
+        self.instance_id = self._claim.instance_id
+        self.lanes = LaneGatherer(settings.topic(REQUESTS), settings.topic(REQUESTS_BATCH))
+        self.ledger = RequestLedger(settings, self.codec)
+        self.cancellations = CancellationView(settings, self.codec)
+        self._decode_retries = DecodeRetries(self.config.decode_retry_s)
         self._progress: ProgressReporter | None = None
-        self._revoked_in_cycle = False
-        self._abort_inference = threading.Event()
+        self._abort = threading.Event()
         self._last_lag_check = 0.0
+        self.loop: ExactlyOnceLoop[Cycle] = ExactlyOnceLoop(
+            settings,
+            LoopOptions(
+                role=ROLE,
+                instance_id=self.instance_id,
+                group_id=self.config.group_id,
+                topics=[self.lanes.interactive_topic, self.lanes.batch_topic],
+                max_batch_size=self.config.max_batch_size,
+                max_batch_wait_ms=self.config.max_batch_wait_ms,
+                session_timeout_ms=self.config.session_timeout_ms,
+                max_poll_interval_ms=self.config.max_poll_interval_ms,
+                transaction_timeout_ms=self.config.transaction_timeout_ms,
+                static_membership=self.config.static_membership,
+                shutdown_grace_s=self.config.shutdown_grace_s,
+                consumer_overrides={"fetch.wait.max.ms": FETCH_WAIT_MAX_MS},
+                producer_overrides={"message.max.bytes": RESULTS_MAX_MESSAGE_BYTES},
+            ),
+            self,
+        )
 
-    # -- the loop -------------------------------------------------------------------------
+    @property
+    def cycles(self) -> int:
+        """Cycles with at least one request so far."""
+        return self.loop.cycles
+
+    @property
+    def revocations(self) -> int:
+        """Partitions taken away while running."""
+        return self.loop.revocations
 
     def run(self, stop: threading.Event) -> None:
-        """Process until ``stop`` is set; the cycle under way finishes or is aborted."""
-        consumer = make_consumer(self.settings, self._consumer_config())
-        producer = make_producer(self.settings, self._producer_config())
-        producer.init_transactions(30)
-        interval_ms = self.config.progress_interval_ms
-        if interval_ms > 0:
-            self._progress = ProgressReporter(self.settings, self.codec, interval_ms)
-        cancellations = CancellationView(self.settings, self.codec)
-        cancellations.start()
-        cancellations.caught_up.wait(CANCELLATIONS_CATCH_UP_S)
-        consumer.subscribe(
-            [self.interactive_topic, self.batch_topic],
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_revoke,
-        )
-        inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
-        log.info("processor %s consuming %s", self.instance_id, self.interactive_topic)
+        """Process until ``stop`` is set; the cycle under way finishes or is dropped."""
+        if self.config.progress_interval_ms > 0:
+            self._progress = ProgressReporter(
+                self.settings, self.codec, self.config.progress_interval_ms
+            )
+        self.cancellations.start()
+        self.ledger.start()
+        self.cancellations.caught_up.wait(CANCELLATIONS_CATCH_UP_S)
         try:
-            while not stop.is_set():
-                self._cycle(consumer, producer, inference, cancellations.is_cancelled, stop)
+            self.loop.run(stop)
         finally:
-            self._closing = True
-            self._abort_inference.set()
-            inference.shutdown(wait=True, cancel_futures=True)
-            cancellations.stop()
-            consumer.close()
-            producer.flush(10)
+            self.cancellations.stop()
+            self.ledger.stop()
             if self._progress is not None:
                 self._progress.close()
-            log.info("processor %s stopped after %d cycles", self.instance_id, self.cycles)
+            self._claim.release()
 
-    def _consumer_config(self) -> dict[str, str | int | float | bool]:
-        config: dict[str, str | int | float | bool] = {
-            "group.id": self.config.group_id,
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "partition.assignment.strategy": "cooperative-sticky",
-            "session.timeout.ms": self.config.session_timeout_ms,
-            "max.poll.interval.ms": self.config.max_poll_interval_ms,
-            "fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
-            "client.id": f"diffstream-processor-{self.instance_id}",
-        }
-        if self.config.static_membership:
-            config["group.instance.id"] = self.instance_id
-        return config
+    # -- the loop's hooks (polling thread) ------------------------------------------------
 
-    def _producer_config(self) -> dict[str, str | int | float | bool]:
-        return {
-            # Stable across restarts: init_transactions aborts what a killed life left open.
-            "transactional.id": f"diffstream-processor-{self.instance_id}",
-            "transaction.timeout.ms": self.config.transaction_timeout_ms,
-            "message.max.bytes": RESULTS_MAX_MESSAGE_BYTES,
-            "linger.ms": 2,
-            "client.id": f"diffstream-processor-{self.instance_id}",
-        }
+    def gather(self, loop: ExactlyOnceLoop[Cycle]) -> list[Message]:
+        """The interactive lane first; the backfill lane while it is idle."""
+        messages = self.lanes.gather(loop)  # type: ignore[arg-type]  # the hook takes any loop
+        self._report_lag(loop)
+        return messages
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        log.debug("assigned %s", partition_names(partitions))
+    def admit(self, message: Message) -> Intake:
+        """Decode and check one request (a transient decode failure defers its partition)."""
+        item = admit(
+            message,
+            codec=self.codec,
+            limits=self.settings.limits,
+            is_cancelled=self.cancellations.is_cancelled,
+        )
+        if isinstance(item, Undecodable):
+            self._decode_retries.check(message, item.error)
+        else:
+            self._decode_retries.decoded(message)
+        return item
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if not self._closing:
-            self.revocations += 1
-        self._carried = outside(self._carried, partitions)
-        if {(tp.topic, tp.partition) for tp in partitions} & self._cycle_partitions:
-            # The cycle's offsets can no longer be committed by us: drop its output.
-            self._revoked_in_cycle = True
-            self._abort_inference.set()
-        log.debug("revoked %s", partition_names(partitions))
+    def prepare(self, admitted: Sequence[Admission]) -> Cycle:
+        """Decide, before any GPU time, what each request becomes."""
+        cycle = Cycle()
+        seen: dict[str, str] = {}
+        for entry in admitted:
+            item: Intake = entry.item  # type: ignore[assignment]  # admit returns Intake
+            decision, crashes = self._decide(item, seen)
+            cycle.decisions.append((item, decision))
+            if decision == RUN:
+                assert isinstance(item, Admitted)
+                cycle.candidates.append(Candidate(item, crashes))
+        cycle.run = InferenceRun(
+            self.engine,
+            self.ledger,
+            self.metrics,
+            max_attempts=self.config.max_attempts,
+            max_batch_size=self.config.max_batch_size,
+            on_step=self._on_step,
+        )
+        return cycle
 
-    # -- one cycle ------------------------------------------------------------------------
+    def _decide(self, item: Intake, seen: dict[str, str]) -> tuple[str, int]:
+        if isinstance(item, Undecodable):
+            return DEAD_LETTER, 0
+        rid = str(item.request["request_id"])
+        fingerprint = request_fingerprint(item.request)
+        source = source_key(_source_of(item))
+        assert source is not None
+        if rid in seen:
+            return (DUPLICATE if seen[rid] == fingerprint else CONFLICT), 0
+        seen[rid] = fingerprint
+        known = self.ledger.get(rid)
+        if known is not None and known.source not in (None, source):
+            same = known.fingerprint in (None, fingerprint)
+            return (DUPLICATE if same else CONFLICT), 0
+        crashes = self.ledger.crashes(rid, source)
+        settled = known is not None and known.state not in _ATTEMPT_STATES
+        if settled and not crashes:
+            return DUPLICATE, 0  # read again (offsets reset): its outcome stands
+        if isinstance(item, Refused):
+            return REFUSE, 0
+        if crashes >= self.config.max_crashes:
+            return CRASHED, crashes
+        return RUN, crashes
 
-    def _cycle(
-        self,
-        consumer: Consumer,
-        producer: Producer,
-        inference: ThreadPoolExecutor,
-        is_cancelled: Callable[[str], bool],
-        stop: threading.Event,
-    ) -> None:
-        messages = self._gather(consumer, stop)
-        if messages:
-            self._previous_batch = len(messages)
-        self._report_lag(consumer)
-        if not messages:
-            return
-        self.cycles += 1
-        self._cycle_partitions = {(m.topic() or "", m.partition() or 0) for m in messages}
-        self._revoked_in_cycle = False
-        self._abort_inference.clear()
-        intake = [
-            admit(m, codec=self.codec, limits=self.settings.limits, is_cancelled=is_cancelled)
-            for m in messages
-        ]
-        admitted = [item for item in intake if isinstance(item, Admitted)]
-        assignment = consumer.assignment()
-        interactive = [tp for tp in assignment if tp.topic == self.interactive_topic]
-        consumer.pause([tp for tp in assignment if tp.topic != self.interactive_topic])
-        self._interactive_paused = False
-        try:
-            inference_started = datetime.now(UTC)
-            outcomes = self._infer_off_thread(consumer, inference, admitted, interactive, stop)
-            if self._revoked_in_cycle:
-                raise CycleAborted("partitions revoked during inference")
-            self._commit(consumer, producer, messages, intake, outcomes, started=inference_started)
-        except CycleAborted as reason:
-            log.warning("cycle of %d requests dropped: %s", len(messages), reason)
-            rewind(consumer, [*messages, *self._carried])
-            self._carried = []
-        finally:
-            # Only when paused: resuming drops the prefetched queue too, and the next cycle
-            # would wait for the partitions to be fetched again.
-            if self._interactive_paused:
-                consumer.resume(interactive)
+    def held_while_working(self, assignment: list[TopicPartition]) -> list[TopicPartition]:
+        """The backfill lane: only interactive requests are carried meanwhile."""
+        return self.lanes.backfill(assignment)
 
-    def _gather(self, consumer: Consumer, stop: threading.Event) -> list[Message]:
-        """Up to ``max_batch_size`` requests: the interactive lane if it has any, otherwise
-        one batch from the backfill lane (which stays paused while interactive work waits)."""
-        assignment = consumer.assignment()
-        backfill = [tp for tp in assignment if tp.topic == self.batch_topic]
-        if backfill:
-            consumer.pause(backfill)
-        room = self.config.max_batch_size
-        carried, self._carried = self._carried[:room], self._carried[room:]
-        if carried:
-            return carried + self._take_queued(consumer, room - len(carried), busy=True)
-        messages = self._fill(consumer, stop)
-        if messages or not backfill or stop.is_set():
-            return messages
-        consumer.resume(backfill)
-        try:
-            return self._fill(consumer, stop, wait_s=BACKFILL_POLL_S)
-        finally:
-            # Pausing drops what was prefetched; the position stays after what we took.
-            consumer.pause(backfill)
+    def assigned(self, partitions: list[TopicPartition]) -> None:
+        """Read what the previous owner wrote before deciding on its requests."""
+        self.ledger.sync()
 
-    def _fill(
-        self, consumer: Consumer, stop: threading.Event, wait_s: float = IDLE_POLL_S
-    ) -> list[Message]:
-        first = consumer.poll(wait_s)
-        if first is None or stop.is_set():
-            return [first] if first is not None and usable(first) else []
-        batch = [first] if usable(first) else []
-        return batch + self._take_queued(consumer, self.config.max_batch_size - len(batch))
+    def committed(self, prepared: Cycle, outputs: Sequence[Output]) -> None:
+        """Take the committed statuses into the table at once."""
+        for status in prepared.statuses:
+            self.ledger.note(status)
 
-    def _take_queued(self, consumer: Consumer, room: int, *, busy: bool = False) -> list[Message]:
-        """Whatever is already queued, then (under load) what arrives within the window."""
-        wait_s = self.config.max_batch_wait_ms / 1000
-        busy = busy or self._previous_batch > 1
-        return [m for m in take_queued(consumer, room, wait_s, busy=busy) if usable(m)]
-
-    def _infer_off_thread(
-        self,
-        consumer: Consumer,
-        inference: ThreadPoolExecutor,
-        admitted: Sequence[Admitted],
-        interactive: list[TopicPartition],
-        stop: threading.Event,
-    ) -> list[Outcome]:
-        future: Future[list[Outcome]] = inference.submit(self._infer, admitted)
-        stop_seen: float | None = None
-        # Woken by the end of inference, not by the next poll's timeout: that would add up to
-        # IDLE_POLL_S to every request's latency.
-        limit = CARRY_BATCHES * self.config.max_batch_size
-        while not futures_wait([future], timeout=IDLE_POLL_S).done:
-            # Keeps the member alive however long inference takes (max.poll.interval.ms),
-            # and reads interactive requests that arrive meanwhile, for the next cycles.
-            room = max(1, limit - len(self._carried))
-            self._carried += [m for m in consumer.consume(room, 0) if usable(m)]
-            if len(self._carried) >= limit:
-                # Pausing drops the prefetched queue (it is fetched again on resume): only
-                # when enough is carried for several cycles.
-                consumer.pause(interactive)
-                self._interactive_paused = True
-            if stop.is_set():
-                stop_seen = stop_seen or time.monotonic()
-                if time.monotonic() - stop_seen > self.config.shutdown_grace_s:
-                    self._abort_inference.set()
-        outcomes = future.result()
-        if any(isinstance(o, PassFailure) and isinstance(o.error, _Aborted) for o in outcomes):
-            raise CycleAborted("shutting down" if stop.is_set() else "partitions revoked")
-        return outcomes
-
-    def _infer(self, admitted: Sequence[Admitted]) -> list[Outcome]:
-        """Runs on the inference thread: every pass of the cycle, with bounded retries."""
-        outcomes: list[Outcome] = [PassFailure(InferenceError("not run"), 0) for _ in admitted]
-        tasks = [item.task for item in admitted]
-        for indexes in plan_passes(tasks, self.config.max_batch_size):
-            outcomes_of_pass = self._run_pass([tasks[i] for i in indexes])
-            for index, outcome in zip(indexes, outcomes_of_pass, strict=True):
-                outcomes[index] = outcome
-        return outcomes
-
-    def _run_pass(self, tasks: list[Any]) -> list[Outcome]:
-        last: ProcessorError = InferenceError("no attempt was made")
-        attempt = 0
-        for attempt in range(1, self.config.max_attempts + 1):  # read after
-            if self._abort_inference.is_set():
-                return [PassFailure(_Aborted("inference aborted"), attempt)] * len(tasks)
+    def dropped(self, prepared: Cycle, reason: str) -> None:
+        """Attempts of a cycle given up on purpose are no crashes."""
+        if prepared.run is not None:
             try:
-                started = time.perf_counter()
-                results = self.engine.generate(
-                    tasks, progress=functools.partial(self._on_step, attempt, tasks[0].model)
+                prepared.run.release()
+            except KafkaException as exc:
+                log.warning("attempts not released: %s", exc)
+        self.ledger.sync()
+
+    # -- the work (worker thread) ---------------------------------------------------------
+
+    def work(self, prepared: Cycle, abort: threading.Event) -> list[Output]:
+        """Inference for the candidates, then every event of the cycle, in order."""
+        assert prepared.run is not None
+        self._abort = abort
+        started = datetime.now(UTC)
+        outcomes = iter(prepared.run.run(prepared.candidates, abort))
+        outputs: list[Output] = []
+        for item, decision in prepared.decisions:
+            if decision == RUN:
+                assert isinstance(item, Admitted)
+                outputs += self._admitted_events(prepared, item, next(outcomes), started)
+            elif decision == DEAD_LETTER or isinstance(item, Undecodable):
+                outputs.append(self._dead_letter(item.message, getattr(item, "error", None)))
+            elif decision == REFUSE:
+                assert isinstance(item, Refused)
+                outputs += self._failed_events(prepared, item.request, item.failed, item.state)
+            elif decision == CONFLICT:
+                failed = duplicate_failed(item.request, source=_source_of(item))
+                outputs.append(self._failed_event(failed))
+                self._count_failure(failed, item.message)
+            elif decision == CRASHED:
+                assert isinstance(item, Admitted)
+                error = InferenceCrashError(
+                    f"inference of this request was under way when {self.config.max_crashes} "
+                    "workers died: it is not run again (set DIFFSTREAM_PROCESSOR__MAX_CRASHES "
+                    "to allow more); the request is in diffusion.dlq"
                 )
-                self._observe(tasks, results, time.perf_counter() - started)
-                return list(results)
-            except _Aborted as aborted:
-                return [PassFailure(aborted, attempt)] * len(tasks)
-            except ModelNotFoundError as error:
-                return [PassFailure(error, attempt)] * len(tasks)
-            except ProcessorError as error:
-                last = error
-            except Exception as error:  # a pipeline bug must fail the request, not the worker
-                last = InferenceError(f"{type(error).__name__}: {error}")
-            log.warning("pass of %d failed (attempt %d): %s", len(tasks), attempt, last)
-            if not last.retryable:
-                break
-            if len(tasks) > 1:
-                # Isolate a poison request: its neighbours get their own passes and attempts.
-                return [outcome for task in tasks for outcome in self._run_pass([task])]
-        return [PassFailure(last, attempt)] * len(tasks)
+                failed = inference_failed(
+                    item.request, error, source=item.source, attempt=self.config.max_crashes
+                )
+                outputs += self._failed_events(prepared, item.request, failed, RequestState.FAILED)
+                outputs.append(self._dead_letter(item.message, error))
+            else:
+                self.metrics.requests.labels("duplicate").inc()
+                log.info(
+                    "dropping a duplicate of request %s at %s",
+                    item.request["request_id"],
+                    coordinates(item.message),
+                )
+        return outputs
 
     def _on_step(self, attempt: int, model: str, progress: StepProgress) -> None:
-        if self._abort_inference.is_set():
-            raise _Aborted(f"aborted at step {progress.step}/{progress.steps}")
+        if self._abort.is_set():
+            raise DroppedBatch(f"aborted at step {progress.step}/{progress.steps}")
         if self._progress is not None:
             self._progress.report(progress, attempt=attempt, model=model)
 
-    def _observe(self, tasks: list[Any], results: Sequence[TaskResult], seconds: float) -> None:
-        images = sum(task.num_images for task in tasks)
-        model = tasks[0].model
-        self.metrics.batch_size.observe(images)
-        self.metrics.inference_seconds.labels(model).observe(seconds)
-        self.metrics.images.labels(model).inc(images)
-
-    # -- writing the outcome --------------------------------------------------------------
-
-    def _commit(
-        self,
-        consumer: Consumer,
-        producer: Producer,
-        messages: Sequence[Message],
-        intake: Sequence[Intake],
-        outcomes: Sequence[Outcome],
-        *,
-        started: datetime,
-    ) -> None:
-        try:
-            producer.begin_transaction()
-            results = iter(outcomes)
-            for item in intake:
-                if isinstance(item, Admitted):
-                    self._write_admitted(producer, item, next(results), started)
-                elif isinstance(item, Refused):
-                    self._write_failed(producer, item.request, item.failed, item.state, item)
-                else:
-                    self._write_dead_letter(producer, item)
-            producer.send_offsets_to_transaction(
-                next_offsets(messages), consumer.consumer_group_metadata(), 30
-            )
-            producer.commit_transaction(60)
-        except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            if error.fatal():
-                raise  # this producer is fenced or broken: the process must restart
-            log.warning("transaction failed, aborting: %s", error)
-            producer.abort_transaction(30)
-            raise CycleAborted(str(error)) from exc
-
-    def _write_admitted(
-        self,
-        producer: Producer,
-        item: Admitted,
-        outcome: Outcome,
-        started: datetime,
-    ) -> None:
+    def _admitted_events(
+        self, cycle: Cycle, item: Admitted, outcome: Outcome, started: datetime
+    ) -> list[Output]:
         request, key = item.request, str(item.request["request_id"]).encode()
-        lane = "batch" if item.message.topic() == self.batch_topic else "interactive"
+        lane = "batch" if item.message.topic() == self.lanes.batch_topic else "interactive"
         queued = (started - request["submitted_at"]).total_seconds()
         self.metrics.queue_wait_seconds.labels(lane).observe(max(queued, 0.0))
         if isinstance(outcome, PassFailure):
             failed = inference_failed(
                 request, outcome.error, source=item.source, attempt=max(outcome.attempts, 1)
             )
-            self._write_failed(producer, request, failed, RequestState.FAILED, item)
-            return
+            return self._failed_events(cycle, request, failed, RequestState.FAILED)
         record = result_record(
             request, outcome, source=item.source, attempt=1, inference_started=started
         )
-        producer.produce(
+        result = Output(
             self.settings.topic(RESULTS),
-            self.codec.encode(EventName.RESULT, record),
             key,
-            headers=self.codec.headers(EventName.RESULT, traceparent=request.get("traceparent")),
+            self.codec.encode(EventName.RESULT, record),
+            self.codec.headers(EventName.RESULT, traceparent=request.get("traceparent")),
         )
         status = status_record(request, RequestState.GENERATED, source=item.source)
-        self._write_status(producer, key, status)
         self.metrics.requests.labels("generated").inc()
+        return [result, self._status_event(cycle, status)]
 
-    def _write_failed(
+    def _failed_events(
         self,
-        producer: Producer,
+        cycle: Cycle,
         request: dict[str, Any],
         failed: dict[str, Any],
         state: RequestState,
-        item: Admitted | Refused,
-    ) -> None:
-        key = str(failed["request_id"]).encode()
-        producer.produce(
-            self.settings.topic(FAILED),
-            self.codec.encode(EventName.FAILED, failed),
-            key,
-            headers=self.codec.headers(EventName.FAILED),
-        )
+    ) -> list[Output]:
         status = status_record(
             request, state, source=failed["source"], attempt=failed["attempt"], failed=failed
         )
-        self._write_status(producer, key, status)
+        self._count_failure(failed, None)
+        return [self._failed_event(failed), self._status_event(cycle, status)]
+
+    def _failed_event(self, failed: dict[str, Any]) -> Output:
+        return Output(
+            self.settings.topic(FAILED),
+            str(failed["request_id"]).encode(),
+            self.codec.encode(EventName.FAILED, failed),
+            self.codec.headers(EventName.FAILED),
+        )
+
+    def _count_failure(self, failed: dict[str, Any], message: Message | None) -> None:
         self.metrics.requests.labels("failed").inc()
         self.metrics.errors.labels(failed["error_code"]).inc()
         log.info(
-            "request %s failed (%s) at %s",
-            key.decode(),
+            "request %s failed (%s)%s",
+            failed["request_id"],
             failed["error_code"],
-            coordinates(item.message),
+            f" at {coordinates(message)}" if message is not None else "",
         )
 
-    def _write_status(self, producer: Producer, key: bytes, status: dict[str, Any]) -> None:
-        producer.produce(
+    def _status_event(self, cycle: Cycle, status: dict[str, Any]) -> Output:
+        cycle.statuses.append(status)
+        return Output(
             self.settings.topic(STATUS),
+            str(status["request_id"]).encode(),
             self.codec.encode(EventName.STATUS, status),
-            key,
-            headers=self.codec.headers(EventName.STATUS),
+            self.codec.headers(EventName.STATUS),
         )
 
-    def _write_dead_letter(self, producer: Producer, item: Undecodable) -> None:
-        message = item.message
-        original = [
-            (key, value.encode() if isinstance(value, str) else value)
-            for key, value in _header_list(message)
-        ]
-        headers: list[tuple[str, str | bytes | None]] = list(
-            dead_letter_headers(
-                original,
-                topic=message.topic() or "",
-                partition=message.partition() or 0,
-                offset=message.offset() or 0,
-                error=item.error,
-            )
-        )
-        producer.produce(self.settings.topic(DLQ), message.value(), message.key(), headers=headers)
+    def _dead_letter(self, message: Message, error: BaseException | None) -> Output:
         self.metrics.requests.labels("dead_letter").inc()
+        return dead_letter(self.settings.topic(DLQ), message, error or ValueError("undecodable"))
 
-    def _report_lag(self, consumer: Consumer) -> None:
+    # -- lag ------------------------------------------------------------------------------
+
+    def _report_lag(self, loop: ExactlyOnceLoop[Cycle]) -> None:
         now = time.monotonic()
-        if now - self._last_lag_check < 5.0:
+        if now - self._last_lag_check < LAG_EVERY_S or loop.consumer is None:
             return
         self._last_lag_check = now
+        consumer = loop.consumer
         lag = {"interactive": 0, "batch": 0}
         try:
             for tp in consumer.position(consumer.assignment()):
                 # From the last fetch response: asking the broker would wait behind the
                 # fetch long-poll, for every partition, on the processing loop.
                 _, high = consumer.get_watermark_offsets(tp, cached=True)
-                lane = "batch" if tp.topic == self.batch_topic else "interactive"
+                lane = "batch" if tp.topic == self.lanes.batch_topic else "interactive"
                 lag[lane] += max(high - tp.offset, 0) if tp.offset >= 0 else high
         except KafkaException as exc:
             log.debug("lag not measured: %s", exc)
@@ -502,10 +397,7 @@ class StreamProcessor:
             self.metrics.lag.labels(lane).set(waiting)
 
 
-class _Aborted(ProcessorError):  # noqa: N818  # control flow, never leaves this module
-    """Inference stopped on purpose (shutdown or revocation); nothing is written."""
-
-
-def _header_list(message: Message) -> list[tuple[str, str | bytes | None]]:
-    headers = message.headers() or []
-    return list(headers.items()) if isinstance(headers, dict) else list(headers)
+def _source_of(item: Admitted | Refused) -> dict[str, Any]:
+    if isinstance(item, Admitted):
+        return item.source
+    return dict(item.failed["source"])

@@ -123,6 +123,8 @@ def redrive(
 def _wanted(settings: Settings, entry: DeadLetterEntry, source_topic: str | None) -> bool:
     if entry.letter is None:
         return False  # not an envelope: nowhere known to send it
+    if entry.letter.truncated_from is not None:
+        return False  # only the start of the value was kept: kept for diagnosis
     return source_topic is None or entry.letter.topic in (
         source_topic,
         settings.topic(source_topic),

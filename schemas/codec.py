@@ -24,7 +24,7 @@ from diffstream.settings import Settings
 from schemas import registry, single_object
 from schemas.catalog import Catalog, SchemaVersion, load_catalog
 from schemas.events import NAMESPACE, EventName
-from schemas.exceptions import DecodeError, EncodeError, UnknownSchemaError
+from schemas.exceptions import DecodeError, EncodeError, UnknownVersionError
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ class Codec:
         digest = single_object.fingerprint_of(data)
         writer = self._catalog.by_fingerprint(digest)
         if writer is None:
-            raise UnknownSchemaError(f"unknown schema fingerprint {digest.hex()}")
+            raise UnknownVersionError(f"unknown schema fingerprint {digest.hex()}")
         reader = self._latest[writer.event]
         stream = io.BytesIO(data)
         stream.seek(single_object.HEADER_SIZE)

@@ -13,6 +13,8 @@ text so that ``kcat`` or any client can read them:
 ``diffstream.dlq.first.seen``   ISO 8601 UTC time it was first dead-lettered
 ``diffstream.dlq.count``        how many times it was dead-lettered (1, then 2 after a
                                 redrive that failed again, ...)
+``diffstream.dlq.truncated.from``  only when the value was too large for the topic: its
+                                original size in bytes (the value kept is its start)
 ==============================  ==========================================================
 
 A redrive may publish a dead letter with all its headers; if it fails again, the new
@@ -40,6 +42,7 @@ ERROR_CLASS = PREFIX + "error.class"
 ERROR_MESSAGE = PREFIX + "error.message"
 FIRST_SEEN = PREFIX + "first.seen"
 COUNT = PREFIX + "count"
+TRUNCATED_FROM = PREFIX + "truncated.from"
 MAX_ERROR_MESSAGE_CHARS = 1000
 
 
@@ -55,6 +58,8 @@ class DeadLetter:
     first_seen: datetime
     count: int
     original_headers: list[Header]
+    # Set when the value was cut to fit the topic: its original size (never redriven).
+    truncated_from: int | None = None
 
 
 def error_class_name(error: BaseException) -> str:
@@ -120,6 +125,7 @@ def parse_dead_letter(headers: Iterable[Header] | None) -> DeadLetter:
         first_seen=first_seen,
         count=count,
         original_headers=[(k, v) for k, v in headers if not k.startswith(PREFIX)],
+        truncated_from=_count(values.get(TRUNCATED_FROM)) or None,
     )
 
 

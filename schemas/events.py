@@ -61,6 +61,9 @@ class ErrorCode(StrEnum):
     OUT_OF_MEMORY = "out_of_memory"
     TIMEOUT = "timeout"
     STORAGE_ERROR = "storage_error"
+    DUPLICATE_REQUEST_ID = "duplicate_request_id"
+    INFERENCE_CRASH = "inference_crash"
+    EXPIRED_IN_TRANSIT = "expired_in_transit"
     UNKNOWN = "unknown"
 
 

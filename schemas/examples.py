@@ -97,6 +97,7 @@ def example(event: EventName | str) -> dict[str, Any]:
             "message": "inference took longer than 120 s",
             "image_uris": [],
             "source": source,
+            "fingerprint": None,
         }
     if name is EventName.PROGRESS:
         return {

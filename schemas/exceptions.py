@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 from diffstream.exceptions import DiffstreamError
 
@@ -36,6 +36,10 @@ class EncodeError(ContractError):
 
 class DecodeError(ContractError):
     """Bytes that are not a known diffstream event; carries the Kafka coordinates when known."""
+
+    #: Whether reading the same bytes again later may succeed (a registry outage, a schema
+    #: version a newer build knows); False: the bytes are bad, dead-letter them.
+    transient: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -74,6 +78,19 @@ class DecodeError(ContractError):
 
 class UnknownSchemaError(DecodeError):
     """The bytes name a schema (fingerprint or registry id) that this build does not know."""
+
+
+class UnknownVersionError(UnknownSchemaError):
+    """A single-object fingerprint this build does not know: perhaps a newer schema version
+    published before this worker was upgraded."""
+
+    transient = True
+
+
+class RegistryUnavailableError(DecodeError):
+    """The Schema Registry could not be asked (unreachable, or it answered 5xx)."""
+
+    transient = True
 
 
 class ValidationError(ContractError):

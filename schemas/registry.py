@@ -16,12 +16,13 @@ from typing import Any
 
 from confluent_kafka.schema_registry import SchemaRegistryClient, record_subject_name_strategy
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from schemas.catalog import Catalog
-from schemas.exceptions import DecodeError, UnknownSchemaError
+from schemas.exceptions import DecodeError, RegistryUnavailableError, UnknownSchemaError
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +80,13 @@ class RegistrySerde:
             parsed = parse_schema(json.loads(schema_str))
             name = str(parsed.get("name", "")) if isinstance(parsed, dict) else ""
             digest = bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
-        except Exception as exc:  # the registry's errors (HTTP, not found) have no common base
-            message = f"schema id {schema_id} is not in the registry: {exc}"
-            raise UnknownSchemaError(message) from exc
+        except SchemaRegistryError as exc:
+            if exc.http_status_code is not None and exc.http_status_code < 500:
+                message = f"schema id {schema_id} is not in the registry: {exc}"
+                raise UnknownSchemaError(message) from exc
+            raise RegistryUnavailableError(f"Schema Registry answered: {exc}") from exc
+        except Exception as exc:  # connection errors of the HTTP client have no common base
+            raise RegistryUnavailableError(f"Schema Registry unreachable: {exc}") from exc
         event = name.rsplit(".", 1)[-1]
         if event not in self._catalog.events:
             raise UnknownSchemaError(f"schema id {schema_id} is {name!r}, not a diffstream event")

@@ -90,3 +90,10 @@ TOPICS: tuple[TopicSpec, ...] = (
         "webhook deliveries given up: the original event bytes, with dead-letter headers",
     ),
 )
+
+
+def retention_ms(name: str) -> int:
+    """The ``retention.ms`` diffstream provisions ``name`` with (the broker's default of a
+    week when the topic sets none)."""
+    spec = next(spec for spec in TOPICS if spec.name == name)
+    return int(spec.config.get("retention.ms", WEEK_MS))

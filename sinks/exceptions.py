@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from diffstream.exceptions import DiffstreamError
+from diffstream.exceptions import DiffstreamError, DownstreamUnavailableError
 
 
 class SinkError(DiffstreamError):
     """Base class of the errors raised by the sinks package."""
 
 
-class StorageUnavailableError(SinkError):
+class StorageUnavailableError(SinkError, DownstreamUnavailableError):
     """The object store cannot be reached or is overloaded; the write is retried later."""
 
 

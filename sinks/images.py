@@ -2,9 +2,12 @@
 
 For every GenerationResult read from ``diffusion.results`` (read_committed) each image is PUT
 under a key derived from the request, then a GenerationCompleted and a RequestStatus
-``completed`` are produced in one transaction with the consumed offsets. While the object
-store is unavailable the batch is retried with backoff while the consumer keeps polling,
-so it stays in its group; nothing is committed until it is stored.
+``completed`` are produced in one transaction with the consumed offsets: a role of the
+exactly-once loop (``diffstream.exactly_once``). While the object store is unavailable the
+batch is retried with backoff while the consumer keeps polling, so it stays in its group;
+nothing is committed until it is stored. Results must be stored before the results topic's
+retention deletes them: the age of the oldest unstored result is a metric, and a loud log
+line past ``RETENTION_WARNING_RATIO`` of the retention.
 """
 
 from __future__ import annotations
@@ -17,27 +20,31 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from typing import Any
 
-from confluent_kafka import Message
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from diffstream.dead_letters import coordinates, dead_letter
+from diffstream.deferrals import DecodeRetries
+from diffstream.exactly_once import Admission, ExactlyOnceLoop, LoopOptions, Output
+from diffstream.identity import claim_instance_id
 from diffstream.settings import Settings
 from schemas.builders import now_millis, request_context
 from schemas.codec import Codec
 from schemas.events import EventName, RequestState
 from schemas.exceptions import DecodeError
-from schemas.topics import COMPLETED, DLQ, RESULTS, STATUS
-from sinks.base import Output, TransactionalSink, coordinates, dead_letter
+from schemas.fingerprint import request_fingerprint
+from schemas.topics import COMPLETED, DLQ, RESULTS, STATUS, retention_ms
 from sinks.exceptions import StorageUnavailableError
 from sinks.metrics import ImageSinkMetrics
 from sinks.storage import ImageStore, StoredObject, object_key, object_metadata
 
 log = logging.getLogger(__name__)
 
+ROLE = "image-sink"
 
-class ImageSink(TransactionalSink):
-    """One member of the image sinks' consumer group."""
 
-    role = "image-sink"
+class ImageSink:
+    """One member of the image sinks' consumer group (a role of the exactly-once loop)."""
 
     def __init__(
         self,
@@ -47,11 +54,54 @@ class ImageSink(TransactionalSink):
         registry: CollectorRegistry | None = None,
         codec: Codec | None = None,
     ) -> None:
-        super().__init__(settings, settings.sink, [settings.topic(RESULTS)])
+        self.settings = settings
+        self.config = settings.sink
         self.codec = codec or Codec(settings)
         self.metrics = ImageSinkMetrics.create(registry or CollectorRegistry())
         self.store = store or ImageStore(settings)
-        self._puts = ThreadPoolExecutor(settings.sink.put_concurrency, thread_name_prefix="put")
+        self._claim = claim_instance_id(ROLE, settings.home, self.config.instance_id)
+        self.instance_id = self._claim.instance_id
+        self._puts = ThreadPoolExecutor(self.config.put_concurrency, thread_name_prefix="put")
+        self._decode_retries = DecodeRetries(self.config.decode_retry_s)
+        self._retention_s = retention_ms(RESULTS) / 1000
+        self.retries = 0  # batches retried while the object store was unavailable
+        self.loop: ExactlyOnceLoop[list[Admission]] = ExactlyOnceLoop(
+            settings,
+            LoopOptions(
+                role=ROLE,
+                instance_id=self.instance_id,
+                group_id=self.config.group_id,
+                topics=[settings.topic(RESULTS)],
+                max_batch_size=self.config.max_batch_size,
+                max_batch_wait_ms=self.config.max_batch_wait_ms,
+                session_timeout_ms=self.config.session_timeout_ms,
+                max_poll_interval_ms=self.config.max_poll_interval_ms,
+                transaction_timeout_ms=self.config.transaction_timeout_ms,
+                static_membership=self.config.static_membership,
+                retry_initial_s=self.config.retry_initial_s,
+                retry_max_s=self.config.retry_max_s,
+                consumer_overrides={
+                    # Results carry image bytes: let one fetch hold the largest of them.
+                    "fetch.max.bytes": 128 * 1024 * 1024,
+                    "max.partition.fetch.bytes": 64 * 1024 * 1024,
+                },
+            ),
+            self,
+        )
+
+    @property
+    def batches(self) -> int:
+        """Batches taken so far."""
+        return self.loop.cycles
+
+    def run(self, stop: threading.Event) -> None:
+        """Check the bucket, then consume and store until ``stop`` is set."""
+        try:
+            self.setup(stop)
+            self.loop.run(stop)
+        finally:
+            self._puts.shutdown(wait=True, cancel_futures=True)
+            self._claim.release()
 
     def setup(self, stop: threading.Event) -> None:
         """Check (or create) the bucket, waiting out an unreachable object store."""
@@ -65,33 +115,74 @@ class ImageSink(TransactionalSink):
                 stop.wait(delay)
                 delay = min(delay * 2, self.config.retry_max_s)
 
-    def on_retry(self, error: StorageUnavailableError, attempt: int) -> None:
-        self.metrics.retries.inc()
+    # -- the loop's hooks -----------------------------------------------------------------
 
-    def write(self, batch: Sequence[Message]) -> list[Output]:
+    def gather(self, loop: ExactlyOnceLoop[list[Admission]]) -> list[Message]:
+        """What was carried or is queued, up to ``MAX_BATCH_SIZE`` results."""
+        return loop.fill()
+
+    def admit(self, message: Message) -> dict[str, Any] | Output:
+        """The decoded result, or its dead letter."""
+        try:
+            decoded = self.codec.decode(
+                message.value(),
+                expected=EventName.RESULT,
+                topic=message.topic(),
+                partition=message.partition(),
+                offset=message.offset(),
+            )
+        except DecodeError as error:
+            self._decode_retries.check(message, error)
+            log.warning("dead-lettering %s: %s", coordinates(message), error)
+            self.metrics.requests.labels("dead_letter").inc()
+            return dead_letter(self.settings.topic(DLQ), message, error)
+        self._decode_retries.decoded(message)
+        return decoded.value
+
+    def prepare(self, admitted: Sequence[Admission]) -> list[Admission]:
+        """Watch how close the oldest result of the batch is to being deleted unstored."""
+        oldest = min((_age_s(item.message) for item in admitted), default=0.0)
+        self.metrics.oldest_unstored_seconds.set(oldest)
+        if oldest > self._retention_s * self.config.retention_warning_ratio:
+            log.error(
+                "the oldest unstored result is %.0fs old; the results topic deletes after "
+                "%.0fs: results are lost unless the sink catches up (add sinks, fix storage)",
+                oldest,
+                self._retention_s,
+            )
+        return list(admitted)
+
+    def work(self, prepared: list[Admission], abort: threading.Event) -> list[Output]:
         """PUT every image of the batch, then build its completed and status events."""
-        outputs: list[Output] = []
-        results: list[tuple[Message, dict[str, Any]]] = []
-        for message in batch:
-            try:
-                decoded = self.codec.decode(
-                    message.value(),
-                    expected=EventName.RESULT,
-                    topic=message.topic(),
-                    partition=message.partition(),
-                    offset=message.offset(),
-                )
-            except DecodeError as error:
-                log.warning("dead-lettering %s: %s", coordinates(message), error)
-                outputs.append(dead_letter(self.settings.topic(DLQ), message, error))
-                self.metrics.requests.labels("dead_letter").inc()
-                continue
-            results.append((message, decoded.value))
+        outputs = [item.item for item in prepared if isinstance(item.item, Output)]
+        results = [item.item for item in prepared if isinstance(item.item, dict)]
         started = time.perf_counter()
-        stored = [self._store_result(result) for _, result in results]
-        for (_, result), objects in zip(results, stored, strict=True):
-            outputs += self._events(result, [f.result() for f in objects], started)
+        stored = [self._store_result(result) for result in results]
+        try:
+            for result, objects in zip(results, stored, strict=True):
+                outputs += self._events(result, [f.result() for f in objects], started)
+        except StorageUnavailableError:
+            self.retries += 1
+            self.metrics.retries.inc()
+            raise
         return outputs
+
+    def held_while_working(self, assignment: list[TopicPartition]) -> list[TopicPartition]:
+        """Nothing: what arrives while a batch is stored is carried to the next ones."""
+        return []
+
+    def assigned(self, partitions: list[TopicPartition]) -> None:
+        """Nothing to load."""
+
+    def committed(self, prepared: list[Admission], outputs: Sequence[Output]) -> None:
+        """Count the stored results."""
+        completed = sum(1 for item in prepared if isinstance(item.item, dict))
+        self.metrics.requests.labels("completed").inc(completed)
+
+    def dropped(self, prepared: list[Admission], reason: str) -> None:
+        """Nothing to undo: the objects are overwritten when the batch is stored again."""
+
+    # -- storing --------------------------------------------------------------------------
 
     def _store_result(self, result: dict[str, Any]) -> list[Any]:
         request = result["request"]
@@ -160,8 +251,8 @@ class ImageSink(TransactionalSink):
             "message": None,
             "image_uris": [stored.uri for stored in objects],
             "source": result["source"],
+            "fingerprint": request_fingerprint(request),
         }
-        self.metrics.requests.labels("completed").inc()
         traceparent = request.get("traceparent")
         tracestate = request.get("tracestate")
         return [
@@ -181,9 +272,9 @@ class ImageSink(TransactionalSink):
             ),
         ]
 
-    def run(self, stop: threading.Event) -> None:
-        """Consume and store until ``stop`` is set."""
-        try:
-            super().run(stop)
-        finally:
-            self._puts.shutdown(wait=True, cancel_futures=True)
+
+def _age_s(message: Message) -> float:
+    kind, millis = message.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE:
+        return 0.0
+    return max(time.time() - millis / 1000, 0.0)

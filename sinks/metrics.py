@@ -19,6 +19,7 @@ class ImageSinkMetrics(NamedTuple):
     put_seconds: Histogram
     retries: Counter
     requests: Counter
+    oldest_unstored_seconds: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ImageSinkMetrics:
@@ -49,6 +50,12 @@ class ImageSinkMetrics(NamedTuple):
                 "diffstream_sink_requests",
                 "Results finished, by outcome (completed, dead_letter).",
                 ["outcome"],
+                registry=registry,
+            ),
+            oldest_unstored_seconds=Gauge(
+                "diffstream_sink_oldest_unstored_seconds",
+                "Age of the oldest result of the batch being stored; alert well before the "
+                "results topic's retention.ms, past which results are deleted unstored.",
                 registry=registry,
             ),
         )

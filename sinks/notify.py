@@ -22,13 +22,13 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from prometheus_client import CollectorRegistry
 
 from diffstream.consuming import usable
+from diffstream.dead_letters import coordinates, dead_letter
 from diffstream.kafka import make_consumer, make_producer
 from diffstream.settings import KafkaConfig, Settings
 from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.exceptions import DecodeError
 from schemas.topics import COMPLETED, FAILED, WEBHOOKS_DLQ
-from sinks.base import coordinates, dead_letter
 from sinks.delivery import DEAD_LETTER_OUTCOMES, Deliverer, Delivery, DeliveryResult
 from sinks.exceptions import SinkError, WebhookDeliveryError
 from sinks.metrics import NotifierMetrics

@@ -1,0 +1,508 @@
+"""The one exactly-once loop: consume, work, produce, commit offsets in the transaction.
+
+Every transactional role (the stream processor, the image sink) is a client of this loop
+with hooks for what differs, the way Kafka Streams tasks share one runtime. One cycle:
+
+1. gather a batch (the role's hook: lanes, windows), dropping what belongs to partitions
+   revoked while gathering, and admit each message (the role decodes it; a transient
+   failure defers its partition: rewound and paused for a while, the others flowing);
+2. work on it off the polling thread (inference, PUTs) while the polling thread keeps the
+   member in its group and carries what arrives to the next cycles (pausing only beyond
+   ``CARRY_BATCHES``, as a pause drops librdkafka's prefetched queue); a downstream outage
+   is retried with backoff;
+3. produce the role's outputs and the batch's offsets in one transaction (KIP-447).
+
+A batch whose partitions are revoked while it runs, or whose transaction must abort, is
+dropped and read again: nothing of it is visible to read_committed readers. A fenced or
+otherwise fatal producer (a broker restart, a zombie) is not the end: the clients are closed
+and made again under the same transactional id, and consumption resumes from the committed
+offsets (Kafka Streams' close-dirty-and-rejoin). Work must therefore be idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
+from typing import Generic, NamedTuple, Protocol, TypeVar
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from diffstream.consuming import (
+    next_offsets,
+    outside,
+    partition_names,
+    rewind,
+    take_queued,
+    usable,
+)
+from diffstream.exceptions import DeferMessage, DownstreamUnavailableError, DroppedBatch
+from diffstream.kafka import make_consumer, make_producer
+from diffstream.settings import KafkaConfig, Settings
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_S = 0.1
+# Read while a batch is being worked on: carried to the next cycles, up to this many batches.
+CARRY_BATCHES = 4
+RECONNECT_INITIAL_S = 0.5
+RECONNECT_MAX_S = 10.0
+COMMIT_RETRIES = 5
+
+Headers = list[tuple[str, str | bytes | None]]
+Key = tuple[str, int]
+Prepared = TypeVar("Prepared")
+
+
+class Output(NamedTuple):
+    """One event a role asks to produce in the batch's transaction."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+class LoopOptions(NamedTuple):
+    """How a role's clients are configured and its batches are sized."""
+
+    role: str
+    instance_id: str
+    group_id: str
+    topics: list[str]
+    max_batch_size: int
+    max_batch_wait_ms: int
+    session_timeout_ms: int
+    max_poll_interval_ms: int
+    transaction_timeout_ms: int
+    static_membership: bool = False
+    # On stop, how long the batch under way may still take before it is dropped.
+    shutdown_grace_s: float = 0.0
+    # Backoff while work raises DownstreamUnavailableError.
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 30.0
+    consumer_overrides: KafkaConfig = {}  # noqa: RUF012  # read-only, NamedTuple default
+    producer_overrides: KafkaConfig = {}  # noqa: RUF012
+
+    @property
+    def client_id(self) -> str:
+        return f"diffstream-{self.role}-{self.instance_id}"
+
+
+class Admission(NamedTuple):
+    """One message of a batch and what the role made of it."""
+
+    message: Message
+    item: object
+
+
+class Role(Protocol[Prepared]):
+    """The hooks a transactional role gives the loop."""
+
+    def gather(self, loop: ExactlyOnceLoop[Prepared]) -> list[Message]:
+        """The next batch (``loop.fill()`` does the plain thing). Polling thread."""
+
+    def admit(self, message: Message) -> object:
+        """Decode and check one message; raise ``DeferMessage`` to read its partition again
+        later. Polling thread."""
+
+    def prepare(self, admitted: Sequence[Admission]) -> Prepared:
+        """Batch-level decisions before the work (e.g. duplicates). Polling thread."""
+
+    def work(self, prepared: Prepared, abort: threading.Event) -> list[Output]:
+        """The batch's work and the events to produce; raise ``DroppedBatch`` to give the
+        batch up, ``DownstreamUnavailableError`` to have it retried. Worker thread."""
+
+    def held_while_working(self, assignment: list[TopicPartition]) -> list[TopicPartition]:
+        """Partitions kept paused while a batch is worked on (not carried)."""
+
+    def assigned(self, partitions: list[TopicPartition]) -> None:
+        """Partitions were assigned (inside poll)."""
+
+    def committed(self, prepared: Prepared, outputs: Sequence[Output]) -> None:
+        """The batch's transaction committed."""
+
+    def dropped(self, prepared: Prepared, reason: str) -> None:
+        """The batch was given up; it will be read again (here or by the next owner)."""
+
+
+class ExactlyOnceLoop(Generic[Prepared]):
+    """Runs a role's cycles against one consumer and one transactional producer."""
+
+    def __init__(self, settings: Settings, options: LoopOptions, role: Role[Prepared]) -> None:
+        self.settings = settings
+        self.options = options
+        self.role = role
+        self.cycles = 0
+        self.recoveries = 0
+        # Partitions taken away while running (leaving the group on close is not counted).
+        self.revocations = 0
+        self.consumer: Consumer | None = None
+        self.producer: Producer | None = None
+        # Read while a batch was worked on: the head of the next batches.
+        self.carried: list[Message] = []
+        self._previous_batch = 0  # messages in the last batch: evidence of load
+        self._batch_partitions: set[Key] = set()
+        self._revoked_since_gather: set[Key] = set()
+        self._revoked_in_batch = False
+        self._deferred: dict[Key, float] = {}  # partition -> when to resume it
+        self._abort = threading.Event()
+        self._closing = False
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Cycle until ``stop`` is set; the batch under way is committed or dropped."""
+        worker = ThreadPoolExecutor(1, thread_name_prefix=f"{self.options.role}-work")
+        log.info(
+            "%s %s consuming %s",
+            self.options.role,
+            self.options.instance_id,
+            ", ".join(self.options.topics),
+        )
+        try:
+            self._connect(stop)
+            while not stop.is_set():
+                try:
+                    self._cycle(worker, stop)
+                except KafkaException as exc:
+                    if stop.is_set():
+                        break
+                    self._recover(exc, stop)
+        finally:
+            self._closing = True
+            self._abort.set()
+            worker.shutdown(wait=True, cancel_futures=True)
+            self._disconnect()
+            log.info(
+                "%s %s stopped after %d cycles (%d recoveries)",
+                self.options.role,
+                self.options.instance_id,
+                self.cycles,
+                self.recoveries,
+            )
+
+    def _recover(self, exc: KafkaException, stop: threading.Event) -> None:
+        """Close dirty and rejoin: new clients under the same transactional id, reading from
+        the committed offsets; whatever was under way is read again."""
+        self.recoveries += 1
+        log.warning(
+            "%s %s: %s; making new clients and resuming from the committed offsets",
+            self.options.role,
+            self.options.instance_id,
+            exc.args[0] if exc.args else exc,
+        )
+        self.carried = []
+        self._deferred.clear()
+        self._disconnect()
+        self._connect(stop)
+
+    def _connect(self, stop: threading.Event) -> None:
+        """A consumer and a ready transactional producer; waits out an unreachable cluster."""
+        delay = RECONNECT_INITIAL_S
+        while not stop.is_set():
+            producer = make_producer(self.settings, self._producer_config())
+            try:
+                producer.init_transactions(30)
+            except KafkaException as exc:
+                log.warning(
+                    "%s: transactions not ready, retrying in %.1fs: %s",
+                    self.options.role,
+                    delay,
+                    exc.args[0] if exc.args else exc,
+                )
+                stop.wait(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+                continue
+            self.producer = producer
+            break
+        else:
+            return
+        self.consumer = make_consumer(self.settings, self._consumer_config())
+        self.consumer.subscribe(
+            self.options.topics,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+
+    def _disconnect(self) -> None:
+        if self.consumer is not None:
+            try:
+                self.consumer.close()
+            except (KafkaException, RuntimeError) as exc:
+                log.info("consumer close: %s", exc)
+            self.consumer = None
+        if self.producer is not None:
+            self.producer.flush(5)
+            self.producer = None
+
+    def _consumer_config(self) -> KafkaConfig:
+        options = self.options
+        config: KafkaConfig = {
+            "group.id": options.group_id,
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "cooperative-sticky",
+            "session.timeout.ms": options.session_timeout_ms,
+            "max.poll.interval.ms": options.max_poll_interval_ms,
+            "client.id": options.client_id,
+            **options.consumer_overrides,
+        }
+        if options.static_membership:
+            config["group.instance.id"] = options.instance_id
+        return config
+
+    def _producer_config(self) -> KafkaConfig:
+        return {
+            # Stable across restarts: init_transactions aborts what a killed life left open.
+            "transactional.id": self.options.client_id,
+            "transaction.timeout.ms": self.options.transaction_timeout_ms,
+            "linger.ms": 2,
+            "client.id": self.options.client_id,
+            **self.options.producer_overrides,
+        }
+
+    # -- rebalances -----------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.debug("assigned %s", partition_names(partitions))
+        self.role.assigned(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if not self._closing:
+            self.revocations += 1
+        lost = {(tp.topic, tp.partition) for tp in partitions}
+        self.carried = outside(self.carried, partitions)
+        self._revoked_since_gather |= lost
+        for key in lost:
+            self._deferred.pop(key, None)
+        if lost & self._batch_partitions:
+            # The batch's offsets can no longer be committed by us: drop its output.
+            self._revoked_in_batch = True
+            self._abort.set()
+        log.debug("revoked %s", partition_names(partitions))
+
+    # -- gathering ------------------------------------------------------------------------
+
+    def take_carried(self, room: int) -> list[Message]:
+        """Up to ``room`` of the messages carried from the previous cycles."""
+        taken, self.carried = self.carried[:room], self.carried[room:]
+        return taken
+
+    def take_queued(self, room: int, *, busy: bool = False) -> list[Message]:
+        """Whatever is queued already, then (under load) what arrives within the window."""
+        assert self.consumer is not None
+        wait_s = self.options.max_batch_wait_ms / 1000
+        busy = busy or self._previous_batch > 1
+        return [m for m in take_queued(self.consumer, room, wait_s, busy=busy) if usable(m)]
+
+    def fill(self, wait_s: float = IDLE_POLL_S) -> list[Message]:
+        """The plain batch: what was carried, else what a poll brings, then what is queued."""
+        assert self.consumer is not None
+        room = self.options.max_batch_size
+        batch = self.take_carried(room)
+        if batch:
+            return batch + self.take_queued(room - len(batch), busy=True)
+        first = self.consumer.poll(wait_s)
+        if first is None:
+            return []
+        batch = [first] if usable(first) else []
+        return batch + self.take_queued(room - len(batch))
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        """Pause ``partitions`` (no-op when empty)."""
+        if partitions and self.consumer is not None:
+            self.consumer.pause(partitions)
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        """Resume ``partitions``, except those deferred for a while."""
+        wanted = [tp for tp in partitions if (tp.topic, tp.partition) not in self._deferred]
+        if wanted and self.consumer is not None:
+            self.consumer.resume(wanted)
+
+    def _resume_due(self) -> None:
+        now = time.monotonic()
+        due = [key for key, at in self._deferred.items() if at <= now]
+        for key in due:
+            del self._deferred[key]
+        self.resume([TopicPartition(topic, partition) for topic, partition in due])
+
+    def _admit(self, messages: list[Message]) -> list[Admission]:
+        """Each message through the role's ``admit``; a deferred one cuts its partition."""
+        assert self.consumer is not None
+        admitted: list[Admission] = []
+        cut: set[Key] = set()
+        for message in messages:
+            key = (message.topic() or "", message.partition() or 0)
+            if key in cut:
+                continue
+            try:
+                admitted.append(Admission(message, self.role.admit(message)))
+            except DeferMessage as defer:
+                cut.add(key)
+                self._defer(message, defer)
+        return admitted
+
+    def _defer(self, message: Message, defer: DeferMessage) -> None:
+        assert self.consumer is not None
+        key = (message.topic() or "", message.partition() or 0)
+        tp = TopicPartition(key[0], key[1], message.offset() or 0)
+        log.warning(
+            "%s[%d]@%d not processed yet, read again in %.1fs: %s",
+            key[0],
+            key[1],
+            tp.offset,
+            defer.delay_s,
+            defer,
+        )
+        self.carried = outside(self.carried, [tp])
+        self.consumer.pause([tp])
+        rewind(self.consumer, [message])
+        self._deferred[key] = time.monotonic() + defer.delay_s
+
+    # -- one cycle ------------------------------------------------------------------------
+
+    def _cycle(self, worker: ThreadPoolExecutor, stop: threading.Event) -> None:
+        assert self.consumer is not None
+        assert self.producer is not None
+        self._resume_due()
+        self._revoked_since_gather = set()
+        messages = outside(self.role.gather(self), _keys(self._revoked_since_gather))
+        if not messages:
+            return
+        self._previous_batch = len(messages)
+        self.cycles += 1
+        admitted = self._admit(messages)
+        messages = [item.message for item in admitted]
+        if not messages:
+            return
+        self._batch_partitions = {(m.topic() or "", m.partition() or 0) for m in messages}
+        self._revoked_in_batch = False
+        self._abort.clear()
+        prepared = self.role.prepare(admitted)
+        assignment = self.consumer.assignment()
+        held = self.role.held_while_working(assignment)
+        self.pause(held)
+        held_keys = {(tp.topic, tp.partition) for tp in held}
+        carrying = [tp for tp in assignment if (tp.topic, tp.partition) not in held_keys]
+        paused: list[TopicPartition] = []
+        try:
+            outputs = self._work_off_thread(worker, prepared, carrying, paused, stop)
+            if self._revoked_in_batch or not self._owned():
+                raise DroppedBatch("partitions revoked while working")
+            self._commit(messages, outputs)
+        except DroppedBatch as reason:
+            log.warning("batch of %d dropped: %s", len(messages), reason)
+            rewind(self.consumer, [*messages, *self.carried])
+            self.carried = []
+            self.role.dropped(prepared, str(reason))
+        except BaseException:
+            self.role.dropped(prepared, "clients failed")
+            raise
+        else:
+            self.role.committed(prepared, outputs)
+        finally:
+            # Only when paused: resuming drops the prefetched queue, to be fetched again.
+            if paused and self.consumer is not None:
+                self.resume(paused)
+            self._batch_partitions = set()
+
+    def _owned(self) -> bool:
+        assert self.consumer is not None
+        owned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        return self._batch_partitions <= owned
+
+    def _work_off_thread(
+        self,
+        worker: ThreadPoolExecutor,
+        prepared: Prepared,
+        carrying: list[TopicPartition],
+        paused: list[TopicPartition],
+        stop: threading.Event,
+    ) -> list[Output]:
+        assert self.consumer is not None
+        future: Future[list[Output]] = worker.submit(self._work_retrying, prepared)
+        limit = CARRY_BATCHES * self.options.max_batch_size
+        stop_seen: float | None = None
+        # Woken by the end of the work, not by a poll's timeout (latency).
+        while not futures_wait([future], timeout=IDLE_POLL_S).done:
+            # Keeps the member alive however long the work takes (max.poll.interval.ms), and
+            # reads what arrives meanwhile for the next cycles.
+            room = max(1, limit - len(self.carried))
+            self.carried += [m for m in self.consumer.consume(room, 0) if usable(m)]
+            if len(self.carried) >= limit and not paused:
+                # Pausing drops the prefetched queue: only with several batches in hand.
+                self.pause(carrying)
+                paused += carrying
+            if stop.is_set():
+                stop_seen = stop_seen or time.monotonic()
+                if time.monotonic() - stop_seen >= self.options.shutdown_grace_s:
+                    self._abort.set()
+        return future.result()
+
+    def _work_retrying(self, prepared: Prepared) -> list[Output]:
+        """Worker thread: the role's work, retried with backoff while downstream is down."""
+        delay = self.options.retry_initial_s
+        attempt = 0
+        while True:
+            if self._abort.is_set():
+                raise DroppedBatch("partitions revoked" if self._revoked_in_batch else "stopping")
+            attempt += 1
+            try:
+                return self.role.work(prepared, self._abort)
+            except DownstreamUnavailableError as error:
+                pause = delay / 2 + random.uniform(0, delay / 2)  # jitter spreads the herd
+                log.warning(
+                    "%s batch not done (attempt %d), retrying in %.1fs: %s",
+                    self.options.role,
+                    attempt,
+                    pause,
+                    error,
+                )
+                if self._abort.wait(pause):
+                    raise DroppedBatch("stopping during a retry") from error
+                delay = min(delay * 2, self.options.retry_max_s)
+
+    def _commit(self, messages: Sequence[Message], outputs: Sequence[Output]) -> None:
+        """Outputs and offsets in one transaction. An abortable failure drops the batch; a
+        fatal one (fenced, broken producer) propagates, and the loop recovers."""
+        assert self.consumer is not None
+        assert self.producer is not None
+        producer = self.producer
+        try:
+            producer.begin_transaction()
+            for output in outputs:
+                producer.produce(output.topic, output.value, output.key, headers=output.headers)
+            producer.send_offsets_to_transaction(
+                next_offsets(messages), self.consumer.consumer_group_metadata(), 30
+            )
+            self._commit_retrying(producer)
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if not error.txn_requires_abort():
+                raise
+            log.warning("transaction failed, aborting: %s", error)
+            producer.abort_transaction(30)
+            raise DroppedBatch(str(error)) from exc
+
+    @staticmethod
+    def _commit_retrying(producer: Producer) -> None:
+        for attempt in range(1, COMMIT_RETRIES + 1):
+            try:
+                producer.commit_transaction(60)
+                return
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if not error.retriable() or attempt == COMMIT_RETRIES:
+                    raise
+                log.info("commit not acknowledged yet (attempt %d): %s", attempt, error)
+
+
+def _keys(keys: set[Key]) -> list[TopicPartition]:
+    return [TopicPartition(topic, partition) for topic, partition in keys]

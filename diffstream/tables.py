@@ -1,0 +1,125 @@
+"""A compacted topic read as a table: every partition from its start, on a thread of its own.
+
+Each instance reads every partition (no consumer group), so whichever worker holds a request
+sees every row. ``sync`` waits until the table holds everything the topic held when it was
+called: a worker calls it when partitions are assigned to it, so its decisions rest on what
+the previous owner wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+
+from diffstream.kafka import make_consumer
+from diffstream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TOPIC_WAIT_S = 10.0
+POLL_S = 0.2
+
+#: Applies one row (a message of the topic, a tombstone included) to the caller's table.
+Apply = Callable[[Message], None]
+
+
+class CompactedTable:
+    """Follows ``topic`` from the beginning and hands every row to ``apply``."""
+
+    def __init__(self, settings: Settings, topic: str, apply: Apply, *, name: str) -> None:
+        self._settings = settings
+        self.topic = topic
+        self._apply = apply
+        self._stop = threading.Event()
+        self._positions: dict[int, int] = {}
+        self._changed = threading.Condition()
+        self._sync_requests: list[threading.Event] = []
+        self._stopped = False
+        self.caught_up = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name=name, daemon=True)
+
+    def start(self) -> None:
+        """Start following the topic."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop following and close the consumer."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def sync(self, timeout_s: float) -> bool:
+        """Wait until every row the topic holds now has been applied; False on timeout."""
+        if self._stopped:
+            return False
+        done = threading.Event()
+        with self._changed:
+            self._sync_requests.append(done)
+        return done.wait(timeout_s)
+
+    def _follow(self) -> None:
+        consumer = make_consumer(
+            self._settings,
+            {
+                "group.id": f"diffstream-table-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "fetch.wait.max.ms": 50,
+            },
+        )
+        try:
+            partitions = self._partitions(consumer)
+            if partitions is None:
+                log.warning("%s is missing: its table stays empty", self.topic)
+                return
+            consumer.assign(partitions)
+            targets: list[tuple[threading.Event, dict[int, int]]] = []
+            targets.append((self.caught_up, self._ends(consumer, partitions)))
+            while not self._stop.is_set():
+                message = consumer.poll(POLL_S)
+                if message is not None and message.error() is None:
+                    self._apply(message)
+                with self._changed:
+                    asked, self._sync_requests = self._sync_requests, []
+                for event in asked:
+                    targets.append((event, self._ends(consumer, partitions)))
+                if targets:
+                    # Positions, not offsets: they also step over transaction markers.
+                    at = {tp.partition: tp.offset for tp in consumer.position(partitions)}
+                    pending = []
+                    for event, ends in targets:
+                        if all(at.get(p, 0) >= end for p, end in ends.items()):
+                            event.set()
+                        else:
+                            pending.append((event, ends))
+                    targets = pending
+        except KafkaException as exc:
+            log.error("stopped following %s: %s", self.topic, exc)
+        finally:
+            self._stopped = True
+            self.caught_up.set()  # never leave a worker waiting on a table that stopped
+            with self._changed:
+                for event in self._sync_requests:
+                    event.set()
+            consumer.close()
+
+    def _partitions(self, consumer: Consumer) -> list[TopicPartition] | None:
+        deadline = time.monotonic() + TOPIC_WAIT_S
+        # A topic created a moment ago may not be in the metadata yet.
+        while time.monotonic() < deadline and not self._stop.is_set():
+            found = consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
+            if found is not None and found.error is None and found.partitions:
+                return [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in found.partitions]
+            time.sleep(0.2)
+        return None
+
+    @staticmethod
+    def _ends(consumer: Consumer, partitions: list[TopicPartition]) -> dict[int, int]:
+        ends = {
+            tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions
+        }
+        return {p: high for p, high in ends.items() if high > 0}

@@ -1,0 +1,173 @@
+"""One cycle's inference, on the worker thread: passes, retries, and failure isolation.
+
+A failure belongs to the request that caused it. An error that names its request (an input
+the model refuses) fails that request alone and the rest of the pass runs again without it;
+any other error of a pass of several requests splits the pass into one pass per request, so
+innocent neighbours complete and the poison one fails on its own attempts. A request that
+was under way when an earlier worker died (a suspect) always runs alone, and each pass's
+requests are recorded as attempts before it starts (see ``processors.ledger``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from diffstream.exceptions import DroppedBatch
+from processors.engine.results import StepProgress, TaskResult
+from processors.exceptions import (
+    InferenceError,
+    InvalidTaskError,
+    ModelNotFoundError,
+    ProcessorError,
+)
+from processors.intake import Admitted
+from processors.ledger import RequestLedger
+from processors.metrics import ProcessorMetrics
+from processors.passes import plan_passes
+from schemas.events import RequestState
+
+if TYPE_CHECKING:
+    from processors.engine.engine import InferenceEngine
+
+log = logging.getLogger(__name__)
+
+
+class PassFailure(NamedTuple):
+    """A request whose pass failed: the last error and how many attempts were made."""
+
+    error: ProcessorError
+    attempts: int
+
+
+Outcome = TaskResult | PassFailure
+#: Reports one denoising step: (attempt, model, progress).
+StepHook = Callable[[int, str, StepProgress], None]
+
+
+class Candidate(NamedTuple):
+    """An admitted request and the crashes it has survived so far."""
+
+    admitted: Admitted
+    crashes: int
+
+
+class InferenceRun:
+    """Runs the admitted requests of one cycle; ``abort`` stops it at the next step."""
+
+    def __init__(
+        self,
+        engine: InferenceEngine,
+        ledger: RequestLedger,
+        metrics: ProcessorMetrics,
+        *,
+        max_attempts: int,
+        max_batch_size: int,
+        on_step: StepHook,
+    ) -> None:
+        self.engine = engine
+        self.ledger = ledger
+        self.metrics = metrics
+        self.max_attempts = max_attempts
+        self.max_batch_size = max_batch_size
+        self.on_step = on_step
+        # Requests recorded ``processing`` and not yet released (for a drop).
+        self.recorded: dict[str, Candidate] = {}
+
+    def run(self, candidates: Sequence[Candidate], abort: threading.Event) -> list[Outcome]:
+        """One outcome per candidate, in order."""
+        outcomes: list[Outcome] = [PassFailure(InferenceError("not run"), 0)] * len(candidates)
+        suspects = [i for i, c in enumerate(candidates) if c.crashes > 0]
+        others = [i for i, c in enumerate(candidates) if c.crashes == 0]
+        tasks = [candidates[i].admitted.task for i in others]
+        planned = [[others[j] for j in group] for group in plan_passes(tasks, self.max_batch_size)]
+        passes = [[i] for i in suspects] + planned
+        for number, indexes in enumerate(passes):
+            group = [candidates[i] for i in indexes]
+            self._record(group, RequestState.PROCESSING)
+            results = self._run_pass(group, abort)
+            if number < len(passes) - 1:
+                # Done with inference: a later pass that kills the worker is not on these.
+                self._record(group, RequestState.QUEUED)
+            for index, outcome in zip(indexes, results, strict=True):
+                outcomes[index] = outcome
+        return outcomes
+
+    def release(self) -> None:
+        """The cycle was given up: its attempts do not count as crashes."""
+        if self.recorded:
+            self._record(list(self.recorded.values()), RequestState.QUEUED)
+
+    def _record(self, group: Sequence[Candidate], state: RequestState) -> None:
+        processing = state == RequestState.PROCESSING
+        self.ledger.record(
+            (
+                (c.admitted.request, c.admitted.source, c.crashes + 1 if processing else c.crashes)
+                for c in group
+            ),
+            str(state),
+        )
+        for c in group:
+            rid = c.admitted.task.request_id
+            if processing:
+                self.recorded[rid] = c
+            else:
+                self.recorded.pop(rid, None)
+
+    def _run_pass(self, group: list[Candidate], abort: threading.Event) -> list[Outcome]:
+        tasks = [c.admitted.task for c in group]
+        last: ProcessorError = InferenceError("no attempt was made")
+        attempt = 0
+        for attempt in range(1, self.max_attempts + 1):  # read after
+            if abort.is_set():
+                raise DroppedBatch("inference aborted")
+            try:
+                started = time.perf_counter()
+                step = functools.partial(self.on_step, attempt, tasks[0].model)
+                results = self.engine.generate(tasks, progress=step)
+                self._observe(tasks, time.perf_counter() - started)
+                return list(results)
+            except DroppedBatch:
+                raise
+            except ModelNotFoundError as error:
+                return [PassFailure(error, attempt)] * len(tasks)
+            except InvalidTaskError as error:
+                named = [c.admitted.task.request_id == error.request_id for c in group]
+                if len(tasks) > 1 and any(named):
+                    return self._without(group, named, error, attempt, abort)
+                return [PassFailure(error, attempt)] * len(tasks)
+            except ProcessorError as error:
+                last = error
+            except Exception as error:  # a pipeline bug must fail the request, not the worker
+                last = InferenceError(f"{type(error).__name__}: {error}")
+            log.warning("pass of %d failed (attempt %d): %s", len(tasks), attempt, last)
+            if len(tasks) > 1:
+                # Isolate the poison request: each neighbour gets a pass and attempts of its own.
+                return [outcome for c in group for outcome in self._run_pass([c], abort)]
+            if not last.retryable:
+                break
+        return [PassFailure(last, attempt)] * len(tasks)
+
+    def _without(
+        self,
+        group: list[Candidate],
+        bad: list[bool],
+        error: InvalidTaskError,
+        attempt: int,
+        abort: threading.Event,
+    ) -> list[Outcome]:
+        """The request ``error`` names fails alone; the others run as a pass again."""
+        rest = self._run_pass([c for c, b in zip(group, bad, strict=True) if not b], abort)
+        others = iter(rest)
+        return [PassFailure(error, attempt) if b else next(others) for b in bad]
+
+    def _observe(self, tasks: list[Any], seconds: float) -> None:
+        images = sum(task.num_images for task in tasks)
+        model = tasks[0].model
+        self.metrics.batch_size.observe(images)
+        self.metrics.inference_seconds.labels(model).observe(seconds)
+        self.metrics.images.labels(model).inc(images)
