@@ -218,9 +218,9 @@ class WebhookSettings(BaseModel):
 def port_range(entry: str | int) -> tuple[int, int]:
     """``8080`` or ``"8000-8999"`` as an inclusive (low, high); ValueError names the fix."""
     text = str(entry).strip()
-    low, _, high = text.partition("-")
+    low, dash, high = text.partition("-")
     try:
-        bounds = (int(low), int(high or low))
+        bounds = (int(low), int(high if dash else low))
     except ValueError:
         bounds = (0, 0)
     if isinstance(entry, bool) or not 1 <= bounds[0] <= bounds[1] <= 65535:

@@ -53,6 +53,20 @@ NO_SUCH_HOST = frozenset(
 )
 
 
+class _RedactUrls(logging.Filter):
+    """httpx logs each request's URL (query included) at INFO: show it redacted instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_url(str(arg)) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+_REDACT_URLS = _RedactUrls()
+
+
 class Delivery(NamedTuple):
     """One event to POST to one callback URL."""
 
@@ -101,6 +115,8 @@ class Deliverer:
             trust_env=False,
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
         )
+        # Not configuring httpx's logging (level, handlers), only keeping secrets out of it.
+        logging.getLogger("httpx").addFilter(_REDACT_URLS)  # idempotent: the same filter
         self.disabled: set[str] = set()
         self._clock = clock
         self.endpoints = EndpointQueues(

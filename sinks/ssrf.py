@@ -247,7 +247,8 @@ class AddressGuard:
         if kind is _Kind.NON_PUBLIC and self.allow_private:
             return
         fix = (
-            "no setting allows it"
+            "allow it explicitly in DIFFSTREAM_WEBHOOKS__ALLOW_HOSTS if you mean it "
+            "(ALLOW_PRIVATE does not open it)"
             if kind is _Kind.NEVER
             else "allow it in DIFFSTREAM_WEBHOOKS__ALLOW_HOSTS or set "
             "DIFFSTREAM_WEBHOOKS__ALLOW_PRIVATE=true"
