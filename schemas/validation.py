@@ -35,6 +35,7 @@ _MAX_TRACESTATE_CHARS = 512  # W3C trace-context: 32 members, 512 characters in 
 _MAX_TOPIC_CHARS = 249  # Kafka's limit on topic names
 _VALUE_CHARS_IN_MESSAGE = 60
 _ERRORS_CHARS_IN_LOG = 1000
+_KEY_CHARS_IN_FIELD = 100
 # Unicode category Cc (C0, DEL, C1): invisible, and they can forge log lines and confuse
 # tokenizers. Prompts may keep newline and tab; one-line fields (labels, tenant, ...) none.
 _CONTROL_IN_PROSE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -263,7 +264,7 @@ def _labels(field: str, value: object, limits: RequestLimits, _n: datetime) -> _
         return [_error(field, len(value), limit, "has too many labels")]
     errors: _Errors = []
     for key, item in value.items():
-        name = f"{field}.{key}"
+        name = f"{field}.{_shown_key(key)}"
         errors += _text(name, key, limits.max_label_key_chars, allow_blank=False, what="key")
         errors += _text(name, item, limits.max_label_value_chars, allow_blank=True)
     return errors
@@ -340,6 +341,14 @@ def _error(field: str, value: object, limit: object, problem: str) -> FieldError
     if len(shown) > _VALUE_CHARS_IN_MESSAGE:
         shown = f"{shown[:_VALUE_CHARS_IN_MESSAGE]}... ({len(shown)} chars)"
     return FieldError(field, value, limit, f"{field}={shown} {problem} (limit: {limit})")
+
+
+def _shown_key(key: object) -> str:
+    """A map key as part of a field name: printable and short (it may be neither)."""
+    text = str(key)
+    if len(text) > _KEY_CHARS_IN_FIELD:
+        text = f"{text[:_KEY_CHARS_IN_FIELD]}..."
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def _is_int(value: object) -> TypeGuard[int]:

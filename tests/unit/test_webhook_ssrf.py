@@ -7,7 +7,9 @@ import asyncio
 import ipaddress
 
 import pytest
+from pydantic import ValidationError
 
+from diffstream.settings import WebhookSettings
 from sinks.exceptions import WebhookRefusedError
 from sinks.ssrf import AddressGuard, Target
 
@@ -274,9 +276,5 @@ def test_refusals_never_show_credentials_or_query() -> None:
 
 @pytest.mark.parametrize("entry", ["0", "65536", "9100-9000", "http", "80-", True])
 def test_bad_allow_ports_entries_are_refused_with_the_fix(entry: object) -> None:
-    from pydantic import ValidationError
-
-    from diffstream.settings import WebhookSettings
-
-    with pytest.raises(ValidationError, match="allow_ports entry .* write e.g."):
+    with pytest.raises(ValidationError, match=r"allow_ports entry .* write e\.g\."):
         WebhookSettings(allow_ports=[entry])
