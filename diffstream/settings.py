@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 KafkaConfig = dict[str, str | int | float | bool]
@@ -184,12 +184,12 @@ class WebhookSettings(BaseModel):
     # After this long without success a delivery goes to diffusion.webhooks.dlq.
     give_up_after_s: float = Field(24 * 3600.0, gt=0)
     max_concurrency_per_endpoint: int = Field(4, gt=0)
-    # Deliveries an endpoint may hold while it is failing (on the wire, waiting for a slot or
-    # for a retry); beyond that, new ones to it are dead-lettered at once (reason "backlog").
-    max_queued_per_endpoint: int = Field(100, gt=0)
+    # Deliveries one endpoint may hold (waiting for a slot, on the wire or waiting to retry);
+    # beyond that, new ones to it are dead-lettered at once (reason "backlog").
+    max_queued_per_endpoint: int = Field(1000, gt=0)
     # Memory guard over all endpoints: at this many deliveries under way every partition is
-    # paused. One failing endpoint never gets there (see max_queued_per_endpoint).
-    max_in_flight: int = Field(10_000, gt=0)
+    # paused. One endpoint never gets there on its own (see max_queued_per_endpoint).
+    max_in_flight: int = Field(20_000, gt=0)
     # Hostnames, IPs or CIDR networks a callback may reach although they are not public
     # (JSON list, e.g. '["127.0.0.1"]'); allow_private opens every non-public address
     # except cloud metadata endpoints and translated ranges (NAT64, 6to4, Teredo), which
@@ -204,6 +204,16 @@ class WebhookSettings(BaseModel):
     session_timeout_ms: int = Field(45_000, ge=6000)
     max_poll_interval_ms: int = Field(300_000, ge=6000)
     metrics_port: int | None = Field(None, ge=0, lt=65536)
+
+    @model_validator(mode="after")
+    def _one_endpoint_cannot_pause_all(self) -> WebhookSettings:
+        if self.max_queued_per_endpoint >= self.max_in_flight:
+            raise ValueError(
+                f"webhooks.max_queued_per_endpoint ({self.max_queued_per_endpoint}) must be "
+                f"below webhooks.max_in_flight ({self.max_in_flight}), or one dead endpoint "
+                "pauses every partition; lower the first or raise the second"
+            )
+        return self
 
     @field_validator("allow_ports", mode="before")
     @classmethod

@@ -1,15 +1,16 @@
 """Delivering one webhook: SSRF check, signed POST, retries with backoff, give-up horizon.
 
 Runs on an asyncio loop. Each endpoint (scheme://host:port) has a bounded queue and its own
-concurrency limit (``sinks.endpoints``): a failing endpoint takes at most
-``max_queued_per_endpoint`` deliveries (the surplus ends at once as ``backlog``), and its
-connection slots are held only while an attempt is on the wire, so a slow or dead endpoint
-never uses up what the others need.
+concurrency limit (``sinks.endpoints``): it holds at most ``max_queued_per_endpoint``
+deliveries (the surplus ends at once as ``backlog``), and its connection slots are held only
+while an attempt is on the wire, so a slow or dead endpoint never uses up what the others
+need.
 
 What is retried and what ends at once: transport errors, timeouts, 5xx, 408, 429 and 3xx
 (redirects are not followed) are retried with backoff until ``give_up_after_s``. A host
-that DNS says does not exist (``unresolvable``), any other 4xx (``rejected``) and a URL the
-SSRF guard refuses (``refused``) end after one attempt: retrying cannot change the answer.
+that DNS says does not exist (``unresolvable``; believed for ``NEGATIVE_DNS_TTL_S``, so a
+burst costs one lookup), any other 4xx (``rejected``) and a URL the SSRF guard refuses
+(``refused``) end after one attempt: retrying cannot change the answer.
 A 410 Gone disables the callback URL: later deliveries to it are skipped. URLs are logged
 only through ``redact_url`` (no userinfo, no query).
 """
@@ -44,6 +45,8 @@ Outcome = Literal[
 DEAD_LETTER_OUTCOMES = frozenset({"refused", "rejected", "unresolvable", "backlog", "gave_up"})
 # 4xx answers worth retrying: the request timed out, or the receiver asks us to slow down.
 RETRYABLE_CLIENT_ERRORS = frozenset({408, 429})
+# How long a "no such host" answer is believed before the name is looked up again.
+NEGATIVE_DNS_TTL_S = 30.0
 # getaddrinfo's "this name does not exist" answers (EAI_AGAIN, a DNS server not answering,
 # is retried instead).
 NO_SUCH_HOST = frozenset(
@@ -122,6 +125,8 @@ class Deliverer:
         self.endpoints = EndpointQueues(
             config.max_queued_per_endpoint, config.max_concurrency_per_endpoint
         )
+        # endpoint -> (until when, why): hosts DNS just said do not exist.
+        self._unresolvable: dict[str, tuple[float, str]] = {}
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -129,20 +134,29 @@ class Deliverer:
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         """Try until delivered, gone, refused, rejected, or past the give-up horizon; a
-        delivery to a failing endpoint whose queue is full ends at once (``backlog``)."""
+        delivery to an endpoint whose queue is full, or whose host DNS just said does not
+        exist, ends at once (``backlog``, ``unresolvable``)."""
         if delivery.url in self.disabled:
             self.metrics.attempts.labels("disabled").inc()
             return DeliveryResult("disabled", 0, "endpoint disabled after 410 Gone")
         endpoint = endpoint_of(delivery.url)
+        known = self._unresolvable.get(endpoint)
+        if known is not None and self._clock() < known[0]:
+            # DNS said "no such host" moments ago: asking again for each event of a burst
+            # would only load the resolver (a negative answer is cached like this too).
+            self.metrics.attempts.labels("unresolvable").inc()
+            return DeliveryResult("unresolvable", 0, known[1])
         if not self.endpoints.admit(endpoint):
             self.metrics.attempts.labels("backlog").inc()
+            last = self.endpoints.last_failure(endpoint)
             detail = (
-                f"{self.endpoints.queued(endpoint)} deliveries already queued for {endpoint}, "
-                "which is failing (limit: DIFFSTREAM_WEBHOOKS__MAX_QUEUED_PER_ENDPOINT="
+                f"{self.endpoints.queued(endpoint)} deliveries already queued for {endpoint}"
+                f"{f' (last attempt: {last})' if last else ''} (limit: "
+                "DIFFSTREAM_WEBHOOKS__MAX_QUEUED_PER_ENDPOINT="
                 f"{self.config.max_queued_per_endpoint}); redeliver from the webhook "
-                "dead-letter topic once it answers"
+                "dead-letter topic once it keeps up"
             )
-            if self.endpoints.turned_away(endpoint) == 1:  # once per outage, not per event
+            if self.endpoints.turned_away(endpoint) == 1:  # once per overflow, not per event
                 log.warning("webhooks to %s go to the dead-letter topic: %s", endpoint, detail)
             return DeliveryResult("backlog", 0, detail)
         try:
@@ -163,10 +177,13 @@ class Deliverer:
                 return DeliveryResult("refused", attempt, str(refused))
             except OSError as error:
                 self.metrics.attempts.labels("transport_error").inc()
-                self.endpoints.failed(endpoint)
+                detail = f"cannot resolve: {error}"
+                self.endpoints.failed(endpoint, detail)
                 if isinstance(error, socket.gaierror) and error.errno in NO_SUCH_HOST:
-                    return DeliveryResult("unresolvable", attempt, f"cannot resolve: {error}")
-                result = _Attempt(None, f"cannot resolve: {error}", None)
+                    until = self._clock() + NEGATIVE_DNS_TTL_S
+                    self._unresolvable[endpoint] = (until, detail)
+                    return DeliveryResult("unresolvable", attempt, detail)
+                result = _Attempt(None, detail, None)
             else:
                 async with self.endpoints.slot(endpoint):
                     result = await self._attempt(target, delivery)
@@ -181,7 +198,7 @@ class Deliverer:
             if status is not None and 400 <= status < 500 and status not in RETRYABLE_CLIENT_ERRORS:
                 # The receiver is up and says no to this event: not the endpoint's failure.
                 return DeliveryResult("rejected", attempt, f"{result.detail} (permanent)")
-            self.endpoints.failed(endpoint)
+            self.endpoints.failed(endpoint, result.detail)
             pause = self._backoff(attempt, result.retry_after_s)
             if self._clock() - started + pause > self.config.give_up_after_s:
                 return DeliveryResult("gave_up", attempt, result.detail)

@@ -7,7 +7,7 @@ is committed only once every event up to it was delivered, skipped, or written t
 ``diffusion.webhooks.dlq``; receivers dedupe by the stable ``webhook-id``.
 
 One dead endpoint never holds up the others: each endpoint has a bounded queue
-(``sinks.endpoints``) and what a failing endpoint cannot take is dead-lettered at once
+(``sinks.endpoints``) and what a full queue cannot take is dead-lettered at once
 (``backlog``), as are unresolvable hosts and permanent 4xx answers. So its deliveries end
 (delivered or durably dead-lettered) and their offsets become committable like any other;
 a delivery still being retried holds back only its own partition's commit point, never

@@ -104,38 +104,54 @@ def test_408_429_and_5xx_are_retried(status: int) -> None:
 # ---- one bounded queue per endpoint ------------------------------------------------------
 
 
-def test_a_failing_endpoint_takes_only_its_bound_and_turns_the_rest_away_at_once() -> None:
+def test_an_endpoint_takes_only_its_bound_and_turns_the_rest_away_at_once() -> None:
     settings = config(max_queued_per_endpoint=5, give_up_after_s=1.5)
     with receiving(Receiver(lambda n: 500)) as dead:
 
         async def main() -> tuple[list[DeliveryResult], float]:
             d = deliverer(settings)
-            first = asyncio.create_task(d.deliver(Delivery(dead.url, "msg_0", b"{}")))
-            while not d.endpoints.is_failing(endpoint_of(dead.url)):
-                await asyncio.sleep(0.01)  # its first attempt failed: the endpoint is failing
             started = time.monotonic()
-            later = [
+            tasks = [
                 asyncio.create_task(d.deliver(Delivery(dead.url, f"msg_{i}", b"{}")))
-                for i in range(1, 50)
+                for i in range(50)
             ]
-            turned_away = [t for t in later[4:]]
-            await asyncio.wait(turned_away)
+            await asyncio.wait(tasks[5:])
             seconds = time.monotonic() - started
-            results = await asyncio.gather(first, *later)
+            results = await asyncio.gather(*tasks)
             await d.aclose()
-            return results, seconds
+            return list(results), seconds
 
         results, seconds = run(main())
     outcomes = [r.outcome for r in results]
     assert outcomes[:5] == ["gave_up"] * 5, "the first five were queued and retried"
     assert outcomes[5:] == ["backlog"] * 45
-    assert seconds < 0.2, "the surplus is turned away at once, not after retries"
+    assert seconds < 0.3, "the surplus is turned away at once, not after retries"
     assert "MAX_QUEUED_PER_ENDPOINT=5" in results[-1].detail
     assert "redeliver from the webhook dead-letter topic" in results[-1].detail
+    assert all(r.attempts > 1 for r in results[:5])
+    assert len(dead.received) == sum(r.attempts for r in results[:5]), "only the queued called"
 
 
-def test_a_healthy_endpoint_takes_a_burst_beyond_the_bound() -> None:
-    settings = config(max_queued_per_endpoint=2, max_concurrency_per_endpoint=2)
+def test_a_backlog_names_the_last_failure() -> None:
+    with receiving(Receiver(lambda n: 503)) as dead:
+
+        async def main() -> DeliveryResult:
+            d = deliverer(config(max_queued_per_endpoint=1, give_up_after_s=1.0))
+            first = asyncio.create_task(d.deliver(Delivery(dead.url, "msg_a", b"{}")))
+            while d.endpoints.last_failure(endpoint_of(dead.url)) is None:
+                await asyncio.sleep(0.01)
+            second = await d.deliver(Delivery(dead.url, "msg_b", b"{}"))
+            await first
+            await d.aclose()
+            return second
+
+        second = run(main())
+    assert second.outcome == "backlog"
+    assert "(last attempt: HTTP 503)" in second.detail
+
+
+def test_a_burst_within_the_bound_is_all_delivered() -> None:
+    settings = config(max_queued_per_endpoint=40, max_concurrency_per_endpoint=2)
     with receiving(Receiver()) as live:
 
         async def main() -> list[DeliveryResult]:
@@ -151,20 +167,29 @@ def test_a_healthy_endpoint_takes_a_burst_beyond_the_bound() -> None:
     assert len(live.received) == 40
 
 
-def test_an_endpoint_that_answers_again_is_healthy_again() -> None:
-    with receiving(Receiver(lambda n: 503 if n == 1 else 200)) as flaky:
+def test_a_burst_to_an_unresolvable_host_costs_one_lookup() -> None:
+    lookups = 0
 
-        async def main() -> list[DeliveryResult]:
-            d = deliverer(config(max_queued_per_endpoint=1))
-            first = await d.deliver(Delivery(flaky.url, "msg_a", b"{}"))  # 503, then 200
-            burst = await asyncio.gather(
-                *(d.deliver(Delivery(flaky.url, f"msg_{i}", b"{}")) for i in range(10))
-            )
-            await d.aclose()
-            return [first, *burst]
+    async def no_such_host(host: str, port: int) -> list[str]:
+        nonlocal lookups
+        lookups += 1
+        await asyncio.sleep(0.01)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-        results = run(main())
-    assert all(r.outcome == "delivered" for r in results)
+    async def main() -> list[DeliveryResult]:
+        d = deliverer(config(), AddressGuard(resolver=no_such_host))
+        url = "https://gone.example.com/h"
+        first = await d.deliver(Delivery(url, "msg_0", b"{}"))
+        burst = await asyncio.gather(
+            *(d.deliver(Delivery(url, f"msg_{i}", b"{}")) for i in range(1, 500))
+        )
+        await d.aclose()
+        return [first, *burst]
+
+    results = run(main())
+    assert {r.outcome for r in results} == {"unresolvable"}
+    assert lookups == 1
+    assert all("Name or service not known" in r.detail for r in results)
 
 
 def test_dead_endpoints_do_not_delay_a_live_one() -> None:
@@ -196,21 +221,23 @@ def test_endpoint_queues_bookkeeping() -> None:
     async def main() -> None:
         queues = EndpointQueues(max_queued=2, max_concurrency=1)
         endpoint = "https://h:443"
-        assert all(queues.admit(endpoint) for _ in range(5)), "healthy: no bound"
-        queues.failed(endpoint)
+        assert queues.admit(endpoint)
+        assert queues.admit(endpoint)
         assert not queues.admit(endpoint)
-        assert queues.turned_away(endpoint) == 1
-        for _ in range(4):
-            queues.leave(endpoint)
+        assert not queues.admit(endpoint)
+        assert queues.turned_away(endpoint) == 2
+        queues.failed(endpoint, "HTTP 500")
+        assert queues.last_failure(endpoint) == "HTTP 500"
+        queues.leave(endpoint)
         assert queues.queued(endpoint) == 1
         assert queues.admit(endpoint)
-        assert not queues.admit(endpoint)
+        assert queues.turned_away(endpoint) == 0, "counted again from the next overflow"
         queues.succeeded(endpoint)
-        assert queues.turned_away(endpoint) == 0
-        assert queues.admit(endpoint)
-        for _ in range(3):
-            queues.leave(endpoint)
+        assert queues.last_failure(endpoint) is None
+        queues.leave(endpoint)
+        queues.leave(endpoint)
         assert queues.queued(endpoint) == 0
+        assert queues.last_failure(endpoint) is None
 
     run(main())
 
@@ -275,3 +302,8 @@ def test_offsets_match_a_reference_model_in_any_order() -> None:
                 assert got is None
             else:
                 assert got == expected
+
+
+def test_one_endpoints_bound_must_stay_below_the_global_guard() -> None:
+    with pytest.raises(ValueError, match="one dead endpoint pauses every partition"):
+        WebhookSettings(max_queued_per_endpoint=500, max_in_flight=500)
