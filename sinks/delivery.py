@@ -3,8 +3,8 @@
 Runs on an asyncio loop. Each endpoint (scheme://host:port) has a bounded queue and its own
 concurrency limit (``sinks.endpoints``): it holds at most ``max_queued_per_endpoint``
 deliveries (the surplus ends at once as ``backlog``), and its connection slots are held only
-while an attempt is on the wire, so a slow or dead endpoint never uses up what the others
-need.
+while an attempt (DNS lookup and request) is under way, not while waiting to retry, so a
+slow or dead endpoint never uses up what the others need.
 
 What is retried and what ends at once: transport errors, timeouts, 5xx, 408, 429 and 3xx
 (redirects are not followed) are retried with backoff until ``give_up_after_s``. A host
@@ -47,6 +47,7 @@ DEAD_LETTER_OUTCOMES = frozenset({"refused", "rejected", "unresolvable", "backlo
 RETRYABLE_CLIENT_ERRORS = frozenset({408, 429})
 # How long a "no such host" answer is believed before the name is looked up again.
 NEGATIVE_DNS_TTL_S = 30.0
+MAX_REMEMBERED_UNRESOLVABLE = 10_000
 # getaddrinfo's "this name does not exist" answers (EAI_AGAIN, a DNS server not answering,
 # is retried instead).
 NO_SUCH_HOST = frozenset(
@@ -169,23 +170,23 @@ class Deliverer:
         attempt = 0
         while True:
             attempt += 1
-            try:
-                target = await self.guard.resolve(delivery.url)
-            except WebhookRefusedError as refused:
-                self.metrics.attempts.labels("refused").inc()
-                log.warning("webhook %s refused: %s", delivery.webhook_id, refused)
-                return DeliveryResult("refused", attempt, str(refused))
-            except OSError as error:
-                self.metrics.attempts.labels("transport_error").inc()
-                detail = f"cannot resolve: {error}"
-                self.endpoints.failed(endpoint, detail)
-                if isinstance(error, socket.gaierror) and error.errno in NO_SUCH_HOST:
-                    until = self._clock() + NEGATIVE_DNS_TTL_S
-                    self._unresolvable[endpoint] = (until, detail)
-                    return DeliveryResult("unresolvable", attempt, detail)
-                result = _Attempt(None, detail, None)
-            else:
-                async with self.endpoints.slot(endpoint):
+            # The lookup takes a slot too: a domain whose DNS hangs holds its own slots only.
+            async with self.endpoints.slot(endpoint):
+                try:
+                    target = await self.guard.resolve(delivery.url)
+                except WebhookRefusedError as refused:
+                    self.metrics.attempts.labels("refused").inc()
+                    log.warning("webhook %s refused: %s", delivery.webhook_id, refused)
+                    return DeliveryResult("refused", attempt, str(refused))
+                except OSError as error:
+                    self.metrics.attempts.labels("transport_error").inc()
+                    detail = f"cannot resolve: {error}"
+                    self.endpoints.failed(endpoint, detail)
+                    if isinstance(error, socket.gaierror) and error.errno in NO_SUCH_HOST:
+                        self._remember_unresolvable(endpoint, detail)
+                        return DeliveryResult("unresolvable", attempt, detail)
+                    result = _Attempt(None, detail, None)
+                else:
                     result = await self._attempt(target, delivery)
             status = result.status
             if status is not None and 200 <= status < 300:
@@ -211,6 +212,15 @@ class Deliverer:
                 pause,
             )
             await asyncio.sleep(pause)
+
+    def _remember_unresolvable(self, endpoint: str, detail: str) -> None:
+        now = self._clock()
+        if len(self._unresolvable) >= MAX_REMEMBERED_UNRESOLVABLE:
+            # Random names (one per event) must not grow this without end.
+            self._unresolvable = {e: v for e, v in self._unresolvable.items() if v[0] > now}
+            if len(self._unresolvable) >= MAX_REMEMBERED_UNRESOLVABLE:
+                self._unresolvable.clear()
+        self._unresolvable[endpoint] = (now + NEGATIVE_DNS_TTL_S, detail)
 
     async def _attempt(self, target: Target, delivery: Delivery) -> _Attempt:
         headers = {

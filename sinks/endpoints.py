@@ -48,7 +48,7 @@ class EndpointQueues:
             del self._endpoints[endpoint]  # idle: nothing worth remembering
 
     def slot(self, endpoint: str) -> asyncio.Semaphore:
-        """The connection slots of ``endpoint`` (held only while an attempt is on the wire)."""
+        """The slots of ``endpoint``, held while an attempt (lookup and request) is under way."""
         return self._get(endpoint).slots
 
     def succeeded(self, endpoint: str) -> None:

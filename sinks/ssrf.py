@@ -14,7 +14,9 @@ the check and the connection (DNS rebinding) cannot redirect it to a private add
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import enum
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
@@ -140,10 +142,19 @@ class Target(NamedTuple):
     endpoint: str
 
 
+# getaddrinfo blocks a thread until the DNS answers or times out (seconds, for a domain
+# whose name servers are down). Lookups get their own threads, not asyncio's few default
+# ones, and the deliverer lets each endpoint hold at most its connection slots of them.
+_LOOKUPS = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="dns")
+
+
 async def system_resolver(host: str, port: int) -> list[str]:
     """Every address ``host`` resolves to (numeric, no DNS for IP literals)."""
-    infos = await asyncio.get_running_loop().getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    infos = await asyncio.get_running_loop().run_in_executor(
+        _LOOKUPS,
+        functools.partial(
+            socket.getaddrinfo, host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        ),
     )
     return [str(info[4][0]) for info in infos]
 

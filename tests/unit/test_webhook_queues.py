@@ -217,6 +217,49 @@ def test_dead_endpoints_do_not_delay_a_live_one() -> None:
     assert seconds < 0.5
 
 
+def test_a_domain_whose_dns_hangs_holds_only_its_own_slots() -> None:
+    concurrent_lookups = 0
+    most = 0
+
+    async def resolver(host: str, port: int) -> list[str]:
+        nonlocal concurrent_lookups, most
+        if host != "hanging.example.com":
+            return ["127.0.0.1"]
+        concurrent_lookups += 1
+        most = max(most, concurrent_lookups)
+        try:
+            await asyncio.sleep(0.5)  # the name servers do not answer
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        finally:
+            concurrent_lookups -= 1
+
+    settings = config(max_concurrency_per_endpoint=3, give_up_after_s=0.8)
+    guard = AddressGuard(["127.0.0.1"], allow_ports=["1024-65535"], resolver=resolver)
+    with receiving(Receiver()) as live:
+
+        async def main() -> float:
+            d = deliverer(settings, guard)
+            hanging = [
+                asyncio.create_task(
+                    d.deliver(Delivery("https://hanging.example.com/h", f"msg_{i}", b"{}"))
+                )
+                for i in range(12)
+            ]
+            await asyncio.sleep(0.05)
+            started = time.monotonic()
+            result = await d.deliver(Delivery(live.url, "msg_live", b"{}"))
+            seconds = time.monotonic() - started
+            assert result.outcome == "delivered"
+            results = await asyncio.gather(*hanging)
+            assert {r.outcome for r in results} == {"gave_up"}
+            await d.aclose()
+            return seconds
+
+        seconds = run(main())
+    assert most == 3, "at most the endpoint's slots wait for its DNS"
+    assert seconds < 0.3
+
+
 def test_endpoint_queues_bookkeeping() -> None:
     async def main() -> None:
         queues = EndpointQueues(max_queued=2, max_concurrency=1)
