@@ -83,9 +83,13 @@ def test_a_dead_endpoint_does_not_delay_a_live_one(isolated: Settings, notifier:
         [live_event, *uncallable] = _events(live.url, 1) + _events(secret_url, UNCALLABLE)
         published = time.monotonic()
         publish(isolated, COMPLETED, EventName.COMPLETED, [live_event, *uncallable])
+        acknowledged = time.monotonic()
         wait_for(lambda: len(live.received) == 1, timeout_s=60, what="the live webhook")
         live_s = time.monotonic() - published
-        print(f"\nlive webhook delivered {live_s:.3f}s after its event was published")
+        print(
+            f"\nlive webhook delivered {live_s:.3f}s after its publish began "
+            f"({time.monotonic() - acknowledged:.3f}s after the broker acknowledged it)"
+        )
         assert live_s < LIVE_BOUND_S, f"the live webhook took {live_s:.1f}s"
         total = 2 * DEAD_EVENTS + 1 + UNCALLABLE
         wait_for(
@@ -93,10 +97,15 @@ def test_a_dead_endpoint_does_not_delay_a_live_one(isolated: Settings, notifier:
             timeout_s=GIVE_UP_S + 40,
             what="every delivery to end",
         )
-        # A failing endpoint's queue is bounded: it was asked only by the deliveries it held.
+        # A full queue turns deliveries away without a request: the 500 endpoint saw only
+        # the events its queue held (each several times).
         attempts_to_dead = len(dead.received)
+        events_at_dead = len({r.headers["webhook-id"] for r in dead.received})
     outcomes = notifier.outcomes
-    print(f"outcomes: {outcomes}; attempts to the 500 endpoint: {attempts_to_dead}")
+    print(
+        f"outcomes: {outcomes}; the 500 endpoint got {attempts_to_dead} attempts "
+        f"for {events_at_dead} events"
+    )
     assert outcomes["delivered"] == 1
     assert outcomes["uncallable"] == UNCALLABLE
     assert len(live.received) == 1, "a callback with credentials in its URL is never called"
@@ -108,7 +117,7 @@ def test_a_dead_endpoint_does_not_delay_a_live_one(isolated: Settings, notifier:
     # Each endpoint held at most its bound; the rest was turned away without a request.
     assert outcomes["gave_up"] <= 2 * QUEUE_BOUND
     assert outcomes["backlog"] >= DEAD_EVENTS - QUEUE_BOUND
-    assert attempts_to_dead < DEAD_EVENTS / 2
+    assert events_at_dead <= QUEUE_BOUND
     wait_for(
         lambda: notifier.tracker.in_flight() == 0 and notifier.tracker.committable() == {},
         what="every offset committed",
