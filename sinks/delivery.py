@@ -154,8 +154,8 @@ class Deliverer:
                 f"{self.endpoints.queued(endpoint)} deliveries already queued for {endpoint}"
                 f"{f' (last attempt: {last})' if last else ''} (limit: "
                 "DIFFSTREAM_WEBHOOKS__MAX_QUEUED_PER_ENDPOINT="
-                f"{self.config.max_queued_per_endpoint}); redeliver from the webhook "
-                "dead-letter topic once it keeps up"
+                f"{self.config.max_queued_per_endpoint}); the event is kept in the webhook "
+                "dead-letter topic"
             )
             if self.endpoints.turned_away(endpoint) == 1:  # once per overflow, not per event
                 log.warning("webhooks to %s go to the dead-letter topic: %s", endpoint, detail)

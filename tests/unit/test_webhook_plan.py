@@ -38,6 +38,12 @@ def test_a_valid_callback_of_an_invalid_request_hears_about_its_failure() -> Non
 def test_a_callback_that_failed_validation_is_never_called() -> None:
     bad = "https://alice:s3cret@hooks.example.com/h?token=t0ken"
     record = _failed_for(callback={"url": bad, "events": ["failed"]})
+    assert record["field_errors"][0]["field"] == "callback.url"
+    assert record["context"]["callback"] is None, "the public event does not repeat it"
+    assert "s3cret" not in str(record)
+    assert plan_delivery(EventName.FAILED, record) is None
+    # An event of an older processor still carries it: the flagged field is enough.
+    record["context"]["callback"] = {"url": bad, "events": ["failed"]}
     planned = plan_delivery(EventName.FAILED, record)
     assert isinstance(planned, Uncallable)
     assert "callback.url" in planned.reason
