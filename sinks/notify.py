@@ -263,9 +263,10 @@ class Notifier:
                 failure = WebhookDeliveryError(
                     f"{result.outcome} after {result.attempts} attempts: {result.detail}"
                 )
-                # A failing endpoint's surplus is logged once per outage by the deliverer.
+                # Turned away without a request (a full queue, a host known not to exist):
+                # the first of those is logged already, not one line per event of a burst.
                 log.log(
-                    logging.DEBUG if result.outcome == "backlog" else logging.WARNING,
+                    logging.DEBUG if result.attempts == 0 else logging.WARNING,
                     "webhook %s to %s: %s",
                     item.delivery.webhook_id,
                     redact_url(item.delivery.url),
