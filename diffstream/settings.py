@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 KafkaConfig = dict[str, str | int | float | bool]
@@ -192,18 +192,68 @@ class WebhookSettings(BaseModel):
     # After this long without success a delivery goes to diffusion.webhooks.dlq.
     give_up_after_s: float = Field(24 * 3600.0, gt=0)
     max_concurrency_per_endpoint: int = Field(4, gt=0)
-    max_in_flight: int = Field(1000, gt=0)
+    # Deliveries one endpoint may hold (waiting for a slot, on the wire or waiting to retry);
+    # beyond that, new ones to it are dead-lettered at once (reason "backlog").
+    max_queued_per_endpoint: int = Field(1000, gt=0)
+    # Memory guard over all endpoints: at this many deliveries under way every partition is
+    # paused. One endpoint never gets there on its own (see max_queued_per_endpoint).
+    max_in_flight: int = Field(20_000, gt=0)
     # Hostnames, IPs or CIDR networks a callback may reach although they are not public
     # (JSON list, e.g. '["127.0.0.1"]'); allow_private opens every non-public address
-    # except cloud metadata endpoints, which only an explicit entry opens.
+    # except cloud metadata endpoints and translated ranges (NAT64, 6to4, Teredo), which
+    # only an explicit entry opens.
     allow_hosts: frozenset[str] = frozenset()
     allow_private: bool = False
+    # Ports a callback may use besides 80 and 443: ports or ranges, e.g. '[8080, "9000-9100"]'.
+    allow_ports: frozenset[str] = frozenset()
     commit_interval_s: float = Field(1.0, gt=0)
     # SIGTERM: how long deliveries under way may take before they are left to a restart.
     shutdown_grace_s: float = Field(5.0, ge=0)
     session_timeout_ms: int = Field(45_000, ge=6000)
     max_poll_interval_ms: int = Field(300_000, ge=6000)
     metrics_port: int | None = Field(None, ge=0, lt=65536)
+
+    @model_validator(mode="after")
+    def _one_endpoint_cannot_pause_all(self) -> WebhookSettings:
+        if self.max_queued_per_endpoint >= self.max_in_flight:
+            raise ValueError(
+                f"webhooks.max_queued_per_endpoint ({self.max_queued_per_endpoint}) must be "
+                f"below webhooks.max_in_flight ({self.max_in_flight}), or one dead endpoint "
+                "pauses every partition; lower the first or raise the second"
+            )
+        return self
+
+    @field_validator("allow_ports", mode="before")
+    @classmethod
+    def _port_ranges(cls, value: object) -> object:
+        if isinstance(value, str | int):
+            value = [value]
+        if not isinstance(value, list | tuple | set | frozenset):
+            return value  # pydantic names the type error
+        return frozenset(_canonical_port_range(entry) for entry in value)
+
+
+def port_range(entry: str | int) -> tuple[int, int]:
+    """``8080`` or ``"8000-8999"`` as an inclusive (low, high); ValueError names the fix."""
+    text = str(entry).strip()
+    low, dash, high = text.partition("-")
+    try:
+        bounds = (int(low), int(high if dash else low))
+    except ValueError:
+        bounds = (0, 0)
+    if isinstance(entry, bool) or not 1 <= bounds[0] <= bounds[1] <= 65535:
+        raise ValueError(
+            f"webhooks.allow_ports entry {text!r} is not a port or a range (limit: 1-65535, "
+            'low <= high); write e.g. 8080 or "8000-8999"'
+        )
+    return bounds
+
+
+def _canonical_port_range(entry: object) -> str:
+    if not isinstance(entry, str | int):
+        raise ValueError(f"webhooks.allow_ports entry {entry!r} is not a port or a range")
+    low, high = port_range(entry)
+    return str(low) if low == high else f"{low}-{high}"
 
 
 class ProducerSettings(BaseModel):

@@ -15,7 +15,7 @@ from schemas.builders import invalid_request_failed, new_failed, request_context
 from schemas.codec import Codec
 from schemas.events import ErrorCode, EventName, RequestState
 from schemas.exceptions import DecodeError, FieldError
-from schemas.validation import validate_request
+from schemas.validation import describe_errors, validate_request
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,10 @@ def admit(
             return Admitted(message, request, task, source)
         except (TypeError, ValueError) as error:
             errors = [FieldError("request", None, "engine input rules", str(error))]
-    log.info("invalid request %s at %s: %s", request_id, coordinates(message), errors)
+    # The messages show values truncated; the FieldErrors' own values may be megabytes.
+    log.info(
+        "invalid request %.64s at %s: %s", request_id, coordinates(message), describe_errors(errors)
+    )
     failed = invalid_request_failed(request, errors, source=source)
     return Refused(message, request, failed, RequestState.FAILED)
 

@@ -119,7 +119,8 @@ def run_backfill(
     entries, invalid = read_entries(path, batch_id, fmt=fmt, lane=lane, limits=settings.limits)
     report = BackfillReport(batch_id, entries, invalid)
     for error in invalid:
-        logger.warning("%s line %d: %s", path, error.line, error.message)
+        # %.500s: a bad line may hold a megabyte value, and the message may quote it.
+        logger.warning("%s line %d: %.500s", path, error.line, error.message)
     started = datetime.now(UTC)
     try:
         seen = _published_ids(settings, entries, notify)

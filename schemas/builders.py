@@ -130,6 +130,10 @@ def invalid_request_failed(
         context = request_context(request)
     except (KeyError, TypeError, ValueError):
         context = None
+    if context is not None and any(e.field.split(".")[0] == "callback" for e in errors):
+        # A callback that broke the rules is never called, and its URL (credentials, say)
+        # is not repeated in the public failed event; field_errors say what was wrong.
+        context["callback"] = None
     return new_failed(
         request.get("request_id") or uuid.UUID(int=0),
         ErrorCode.INVALID_REQUEST,

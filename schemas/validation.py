@@ -22,6 +22,7 @@ from schemas.catalog import load_catalog
 from schemas.events import CallbackEvent, EventName, Lane, OutputFormat
 from schemas.exceptions import FieldError, ValidationError
 from schemas.prompts import DIGITS_ACCEPTS, DIGITS_MODEL, digit_in_prompt
+from schemas.urls import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,12 @@ _TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-.
 _MAX_TRACESTATE_CHARS = 512  # W3C trace-context: 32 members, 512 characters in total
 _MAX_TOPIC_CHARS = 249  # Kafka's limit on topic names
 _VALUE_CHARS_IN_MESSAGE = 60
+_ERRORS_CHARS_IN_LOG = 1000
+_KEY_CHARS_IN_FIELD = 100
+# Unicode category Cc (C0, DEL, C1): invisible, and they can forge log lines and confuse
+# tokenizers. Prompts may keep newline and tab; one-line fields (labels, tenant, ...) none.
+_CONTROL_IN_PROSE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 _Errors = list[FieldError]
 
@@ -58,6 +65,19 @@ def check_request(
     errors = validate_request(record, limits, now=now)
     if errors:
         raise ValidationError(errors)
+
+
+def callback_errors(callback: object, limits: RequestLimits | None = None) -> list[FieldError]:
+    """The rules a request's ``callback`` breaks (empty when it may be called)."""
+    return _callback("callback", callback, limits or RequestLimits(), datetime.now(UTC))
+
+
+def describe_errors(errors: list[FieldError], max_chars: int = _ERRORS_CHARS_IN_LOG) -> str:
+    """The errors' messages in one line for a log, at most ``max_chars`` characters."""
+    text = "; ".join(error.message for error in errors) or "no errors"
+    if len(text) > max_chars:
+        text = f"{text[:max_chars]}... ({len(errors)} errors, {len(text)} characters)"
+    return text
 
 
 @cache
@@ -129,13 +149,13 @@ def _revision(field: str, value: object, limits: RequestLimits, _n: datetime) ->
 
 
 def _prompt(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
-    return _text(field, value, limits.max_prompt_chars, allow_blank=False)
+    return _text(field, value, limits.max_prompt_chars, allow_blank=False, multiline=True)
 
 
 def _negative_prompt(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
     if value is None:
         return []
-    return _text(field, value, limits.max_negative_prompt_chars, allow_blank=True)
+    return _text(field, value, limits.max_negative_prompt_chars, allow_blank=True, multiline=True)
 
 
 def _side(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
@@ -244,7 +264,7 @@ def _labels(field: str, value: object, limits: RequestLimits, _n: datetime) -> _
         return [_error(field, len(value), limit, "has too many labels")]
     errors: _Errors = []
     for key, item in value.items():
-        name = f"{field}.{key}"
+        name = f"{field}.{_shown_key(key)}"
         errors += _text(name, key, limits.max_label_key_chars, allow_blank=False, what="key")
         errors += _text(name, item, limits.max_label_value_chars, allow_blank=True)
     return errors
@@ -323,6 +343,14 @@ def _error(field: str, value: object, limit: object, problem: str) -> FieldError
     return FieldError(field, value, limit, f"{field}={shown} {problem} (limit: {limit})")
 
 
+def _shown_key(key: object) -> str:
+    """A map key as part of a field name: printable and short (it may be neither)."""
+    text = str(key)
+    if len(text) > _KEY_CHARS_IN_FIELD:
+        text = f"{text[:_KEY_CHARS_IN_FIELD]}..."
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -337,7 +365,13 @@ def _int_range(field: str, value: object, low: int, high: int) -> _Errors:
 
 
 def _text(
-    field: str, value: object, max_chars: int, *, allow_blank: bool, what: str = "text"
+    field: str,
+    value: object,
+    max_chars: int,
+    *,
+    allow_blank: bool,
+    what: str = "text",
+    multiline: bool = False,
 ) -> _Errors:
     bounds = f"{'' if allow_blank else 'non-blank '}{what} of at most {max_chars} characters"
     if not isinstance(value, str):
@@ -350,6 +384,15 @@ def _text(
         value.encode("utf-8")
     except UnicodeEncodeError:
         return [_error(field, value, bounds, "is not valid UTF-8 (lone surrogate)")]
+    control = (_CONTROL_IN_PROSE if multiline else _CONTROL_IN_LINE).search(value)
+    if control is not None:
+        allowed = "other than newline and tab" if multiline else "(one line, no tabs)"
+        limit = f"{bounds}, without control characters {allowed}"
+        problem = (
+            f"contains control character U+{ord(control.group()):04X} at position "
+            f"{control.start()}; remove it or replace it with a space"
+        )
+        return [_error(field, value, limit, problem)]
     return []
 
 
@@ -384,25 +427,35 @@ def _symbol(field: str, value: object, symbols: type[OutputFormat] | type[Lane])
 
 def _url(field: str, value: object, max_chars: int) -> _Errors:
     limit = f"an http(s) URL with a host, at most {max_chars} characters"
+    problem = _url_problem(value, max_chars)
+    if problem is None:
+        return []
+    # The error shows (and carries) the URL without userinfo and query: they may hold a
+    # password, and errors end up in logs and in the public diffusion.failed topic.
+    return [_error(field, redact_url(value) if isinstance(value, str) else value, limit, problem)]
+
+
+def _url_problem(value: object, max_chars: int) -> str | None:
+    """The first rule of ``_url`` that ``value`` breaks, or None."""
     if not isinstance(value, str):
-        return [_error(field, value, limit, "is not text")]
+        return "is not text"
     if len(value) > max_chars:
-        return [_error(field, value, limit, f"has {len(value)} characters")]
+        return f"has {len(value)} characters"
     try:
         parts = urlsplit(value)
         host, _port = parts.hostname, parts.port  # .port raises on a bad port
     except ValueError:
-        return [_error(field, value, limit, "is not a URL")]
+        return "is not a URL"
     if parts.scheme not in ("http", "https"):
-        return [_error(field, value, limit, f"has scheme {parts.scheme!r}")]
+        return f"has scheme {parts.scheme!r}"
     if not host:
-        return [_error(field, value, limit, "has no host")]
+        return "has no host"
     if parts.username is not None or parts.password is not None:
         # Credentials in a URL end up in logs and events; use the webhook signature instead.
-        return [_error(field, value, limit, "carries credentials")]
-    if any(ch.isspace() or ord(ch) < 32 for ch in value):
-        return [_error(field, value, limit, "contains whitespace or control characters")]
-    return []
+        return "carries credentials (user:password@); remove them, receivers verify signatures"
+    if any(ch.isspace() or ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in value):
+        return "contains whitespace or control characters; percent-encode them"
+    return None
 
 
 def _aware(value: datetime) -> datetime:

@@ -1,10 +1,18 @@
 """Delivering one webhook: SSRF check, signed POST, retries with backoff, give-up horizon.
 
-Runs on an asyncio loop. Each endpoint (scheme://host:port) has its own concurrency limit,
-held only while an attempt is on the wire (not while waiting to retry), so a slow or dead
-endpoint uses up its own slots and never those of the others. Redirects are not followed:
-a 3xx is a failed attempt. A 410 Gone disables the callback URL: later deliveries to it
-are skipped.
+Runs on an asyncio loop. Each endpoint (scheme://host:port) has a bounded queue and its own
+concurrency limit (``sinks.endpoints``): it holds at most ``max_queued_per_endpoint``
+deliveries (the surplus ends at once as ``backlog``), and its connection slots are held only
+while an attempt (DNS lookup and request) is under way, not while waiting to retry, so a
+slow or dead endpoint never uses up what the others need.
+
+What is retried and what ends at once: transport errors, timeouts, 5xx, 408, 429 and 3xx
+(redirects are not followed) are retried with backoff until ``give_up_after_s``. A host
+that DNS says does not exist (``unresolvable``; believed for ``NEGATIVE_DNS_TTL_S``, so a
+burst costs one lookup), any other 4xx (``rejected``) and a URL the SSRF guard refuses
+(``refused``) end after one attempt: retrying cannot change the answer.
+A 410 Gone disables the callback URL: later deliveries to it are skipped. URLs are logged
+only through ``redact_url`` (no userinfo, no query).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable
 from typing import Literal, NamedTuple
@@ -19,17 +28,47 @@ from typing import Literal, NamedTuple
 import httpx
 
 from diffstream.settings import WebhookSettings
+from schemas.urls import redact_url
+from sinks.endpoints import EndpointQueues
 from sinks.exceptions import WebhookRefusedError
 from sinks.metrics import NotifierMetrics
 from sinks.signing import WebhookSigner
-from sinks.ssrf import AddressGuard, Target
+from sinks.ssrf import AddressGuard, Target, endpoint_of
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "diffstream-webhooks/1"
-Outcome = Literal["delivered", "gone", "disabled", "refused", "gave_up"]
+Outcome = Literal[
+    "delivered", "gone", "disabled", "refused", "rejected", "unresolvable", "backlog", "gave_up"
+]
 # Outcomes after which the delivery goes to the webhook dead-letter topic.
-DEAD_LETTER_OUTCOMES = frozenset({"refused", "gave_up"})
+DEAD_LETTER_OUTCOMES = frozenset({"refused", "rejected", "unresolvable", "backlog", "gave_up"})
+# 4xx answers worth retrying: the request timed out, or the receiver asks us to slow down.
+RETRYABLE_CLIENT_ERRORS = frozenset({408, 429})
+# How long a "no such host" answer is believed before the name is looked up again.
+NEGATIVE_DNS_TTL_S = 30.0
+MAX_REMEMBERED_UNRESOLVABLE = 10_000
+# getaddrinfo's "this name does not exist" answers (EAI_AGAIN, a DNS server not answering,
+# is retried instead).
+NO_SUCH_HOST = frozenset(
+    code
+    for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None))
+    if code is not None
+)
+
+
+class _RedactUrls(logging.Filter):
+    """httpx logs each request's URL (query included) at INFO: show it redacted instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_url(str(arg)) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+_REDACT_URLS = _RedactUrls()
 
 
 class Delivery(NamedTuple):
@@ -70,7 +109,9 @@ class Deliverer:
         self.config = config
         self.metrics = metrics
         self.signer = signer or WebhookSigner(config.signing_secret)
-        self.guard = guard or AddressGuard(config.allow_hosts, allow_private=config.allow_private)
+        self.guard = guard or AddressGuard(
+            config.allow_hosts, allow_private=config.allow_private, allow_ports=config.allow_ports
+        )
         self.client = client or httpx.AsyncClient(
             timeout=httpx.Timeout(config.timeout_s),
             follow_redirects=False,
@@ -78,41 +119,87 @@ class Deliverer:
             trust_env=False,
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
         )
+        # Not configuring httpx's logging (level, handlers), only keeping secrets out of it.
+        logging.getLogger("httpx").addFilter(_REDACT_URLS)  # idempotent: the same filter
         self.disabled: set[str] = set()
         self._clock = clock
-        self._slots: dict[str, asyncio.Semaphore] = {}
+        self.endpoints = EndpointQueues(
+            config.max_queued_per_endpoint, config.max_concurrency_per_endpoint
+        )
+        # endpoint -> (until when, why): hosts DNS just said do not exist.
+        self._unresolvable: dict[str, tuple[float, str]] = {}
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
         await self.client.aclose()
 
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
-        """Try until delivered, gone, refused, or past the give-up horizon."""
+        """Try until delivered, gone, refused, rejected, or past the give-up horizon; a
+        delivery to an endpoint whose queue is full, or whose host DNS just said does not
+        exist, ends at once (``backlog``, ``unresolvable``)."""
         if delivery.url in self.disabled:
             self.metrics.attempts.labels("disabled").inc()
             return DeliveryResult("disabled", 0, "endpoint disabled after 410 Gone")
+        endpoint = endpoint_of(delivery.url)
+        known = self._unresolvable.get(endpoint)
+        if known is not None and self._clock() < known[0]:
+            # DNS said "no such host" moments ago: asking again for each event of a burst
+            # would only load the resolver (a negative answer is cached like this too).
+            self.metrics.attempts.labels("unresolvable").inc()
+            return DeliveryResult("unresolvable", 0, known[1])
+        if not self.endpoints.admit(endpoint):
+            self.metrics.attempts.labels("backlog").inc()
+            last = self.endpoints.last_failure(endpoint)
+            detail = (
+                f"{self.endpoints.queued(endpoint)} deliveries already queued for {endpoint}"
+                f"{f' (last attempt: {last})' if last else ''} (limit: "
+                "DIFFSTREAM_WEBHOOKS__MAX_QUEUED_PER_ENDPOINT="
+                f"{self.config.max_queued_per_endpoint}); the event is kept in the webhook "
+                "dead-letter topic"
+            )
+            if self.endpoints.turned_away(endpoint) == 1:  # once per overflow, not per event
+                log.warning("webhooks to %s go to the dead-letter topic: %s", endpoint, detail)
+            return DeliveryResult("backlog", 0, detail)
+        try:
+            return await self._deliver(delivery, endpoint)
+        finally:
+            self.endpoints.leave(endpoint)
+
+    async def _deliver(self, delivery: Delivery, endpoint: str) -> DeliveryResult:
         started = self._clock()
         attempt = 0
         while True:
             attempt += 1
-            try:
-                target = await self.guard.resolve(delivery.url)
-            except WebhookRefusedError as refused:
-                self.metrics.attempts.labels("refused").inc()
-                log.warning("webhook %s refused: %s", delivery.webhook_id, refused)
-                return DeliveryResult("refused", attempt, str(refused))
-            except OSError as error:
-                result = _Attempt(None, f"cannot resolve: {error}", None)
-                self.metrics.attempts.labels("transport_error").inc()
-            else:
-                async with self._slot(target.endpoint):
+            # The lookup takes a slot too: a domain whose DNS hangs holds its own slots only.
+            async with self.endpoints.slot(endpoint):
+                try:
+                    target = await self.guard.resolve(delivery.url)
+                except WebhookRefusedError as refused:
+                    self.metrics.attempts.labels("refused").inc()
+                    log.warning("webhook %s refused: %s", delivery.webhook_id, refused)
+                    return DeliveryResult("refused", attempt, str(refused))
+                except OSError as error:
+                    self.metrics.attempts.labels("transport_error").inc()
+                    detail = f"cannot resolve: {error}"
+                    self.endpoints.failed(endpoint, detail)
+                    if isinstance(error, socket.gaierror) and error.errno in NO_SUCH_HOST:
+                        self._remember_unresolvable(endpoint, detail)
+                        return DeliveryResult("unresolvable", attempt, detail)
+                    result = _Attempt(None, detail, None)
+                else:
                     result = await self._attempt(target, delivery)
-            if result.status is not None and 200 <= result.status < 300:
-                return DeliveryResult("delivered", attempt, str(result.status))
-            if result.status == 410:
+            status = result.status
+            if status is not None and 200 <= status < 300:
+                self.endpoints.succeeded(endpoint)
+                return DeliveryResult("delivered", attempt, str(status))
+            if status == 410:
                 self.disabled.add(delivery.url)
-                log.warning("%s answered 410 Gone: disabled", delivery.url)
+                log.warning("%s answered 410 Gone: disabled", redact_url(delivery.url))
                 return DeliveryResult("gone", attempt, "410 Gone")
+            if status is not None and 400 <= status < 500 and status not in RETRYABLE_CLIENT_ERRORS:
+                # The receiver is up and says no to this event: not the endpoint's failure.
+                return DeliveryResult("rejected", attempt, f"{result.detail} (permanent)")
+            self.endpoints.failed(endpoint, result.detail)
             pause = self._backoff(attempt, result.retry_after_s)
             if self._clock() - started + pause > self.config.give_up_after_s:
                 return DeliveryResult("gave_up", attempt, result.detail)
@@ -126,13 +213,14 @@ class Deliverer:
             )
             await asyncio.sleep(pause)
 
-    def _slot(self, endpoint: str) -> asyncio.Semaphore:
-        slot = self._slots.get(endpoint)
-        if slot is None:
-            slot = self._slots[endpoint] = asyncio.Semaphore(
-                self.config.max_concurrency_per_endpoint
-            )
-        return slot
+    def _remember_unresolvable(self, endpoint: str, detail: str) -> None:
+        now = self._clock()
+        if len(self._unresolvable) >= MAX_REMEMBERED_UNRESOLVABLE:
+            # Random names (one per event) must not grow this without end.
+            self._unresolvable = {e: v for e, v in self._unresolvable.items() if v[0] > now}
+            if len(self._unresolvable) >= MAX_REMEMBERED_UNRESOLVABLE:
+                self._unresolvable.clear()
+        self._unresolvable[endpoint] = (now + NEGATIVE_DNS_TTL_S, detail)
 
     async def _attempt(self, target: Target, delivery: Delivery) -> _Attempt:
         headers = {

@@ -77,7 +77,7 @@ class NotifierMetrics(NamedTuple):
             attempts=Counter(
                 "diffstream_webhook_attempts",
                 "Webhook attempts by outcome (delivered, http_error, transport_error, gone, "
-                "refused, disabled).",
+                "refused, disabled; backlog and unresolvable: turned away without a request).",
                 ["outcome"],
                 registry=registry,
             ),

@@ -4,8 +4,19 @@ The polling thread reads ``diffusion.completed`` and ``diffusion.failed`` (read_
 and hands each event whose request asked for it to an asyncio loop on its own thread, where
 deliveries run concurrently (see ``sinks.delivery``). Delivery is at-least-once: an offset
 is committed only once every event up to it was delivered, skipped, or written to
-``diffusion.webhooks.dlq``; receivers dedupe by the stable ``webhook-id``. While too many
-deliveries are under way the partitions are paused (the consumer keeps polling).
+``diffusion.webhooks.dlq``; receivers dedupe by the stable ``webhook-id``.
+
+One dead endpoint never holds up the others: each endpoint has a bounded queue
+(``sinks.endpoints``) and what a full queue cannot take is dead-lettered at once
+(``backlog``), as are unresolvable hosts and permanent 4xx answers. So its deliveries end
+(delivered or durably dead-lettered) and their offsets become committable like any other;
+a delivery still being retried holds back only its own partition's commit point, never
+the polling of any partition. Only the notifier-wide ``max_in_flight`` memory guard
+pauses partitions (the consumer keeps polling), which one endpoint cannot reach.
+
+A callback that broke the request rules (credentials in its URL, a bad scheme, ...) is never
+called, even for the failed event that reports it; a valid callback of a request that was
+invalid for another reason hears about the failure. URLs are logged through ``redact_url``.
 """
 
 from __future__ import annotations
@@ -24,11 +35,13 @@ from prometheus_client import CollectorRegistry
 from diffstream.consuming import usable
 from diffstream.dead_letters import coordinates, dead_letter
 from diffstream.kafka import make_consumer, make_producer
-from diffstream.settings import KafkaConfig, Settings
+from diffstream.settings import KafkaConfig, RequestLimits, Settings
 from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.exceptions import DecodeError
 from schemas.topics import COMPLETED, FAILED, WEBHOOKS_DLQ
+from schemas.urls import redact_url
+from schemas.validation import callback_errors
 from sinks.delivery import DEAD_LETTER_OUTCOMES, Deliverer, Delivery, DeliveryResult
 from sinks.exceptions import SinkError, WebhookDeliveryError
 from sinks.metrics import NotifierMetrics
@@ -52,15 +65,41 @@ class _Finished(NamedTuple):
     future: Future[DeliveryResult]
 
 
-def plan_delivery(event: EventName, record: dict[str, Any]) -> Delivery | None:
-    """The webhook an event calls for, or None (no callback, or not for this event)."""
+class Uncallable(NamedTuple):
+    """An event whose callback must not be called: why, and its URL as it may be logged."""
+
+    reason: str
+    shown_url: str
+
+
+def plan_delivery(
+    event: EventName, record: dict[str, Any], limits: RequestLimits | None = None
+) -> Delivery | Uncallable | None:
+    """The webhook an event calls for; None when there is none (no callback, or not for this
+    event); ``Uncallable`` when its callback breaks the request rules."""
     kind = CALLBACK_EVENTS.get(event)
     context = record.get("context") or {}
     callback = context.get("callback")
     if kind is None or not callback or kind not in (callback.get("events") or ()):
         return None
+    url = callback.get("url")
+    # The processor judged the request: a failed event names the callback's own errors
+    # (only their fields are repeated: messages of older writers may show the URL whole).
+    flagged = sorted(
+        {
+            str(error.get("field"))
+            for error in record.get("field_errors") or ()
+            if str(error.get("field", "")).split(".")[0] == "callback"
+        }
+    )
+    if flagged:
+        return Uncallable(f"the request's {', '.join(flagged)} failed validation", redact_url(url))
+    # Judge it again here: events of older writers, completed events, limits changed since.
+    problems = [error.message for error in callback_errors(callback, limits)]
+    if problems:
+        return Uncallable("; ".join(problems)[:500], redact_url(url))
     return Delivery(
-        url=str(callback["url"]),
+        url=str(url),
         webhook_id=webhook_id(record["request_id"], event),
         body=webhook_body(event, record),
     )
@@ -148,7 +187,8 @@ class Notifier:
         }
 
     def _throttle(self, consumer: Consumer, paused: bool) -> bool:
-        """Pause every partition while ``max_in_flight`` deliveries are under way."""
+        """Pause every partition while ``max_in_flight`` deliveries are under way: a memory
+        guard over all endpoints (one failing endpoint holds at most its own queue)."""
         full = self.tracker.in_flight() >= self.config.max_in_flight
         if full:
             consumer.pause(consumer.assignment())  # again: a rebalance may have added some
@@ -181,7 +221,16 @@ class Notifier:
             self._dead_letter(producer, message, error, None)
             self.tracker.done(tp, offset, epoch)
             return
-        delivery = plan_delivery(decoded.event, decoded.value)
+        delivery = plan_delivery(decoded.event, decoded.value, self.settings.limits)
+        if isinstance(delivery, Uncallable):
+            log.warning(
+                "not calling the callback %s of %s: %s",
+                delivery.shown_url,
+                coordinates(message),
+                delivery.reason,
+            )
+            self.outcomes["uncallable"] = self.outcomes.get("uncallable", 0) + 1
+            delivery = None
         if delivery is None:
             self.tracker.done(tp, offset, epoch)
             return
@@ -214,8 +263,14 @@ class Notifier:
                 failure = WebhookDeliveryError(
                     f"{result.outcome} after {result.attempts} attempts: {result.detail}"
                 )
-                log.warning(
-                    "webhook %s to %s: %s", item.delivery.webhook_id, item.delivery.url, failure
+                # Turned away without a request (a full queue, a host known not to exist):
+                # the first of those is logged already, not one line per event of a burst.
+                log.log(
+                    logging.DEBUG if result.attempts == 0 else logging.WARNING,
+                    "webhook %s to %s: %s",
+                    item.delivery.webhook_id,
+                    redact_url(item.delivery.url),
+                    failure,
                 )
                 self._dead_letter(producer, item.message, failure, item.delivery)
                 self.metrics.dead_letters.labels(result.outcome).inc()
@@ -232,7 +287,7 @@ class Notifier:
         headers = list(letter.headers)
         if delivery is not None:
             headers += [
-                (URL_HEADER, delivery.url.encode()),
+                (URL_HEADER, redact_url(delivery.url).encode()),
                 (ID_HEADER, delivery.webhook_id.encode()),
             ]
         producer.produce(

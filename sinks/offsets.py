@@ -1,43 +1,64 @@
 """Which offsets may be committed when work finishes out of order (at-least-once).
 
 Messages of a partition are handed out in offset order but their deliveries finish in any
-order; the committable offset is the one after the longest finished prefix, so a crash
-redoes at most the unfinished ones (and some finished after them), never skips one.
+order; the committable offset is the smallest unfinished one (or the one after the last
+handed out, when none is unfinished), so a crash redoes at most the unfinished ones (and
+some finished after them), never skips one.
+
+Only unfinished offsets are remembered: a delivery retried for hours behind which a
+partition's later events keep being delivered costs one entry, not one per later event.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass, field
 
 TopicPartitionKey = tuple[str, int]
+
+
+@dataclass
+class _Partition:
+    epoch: int = 0
+    # Unfinished offsets in the order they were added, which is offset order: the first is
+    # the smallest (O(1) to find and to remove any of them).
+    unfinished: OrderedDict[int, None] = field(default_factory=OrderedDict)
+    next_offset: int = 0  # the one after the last handed out
 
 
 class OffsetTracker:
     """Offsets under way per partition, with an epoch that changes when a partition is lost."""
 
     def __init__(self) -> None:
-        self._pending: dict[TopicPartitionKey, OrderedDict[int, bool]] = {}
-        self._epochs: dict[TopicPartitionKey, int] = {}
+        self._partitions: dict[TopicPartitionKey, _Partition] = {}
         self._committable: dict[TopicPartitionKey, int] = {}
 
     def add(self, tp: TopicPartitionKey, offset: int) -> int:
-        """Track ``offset`` as under way; returns the partition's epoch, for ``done``."""
-        self._pending.setdefault(tp, OrderedDict())[offset] = False
-        return self._epochs.setdefault(tp, 0)
+        """Track ``offset`` as under way; returns the partition's epoch, for ``done``.
+
+        A partition's offsets come in increasing order, as a consumer hands them out (after
+        a rewind, ``forget`` the partition first)."""
+        state = self._partitions.setdefault(tp, _Partition())
+        state.unfinished[offset] = None
+        state.next_offset = max(offset + 1, state.next_offset)
+        return state.epoch
 
     def done(self, tp: TopicPartitionKey, offset: int, epoch: int) -> None:
         """Mark ``offset`` finished; ignored if the partition was lost since ``add``."""
-        if self._epochs.get(tp) != epoch or offset not in self._pending.get(tp, {}):
+        state = self._partitions.get(tp)
+        if state is None or state.epoch != epoch or offset not in state.unfinished:
             return
-        pending = self._pending[tp]
-        pending[offset] = True
-        while pending and pending[next(iter(pending))]:
-            finished, _ = pending.popitem(last=False)
-            self._committable[tp] = finished + 1
+        oldest = next(iter(state.unfinished))
+        del state.unfinished[offset]
+        if offset != oldest:
+            return  # an older one is still under way: the commit point stays
+        self._committable[tp] = (
+            next(iter(state.unfinished)) if state.unfinished else state.next_offset
+        )
 
     def in_flight(self) -> int:
         """Offsets added and not yet done, over every partition."""
-        return sum(not done for pending in self._pending.values() for done in pending.values())
+        return sum(len(state.unfinished) for state in self._partitions.values())
 
     def committable(
         self, only: set[TopicPartitionKey] | None = None
@@ -53,6 +74,6 @@ class OffsetTracker:
 
     def forget(self, tp: TopicPartitionKey) -> None:
         """The partition is no longer ours: drop what is under way, bump its epoch."""
-        self._pending.pop(tp, None)
+        old = self._partitions.get(tp)
+        self._partitions[tp] = _Partition(epoch=(old.epoch + 1) if old else 1)
         self._committable.pop(tp, None)
-        self._epochs[tp] = self._epochs.get(tp, 0) + 1

@@ -58,6 +58,7 @@ def isolate(
                 group_id=f"{prefix}notifier",
                 signing_secret=SecretStr(SECRET),
                 allow_hosts=frozenset({"127.0.0.1"}),
+                allow_ports=frozenset({"1024-65535"}),
                 initial_backoff_s=0.05,
                 max_backoff_s=0.5,
                 session_timeout_ms=6000,

@@ -12,6 +12,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from schemas.events import EventName
 from schemas.examples import example
+from sinks.delivery import Delivery
 from sinks.exceptions import WebhookConfigurationError
 from sinks.notify import plan_delivery
 from sinks.payloads import webhook_body, webhook_id
@@ -62,7 +63,7 @@ def test_webhook_id_is_stable_per_request_and_event() -> None:
 def test_only_requested_events_are_delivered() -> None:
     completed = example(EventName.COMPLETED)
     delivery = plan_delivery(EventName.COMPLETED, completed)
-    assert delivery is not None
+    assert isinstance(delivery, Delivery)
     assert delivery.url == completed["context"]["callback"]["url"]
     completed["context"]["callback"]["events"] = ["failed"]
     assert plan_delivery(EventName.COMPLETED, completed) is None
