@@ -470,8 +470,13 @@ class ExactlyOnceLoop(Generic[Prepared]):
                 delay = min(delay * 2, self.options.retry_max_s)
 
     def _commit(self, messages: Sequence[Message], outputs: Sequence[Output]) -> None:
-        """Outputs and offsets in one transaction. An abortable failure drops the batch; a
-        fatal one (fenced, broken producer) propagates, and the loop recovers."""
+        """Outputs and the batch's offsets in one transaction."""
+        self.commit(outputs, next_offsets(messages))
+
+    def commit(self, outputs: Sequence[Output], offsets: list[TopicPartition]) -> None:
+        """``outputs`` and ``offsets`` (of partitions this member owns) in one transaction.
+        An abortable failure raises ``DroppedBatch``; a fatal one (fenced, broken producer)
+        propagates, and the loop recovers. Polling thread."""
         assert self.consumer is not None
         assert self.producer is not None
         producer = self.producer
@@ -480,7 +485,7 @@ class ExactlyOnceLoop(Generic[Prepared]):
             for output in outputs:
                 producer.produce(output.topic, output.value, output.key, headers=output.headers)
             producer.send_offsets_to_transaction(
-                next_offsets(messages), self.consumer.consumer_group_metadata(), 30
+                offsets, self.consumer.consumer_group_metadata(), 30
             )
             self._commit_retrying(producer)
         except KafkaException as exc:

@@ -23,6 +23,7 @@ from typing import Any
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from diffstream.consuming import partition_names
 from diffstream.dead_letters import coordinates, dead_letter
 from diffstream.deferrals import DecodeRetries
 from diffstream.exactly_once import Admission, ExactlyOnceLoop, LoopOptions, Output
@@ -33,9 +34,16 @@ from schemas.codec import Codec
 from schemas.events import EventName, RequestState
 from schemas.exceptions import DecodeError
 from schemas.fingerprint import request_fingerprint
-from schemas.topics import COMPLETED, DLQ, RESULTS, STATUS, retention_ms
+from schemas.topics import COMPLETED, DLQ, FAILED, RESULTS, STATUS, retention_ms
 from sinks.exceptions import StorageUnavailableError
 from sinks.metrics import ImageSinkMetrics
+from sinks.retention import (
+    deleted_unread,
+    expired_in_transit,
+    failed_status,
+    lost_requests,
+    oldest_retained,
+)
 from sinks.storage import ImageStore, StoredObject, object_key, object_metadata
 
 log = logging.getLogger(__name__)
@@ -65,6 +73,7 @@ class ImageSink:
         self._decode_retries = DecodeRetries(self.config.decode_retry_s)
         self._retention_s = retention_ms(RESULTS) / 1000
         self.retries = 0  # batches retried while the object store was unavailable
+        self._assigned: list[TopicPartition] = []
         self.loop: ExactlyOnceLoop[list[Admission]] = ExactlyOnceLoop(
             settings,
             LoopOptions(
@@ -118,8 +127,50 @@ class ImageSink:
     # -- the loop's hooks -----------------------------------------------------------------
 
     def gather(self, loop: ExactlyOnceLoop[list[Admission]]) -> list[Message]:
-        """What was carried or is queued, up to ``MAX_BATCH_SIZE`` results."""
+        """What was carried or is queued, up to ``MAX_BATCH_SIZE`` results (first, after an
+        assignment, a failed event for each result deleted before it was stored)."""
+        if self._assigned:
+            partitions, self._assigned = self._assigned, []
+            self._fail_deleted_results(loop, partitions)
         return loop.fill()
+
+    def _fail_deleted_results(
+        self, loop: ExactlyOnceLoop[list[Admission]], partitions: list[TopicPartition]
+    ) -> None:
+        gaps = deleted_unread(self.settings, self.config.group_id, partitions)
+        if not gaps:
+            return
+        cutoff = oldest_retained(self.settings, self.settings.topic(RESULTS))
+        lost = lost_requests(self.settings, self.codec, cutoff)
+        log.error(
+            "results deleted by retention before they were stored (%s): %d requests fail "
+            "expired_in_transit; keep the sinks and the object store up, or raise the results "
+            "topic's retention.ms",
+            partition_names(gaps),
+            len(lost),
+        )
+        outputs: list[Output] = []
+        for status in lost:
+            failed = expired_in_transit(status, self._retention_s)
+            key = str(status["request_id"]).encode()
+            outputs.append(
+                Output(
+                    self.settings.topic(FAILED),
+                    key,
+                    self.codec.encode(EventName.FAILED, failed),
+                    self.codec.headers(EventName.FAILED),
+                )
+            )
+            outputs.append(
+                Output(
+                    self.settings.topic(STATUS),
+                    key,
+                    self.codec.encode(EventName.STATUS, failed_status(status, failed)),
+                    self.codec.headers(EventName.STATUS),
+                )
+            )
+        loop.commit(outputs, gaps)
+        self.metrics.requests.labels("expired_in_transit").inc(len(lost))
 
     def admit(self, message: Message) -> dict[str, Any] | Output:
         """The decoded result, or its dead letter."""
@@ -172,7 +223,8 @@ class ImageSink:
         return []
 
     def assigned(self, partitions: list[TopicPartition]) -> None:
-        """Nothing to load."""
+        """Check them for results deleted unread, at the next gather (outside the callback)."""
+        self._assigned += partitions
 
     def committed(self, prepared: list[Admission], outputs: Sequence[Output]) -> None:
         """Count the stored results."""
