@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from diffstream.settings import KafkaConfig
+
 log = logging.getLogger(__name__)
 
 
@@ -69,3 +71,29 @@ def take_queued(consumer: Consumer, room: int, wait_s: float, *, busy: bool) -> 
     if len(queued) < room and wait_s > 0 and (busy or queued):
         queued += consumer.consume(room - len(queued), wait_s)
     return queued
+
+
+def member_config(
+    group_id: str,
+    client_id: str,
+    *,
+    session_timeout_ms: int,
+    max_poll_interval_ms: int,
+    static_instance_id: str | None = None,
+) -> KafkaConfig:
+    """A consumer-group member that commits what it has finished itself: read_committed,
+    no auto-commit, cooperative rebalances (a member keeps what it is not asked to give up).
+    With ``static_instance_id``, a restart takes its partitions back at once."""
+    config: KafkaConfig = {
+        "group.id": group_id,
+        "isolation.level": "read_committed",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "cooperative-sticky",
+        "session.timeout.ms": session_timeout_ms,
+        "max.poll.interval.ms": max_poll_interval_ms,
+        "client.id": client_id,
+    }
+    if static_instance_id is not None:
+        config["group.instance.id"] = static_instance_id
+    return config

@@ -33,6 +33,7 @@ from typing import Generic, NamedTuple, Protocol, TypeVar
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from diffstream.consuming import (
+    member_config,
     next_offsets,
     outside,
     partition_names,
@@ -243,20 +244,16 @@ class ExactlyOnceLoop(Generic[Prepared]):
 
     def _consumer_config(self) -> KafkaConfig:
         options = self.options
-        config: KafkaConfig = {
-            "group.id": options.group_id,
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "partition.assignment.strategy": "cooperative-sticky",
-            "session.timeout.ms": options.session_timeout_ms,
-            "max.poll.interval.ms": options.max_poll_interval_ms,
-            "client.id": options.client_id,
+        return {
+            **member_config(
+                options.group_id,
+                options.client_id,
+                session_timeout_ms=options.session_timeout_ms,
+                max_poll_interval_ms=options.max_poll_interval_ms,
+                static_instance_id=options.instance_id if options.static_membership else None,
+            ),
             **options.consumer_overrides,
         }
-        if options.static_membership:
-            config["group.instance.id"] = options.instance_id
-        return config
 
     def _producer_config(self) -> KafkaConfig:
         return {

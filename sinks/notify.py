@@ -32,8 +32,9 @@ from typing import Any, NamedTuple
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from diffstream.consuming import usable
+from diffstream.consuming import member_config, usable
 from diffstream.dead_letters import coordinates, dead_letter
+from diffstream.identity import claim_instance_id
 from diffstream.kafka import make_consumer, make_producer
 from diffstream.settings import KafkaConfig, RequestLimits, Settings
 from schemas.codec import Codec
@@ -128,6 +129,9 @@ class Notifier:
         self._dlq_errors: list[str] = []
         self._loop = asyncio.new_event_loop()
         self._deliverer: Deliverer | None = None
+        self._claim = claim_instance_id("notifier", settings.home)
+        self.instance_id = self._claim.instance_id
+        self.recoveries = 0
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -139,26 +143,31 @@ class Notifier:
         self._deliverer = asyncio.run_coroutine_threadsafe(
             self._make_deliverer(), self._loop
         ).result(10)
-        consumer = make_consumer(self.settings, self._consumer_config())
-        producer = make_producer(self.settings, {"enable.idempotence": True, "acks": "all"})
-        consumer.subscribe(
-            self.topics,
-            on_revoke=lambda c, ps: self._on_revoke(c, producer, ps),
-            on_lost=lambda c, ps: self._forget(ps),
-        )
-        log.info("notifier consuming %s", ", ".join(self.topics))
+        consumer, producer = self._connect()
+        log.info("notifier %s consuming %s", self.instance_id, ", ".join(self.topics))
         next_commit = time.monotonic() + self.config.commit_interval_s
         paused = False
         try:
             while not stop.is_set():
-                self._drain(producer)
-                paused = self._throttle(consumer, paused)
-                message = consumer.poll(IDLE_POLL_S)
-                if message is not None and usable(message):
-                    self._handle(message, producer)
-                if time.monotonic() >= next_commit:
-                    self._commit(consumer, producer)
-                    next_commit = time.monotonic() + self.config.commit_interval_s
+                try:
+                    self._drain(producer)
+                    paused = self._throttle(consumer, paused)
+                    message = consumer.poll(IDLE_POLL_S)
+                    if message is not None and usable(message):
+                        self._handle(message, producer)
+                    if time.monotonic() >= next_commit:
+                        self._commit(consumer, producer)
+                        next_commit = time.monotonic() + self.config.commit_interval_s
+                except (SinkError, KafkaException) as error:
+                    # Close dirty and rejoin: what was not committed is delivered again
+                    # (receivers dedupe by webhook-id), nothing is skipped.
+                    self.recoveries += 1
+                    log.warning("notifier: %s; rejoining from the committed offsets", error)
+                    self._forget(consumer.assignment())
+                    consumer.close()
+                    producer.flush(5)
+                    consumer, producer = self._connect()
+                    paused = False
             self._finish(consumer, producer)
         finally:
             for future in self._futures.values():
@@ -168,23 +177,31 @@ class Notifier:
             thread.join(10)
             consumer.close()
             producer.flush(10)
+            self._claim.release()
             log.info("notifier stopped: %s", self.outcomes or "nothing delivered")
+
+    def _connect(self) -> tuple[Consumer, Producer]:
+        consumer = make_consumer(self.settings, self._consumer_config())
+        producer = make_producer(self.settings, {"enable.idempotence": True, "acks": "all"})
+        self._dlq_errors = []
+        consumer.subscribe(
+            self.topics,
+            on_revoke=lambda c, ps: self._on_revoke(c, producer, ps),
+            on_lost=lambda c, ps: self._forget(ps),
+        )
+        return consumer, producer
 
     async def _make_deliverer(self) -> Deliverer:
         # The HTTP client belongs to the loop that uses it: build it there.
         return Deliverer(self.config, self.metrics, signer=self.signer)
 
     def _consumer_config(self) -> KafkaConfig:
-        return {
-            "group.id": self.config.group_id,
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "partition.assignment.strategy": "cooperative-sticky",
-            "session.timeout.ms": self.config.session_timeout_ms,
-            "max.poll.interval.ms": self.config.max_poll_interval_ms,
-            "client.id": "diffstream-notifier",
-        }
+        return member_config(
+            self.config.group_id,
+            f"diffstream-notifier-{self.instance_id}",
+            session_timeout_ms=self.config.session_timeout_ms,
+            max_poll_interval_ms=self.config.max_poll_interval_ms,
+        )
 
     def _throttle(self, consumer: Consumer, paused: bool) -> bool:
         """Pause every partition while ``max_in_flight`` deliveries are under way: a memory

@@ -46,8 +46,8 @@ def deleted_unread(
     settings: Settings, group_id: str, partitions: list[TopicPartition]
 ) -> list[TopicPartition]:
     """The partitions whose committed offset (of ``group_id``; none counts as 0) is below
-    their first retained one. Asked by a consumer of its own, which never joins the group: the sink's own would
-    answer only after its fetch long-poll, partition by partition."""
+    their first retained one. Asked by a consumer of its own, which never joins the group:
+    the sink's own would answer only after its fetch long-poll, partition by partition."""
     gaps: list[TopicPartition] = []
     consumer = make_consumer(settings, {"group.id": group_id, "enable.auto.commit": False})
     try:
