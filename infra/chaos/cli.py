@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich import get_console
+from rich import get_console, reconfigure
 
 from diffstream.settings import Settings
 from infra.chaos.exceptions import UnknownScenarioError
@@ -47,6 +48,9 @@ def chaos(
 ) -> None:
     """Kill roles, the broker and MinIO under load on a stack of the suite's own, then
     count lost, duplicated and missing outcomes; exit 1 if any scenario failed."""
+    if not sys.stdout.isatty():
+        reconfigure(width=170)  # a log file or a pipe: room for the table's columns
+    _quiet_setup_logs()
     console = get_console()
     scenarios = _pick(only or [])
     if list_scenarios:
@@ -74,3 +78,9 @@ def chaos(
         )
         raise typer.Exit(1)
     console.print(f"\n[green]all {len(results)} scenarios passed[/green] in {minutes:.1f} min")
+
+
+def _quiet_setup_logs() -> None:
+    """Each scenario creates its topics and bucket: the suite's own lines say enough."""
+    for name in ("infra.topics", "diffstream.s3", "infra.chaos.roles", "infra.chaos.stack"):
+        logging.getLogger(name).setLevel(logging.WARNING)
