@@ -43,6 +43,8 @@ def play_role_kills(arena: Arena) -> None:
 
 
 CHURN_CYCLES = 5
+# A busy machine loads torch slowly: a churning member that is not up by then still joins.
+JOIN_TIMEOUT_S = 60.0
 
 
 def play_consumer_churn(arena: Arena) -> None:
@@ -54,7 +56,7 @@ def play_consumer_churn(arena: Arena) -> None:
     for cycle in range(1, CHURN_CYCLES + 1):
         with arena.fault(f"processor-3 joins and leaves ({cycle}/{CHURN_CYCLES})"):
             arena.fleet.start(extra)
-            arena.fleet.wait_ready([extra.name])
+            arena.fleet.wait_ready([extra.name], timeout_s=JOIN_TIMEOUT_S)
             time.sleep(3.0)  # long enough to take partitions and work on some
             arena.fleet.stop(extra.name)
     _drain(arena, load)
