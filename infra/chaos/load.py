@@ -94,9 +94,10 @@ class LoadPublisher:
         (a scenario injects its faults from there, so they land mid-run)."""
         began = time.monotonic()
         for n, record in enumerate(records, start=1):
-            delay = began + (n - 1) / per_second - time.monotonic()
-            if delay > 0:
-                self._producer.poll(delay)
+            due = began + (n - 1) / per_second
+            # poll() returns as soon as it served a delivery report: wait in a loop.
+            while (delay := due - time.monotonic()) > 0:
+                self._producer.poll(min(delay, 0.1))
             self._produce(record, topic)
             if on_sent is not None:
                 on_sent(n)
