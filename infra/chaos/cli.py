@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as json_module
 import logging
 import sys
 import time
@@ -45,6 +46,7 @@ def chaos(
         Path | None,
         typer.Option(help="where the roles' logs go (default $DIFFSTREAM_HOME/chaos/<time>)"),
     ] = None,
+    json: Annotated[Path | None, typer.Option(help="also write the rows as JSON here")] = None,
 ) -> None:
     """Kill roles, the broker and MinIO under load on a stack of the suite's own, then
     count lost, duplicated and missing outcomes; exit 1 if any scenario failed."""
@@ -69,6 +71,9 @@ def chaos(
         results = run_suite(stack, fitting, log_root, console)
     console.print(results_table(results))
     print_details(console, results)
+    if json is not None:
+        json.write_text(json_module.dumps([r.as_row() for r in results], indent=2) + "\n")
+        console.print(f"rows written to {json}")
     failed = [r.name for r in results if not r.passed]
     minutes = (time.monotonic() - began) / 60
     if failed:

@@ -134,6 +134,14 @@ class LoadPublisher:
                 self._producer.poll(0.1)
         self._producer.poll(0)
 
+    def acked_at(self) -> dict[str, float]:
+        """When each request was first acknowledged (time.monotonic())."""
+        with self._lock:
+            acked: dict[str, float] = {}
+            for p in self.published:
+                acked.setdefault(str(p.record["request_id"]), p.acked_at)
+            return acked
+
     def request_ids(self) -> list[str]:
         """The ids of every acknowledged request, in the order they were acknowledged."""
         with self._lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +27,7 @@ from infra.chaos.outcomes import OutcomeReader, missing_images
 from infra.chaos.roles import Fleet, RoleExit
 from infra.chaos.scenario import Scenario
 from infra.chaos.stack import ChaosStack
-from infra.chaos.verdict import longest_gap_s, recovery_s, tally
+from infra.chaos.verdict import delayed_after, longest_gap_s, recovery_s, tally
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,26 @@ class ScenarioResult:
     def passed(self) -> bool:
         """Whether every promise held."""
         return not self.failures
+
+    def as_row(self) -> dict[str, object]:
+        """The row and its reasons, as plain JSON values."""
+        return {
+            "scenario": self.name,
+            "summary": self.summary,
+            "requests": self.requests,
+            "lost": self.lost,
+            "more_than_one_terminal": self.duplicated,
+            "wrong_outcome": self.wrong,
+            "images_missing": self.images_missing,
+            "recover_s": None if self.recover_s is None else round(self.recover_s, 1),
+            "longest_gap_s": round(self.longest_gap_s, 1),
+            "killed": self.kills,
+            "exited": len(self.exits),
+            "exited_allowed": self.allowed_exits,
+            "passed": self.passed,
+            "failures": self.failures,
+            "seconds": round(self.seconds, 1),
+        }
 
 
 def run_suite(
@@ -157,7 +178,8 @@ def judge(scenario: Scenario, arena: Arena, seconds: float) -> ScenarioResult:
     completed = [e for events in by_request.values() for e in events if e.kind == "completed"]
     missing = missing_images(arena.settings, completed)
     first = {r: min(e.seen_at for e in events) for r, events in by_request.items() if events}
-    recoveries = [recovery_s(fault, first) for fault in arena.faults]
+    acked = arena.publisher.acked_at()
+    recoveries = _recoveries(arena, acked, first)
     recover = None
     if recoveries and all(r is not None for r in recoveries):
         recover = max(r for r in recoveries if r is not None)
@@ -187,6 +209,27 @@ def judge(scenario: Scenario, arena: Arena, seconds: float) -> ScenarioResult:
             "missing": missing[:3],
         },
     )
+
+
+def _recoveries(
+    arena: Arena, acked: dict[str, float], first: dict[str, float]
+) -> list[float | None]:
+    faults = sorted(arena.faults, key=lambda fault: fault.injected_at)
+    if not faults:
+        return []
+    before = [first[r] - t for r, t in acked.items() if r in first and t < faults[0].injected_at]
+    baseline = statistics.median(before) if before else 0.0
+    ends = [fault.injected_at for fault in faults[1:]] + [float("inf")]
+    return [
+        recovery_s(
+            fault,
+            until=until,
+            acked_at=acked,
+            first_outcome=first,
+            delayed_s=delayed_after(baseline),
+        )
+        for fault, until in zip(faults, ends, strict=True)
+    ]
 
 
 def _describe(request_id: str, events: Sequence[object]) -> str:

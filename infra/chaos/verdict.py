@@ -80,16 +80,39 @@ def tally(expected: Mapping[str, Expect], outcomes: Mapping[str, Sequence[Termin
     return result
 
 
-def recovery_s(fault: Fault, first_outcome: Mapping[str, float]) -> float | None:
-    """Seconds from the fault until every request in flight at that moment had an outcome
-    (None when one of them never got one); with nothing in flight, until the next outcome."""
-    if fault.in_flight:
-        times = [first_outcome.get(request_id) for request_id in fault.in_flight]
-        if any(t is None for t in times):
+# A request is delayed by a fault when it waited longer than this (or than three times
+# the typical wait before the first fault, on a slow machine) from publish to outcome.
+DELAYED_S = 2.0
+
+
+def delayed_after(baseline_s: float) -> float:
+    """The wait from publish to outcome beyond which a request counts as delayed."""
+    return max(DELAYED_S, 3 * baseline_s)
+
+
+def recovery_s(
+    fault: Fault,
+    *,
+    until: float,
+    acked_at: Mapping[str, float],
+    first_outcome: Mapping[str, float],
+    delayed_s: float,
+) -> float | None:
+    """Seconds from the fault until the last request it delayed had its outcome: the
+    requests in flight at the fault and those published before ``until`` (the next fault)
+    that waited more than ``delayed_s``. 0 when it delayed none; None when one of them
+    never got an outcome."""
+    affected = set(fault.in_flight) | {
+        request_id for request_id, acked in acked_at.items() if fault.injected_at <= acked < until
+    }
+    ends = []
+    for request_id in affected:
+        done = first_outcome.get(request_id)
+        if done is None:
             return None
-        return max(t for t in times if t is not None) - fault.injected_at
-    later = [t for t in first_outcome.values() if t >= fault.injected_at]
-    return min(later) - fault.injected_at if later else None
+        if request_id in fault.in_flight or done - acked_at[request_id] > delayed_s:
+            ends.append(done)
+    return max(ends) - fault.injected_at if ends else 0.0
 
 
 def longest_gap_s(times: Sequence[float]) -> float:

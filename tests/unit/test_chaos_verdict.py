@@ -11,7 +11,16 @@ from pydantic import SecretStr
 from diffstream.settings import EngineSettings, Settings, WebhookSettings
 from infra.chaos.env import role_env
 from infra.chaos.outcomes import Terminal
-from infra.chaos.verdict import COMPLETES, Expect, Fault, fails, longest_gap_s, recovery_s, tally
+from infra.chaos.verdict import (
+    COMPLETES,
+    Expect,
+    Fault,
+    delayed_after,
+    fails,
+    longest_gap_s,
+    recovery_s,
+    tally,
+)
 
 
 def _completed(request_id: str, at: float = 0.0) -> Terminal:
@@ -55,12 +64,24 @@ def test_an_expected_pair_of_outcomes_is_neither_doubled_nor_wrong() -> None:
     assert (result.lost, result.duplicated, result.wrong) == ([], [], [])
 
 
-def test_recovery_waits_for_everything_in_flight_at_the_fault() -> None:
-    fault = Fault("kill", injected_at=10.0, healed_at=11.0, in_flight=frozenset({"a", "b"}))
-    assert recovery_s(fault, {"a": 12.0, "b": 25.5, "c": 11.0}) == pytest.approx(15.5)
-    assert recovery_s(fault, {"a": 12.0}) is None  # b never got an outcome
-    idle = Fault("kill", injected_at=10.0, healed_at=11.0, in_flight=frozenset())
-    assert recovery_s(idle, {"x": 9.0, "y": 13.0, "z": 14.0}) == pytest.approx(3.0)
+def test_recovery_lasts_until_the_last_request_the_fault_delayed() -> None:
+    fault = Fault("kill", injected_at=10.0, healed_at=11.0, in_flight=frozenset({"a"}))
+    acked = {"a": 9.9, "fast": 12.0, "slow": 13.0, "next-fault": 30.0}
+    first = {"a": 11.0, "fast": 12.5, "slow": 24.0, "next-fault": 45.0}
+    # "slow" waited 11 s (delayed), "fast" 0.5 s; "next-fault" belongs to the next fault.
+    assert recovery_s(fault, until=30.0, acked_at=acked, first_outcome=first, delayed_s=2.0) == (
+        pytest.approx(14.0)
+    )
+    lost = {k: v for k, v in first.items() if k != "slow"}
+    assert recovery_s(fault, until=30.0, acked_at=acked, first_outcome=lost, delayed_s=2.0) is None
+    calm = Fault("kill", injected_at=10.0, healed_at=11.0, in_flight=frozenset())
+    quick = {"fast": 12.5, "slow": 13.5, "next-fault": 45.0}
+    assert recovery_s(calm, until=30.0, acked_at=acked, first_outcome=quick, delayed_s=2.0) == 0.0
+
+
+def test_delayed_means_three_times_the_usual_wait_on_a_slow_machine() -> None:
+    assert delayed_after(0.2) == 2.0
+    assert delayed_after(1.5) == pytest.approx(4.5)
 
 
 def test_longest_gap_between_outcomes() -> None:
