@@ -9,7 +9,7 @@ export PIP_CACHE_DIR ?= $(DIFFSTREAM_HOME)/pip-cache
 export UV_CACHE_DIR ?= $(DIFFSTREAM_HOME)/uv-cache
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv install demo test lint typecheck pytest stack-install clean
+.PHONY: venv install demo test lint typecheck pytest stack-install chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ pytest: stack-install
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The fault suite: kill -9 of roles, the broker and MinIO under load, on a stack of its own.
+chaos: stack-install
+	$(BIN)/diffstream chaos
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -19,6 +19,7 @@ from diffstream.exceptions import DiffstreamError
 from diffstream.logs import configure_logging
 from diffstream.settings import Settings
 from infra.bench.cli import bench as bench_command
+from infra.chaos.cli import chaos as chaos_command
 from producers.cli import app as producers_app
 from sinks.cli import app as sink_app
 from sinks.view.cli import app as view_app
@@ -46,6 +47,7 @@ app.add_typer(producers_app)
 # view, request: faust loads only inside `view`.
 app.add_typer(view_app)
 app.command("bench")(bench_command)
+app.command("chaos")(chaos_command)
 
 
 @app.callback()
