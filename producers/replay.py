@@ -24,7 +24,7 @@ from producers.positions import Position
 from producers.publisher import Publisher
 from producers.topics import full_name, partitions
 from producers.window import PartitionRange, read, reader, time_offsets, whole_topic
-from schemas.builders import now_millis
+from schemas.builders import lineage, now_millis
 from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.exceptions import DecodeError, ValidationError
@@ -195,12 +195,12 @@ def _new_request(
     record.update(
         request_id=str(uuid.uuid4()),
         submitted_at=now_millis(),
-        lineage={
-            "original_request_id": str(original["request_id"]),
-            "topic": message.topic() or "",
-            "partition": message.partition() or 0,
-            "offset": message.offset() or 0,
-        },
+        lineage=lineage(
+            str(original["request_id"]),
+            topic=message.topic() or "",
+            partition=message.partition() or 0,
+            offset=message.offset() or 0,
+        ),
     )
     return record
 

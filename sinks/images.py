@@ -21,7 +21,7 @@ from confluent_kafka import Message
 from prometheus_client import CollectorRegistry
 
 from diffstream.settings import Settings
-from schemas.builders import now_millis, request_context
+from schemas.builders import new_completed, new_status, now_millis, stored_image
 from schemas.codec import Codec
 from schemas.events import EventName, RequestState
 from schemas.exceptions import DecodeError
@@ -121,46 +121,34 @@ class ImageSink(TransactionalSink):
         completed_at = now_millis()
         submitted = request["submitted_at"]
         end_to_end = (completed_at - submitted.astimezone(UTC)).total_seconds()
-        completed = {
-            "request_id": result["request_id"],
-            "completed_at": completed_at,
-            "attempt": result["attempt"],
-            "model": result["model"],
-            "revision": result.get("revision"),
-            "images": [
-                {
-                    "index": image["index"],
-                    "uri": stored.uri,
-                    "sha256": stored.sha256,
-                    "size_bytes": stored.size_bytes,
-                    "content_type": image["content_type"],
-                    "width": image["width"],
-                    "height": image["height"],
-                    "seed": image["seed"],
-                }
+        completed = new_completed(
+            request,
+            attempt=result["attempt"],
+            model=result["model"],
+            revision=result.get("revision"),
+            images=[
+                stored_image(
+                    image, uri=stored.uri, sha256=stored.sha256, size_bytes=stored.size_bytes
+                )
                 for image, stored in zip(result["images"], objects, strict=True)
             ],
-            "timings": {
+            timings={
                 **result["timings"],
                 "storage_s": time.perf_counter() - started,
                 "end_to_end_s": max(end_to_end, 0.0),
             },
-            "source": result["source"],
-            "context": request_context(request),
-        }
-        status = {
-            "request_id": result["request_id"],
-            "state": str(RequestState.COMPLETED),
-            "updated_at": completed_at,
-            "attempt": result["attempt"],
-            "model": result["model"],
-            "tenant": request.get("tenant"),
-            "batch_id": request.get("batch_id"),
-            "error_code": None,
-            "message": None,
-            "image_uris": [stored.uri for stored in objects],
-            "source": result["source"],
-        }
+            source=result["source"],
+            completed_at=completed_at,
+        )
+        status = new_status(
+            request,
+            RequestState.COMPLETED,
+            attempt=result["attempt"],
+            source=result["source"],
+            model=result["model"],
+            image_uris=[stored.uri for stored in objects],
+            updated_at=completed_at,
+        )
         self.metrics.requests.labels("completed").inc()
         traceparent = request.get("traceparent")
         tracestate = request.get("tracestate")

@@ -10,7 +10,13 @@ from confluent_kafka import Consumer
 
 from diffstream.kafka import make_consumer, make_producer
 from diffstream.settings import Settings
-from schemas.builders import new_request, now_millis
+from schemas.builders import (
+    generated_image,
+    new_request,
+    new_result,
+    source_coordinates,
+    timings,
+)
 from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.examples import TINY_PNG
@@ -23,26 +29,18 @@ __all__ = ["SECRET", "isolate"]
 def result_record(index: int = 0, **request: Any) -> dict[str, Any]:
     """A GenerationResult with one tiny PNG, as a processor would write it."""
     req = new_request(f"sink test {index}", seed=index, width=64, height=64, steps=2, **request)
-    return {
-        "request_id": req["request_id"],
-        "attempt": 1,
-        "produced_at": now_millis(),
-        "model": "tiny-sd",
-        "revision": None,
-        "images": [
-            {
-                "index": 0,
-                "data": TINY_PNG,
-                "content_type": "image/png",
-                "width": 1,
-                "height": 1,
-                "seed": index,
-            }
-        ],
-        "timings": {"queued_s": 0.01, "inference_s": 0.1, "storage_s": None, "end_to_end_s": None},
-        "source": {"topic": "diffusion.requests", "partition": 0, "offset": index},
-        "request": req,
-    }
+    image = generated_image(
+        index=0, data=TINY_PNG, content_type="image/png", width=1, height=1, seed=index
+    )
+    return new_result(
+        req,
+        attempt=1,
+        model="tiny-sd",
+        revision=None,
+        images=[image],
+        timings=timings(queued_s=0.01, inference_s=0.1),
+        source=source_coordinates("diffusion.requests", 0, index),
+    )
 
 
 def publish(

@@ -24,7 +24,7 @@ from diffstream.settings import Settings
 from processors.engine.engine import InferenceEngine
 from processors.engine.settings import EngineSettings
 from processors.worker import StreamProcessor
-from schemas.builders import new_request, now_millis
+from schemas.builders import new_cancel, new_request, now_millis
 from schemas.codec import Codec
 from schemas.dlq import parse_dead_letter
 from schemas.events import EventName
@@ -114,13 +114,7 @@ def test_bad_events_are_routed_not_fatal(isolated: Settings, running: StreamProc
     cancelled = new_request("never mind", **SMALL)
     good = new_request("fine", seed=1, **SMALL)
     codec = Codec(isolated)
-    cancel = {
-        "request_id": cancelled["request_id"],
-        "requested_at": now_millis(),
-        "reason": "test",
-        "tenant": None,
-        "traceparent": None,
-    }
+    cancel = new_cancel(cancelled["request_id"], reason="test")
     producer.produce(
         isolated.topic(CANCELLATIONS),
         codec.encode(EventName.CANCEL, cancel),
