@@ -187,7 +187,7 @@ def _publish(
             delay = start + index / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        futures.append(publisher.send(entry.record))
+        futures.append(publisher.send_validated(entry.record))
         acknowledged += _drain(publisher, futures, block=False)
         notify(Progress("publish", acknowledged, len(entries)))
     acknowledged += _drain(publisher, futures, block=True)

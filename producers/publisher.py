@@ -67,6 +67,11 @@ class Publisher:
     def send(self, record: Mapping[str, Any]) -> Future[Message]:
         """Publish a complete record on its lane's topic (validated first); a future of the ack."""
         check_request(record, self.settings.limits)
+        return self.send_validated(record)
+
+    def send_validated(self, record: Mapping[str, Any]) -> Future[Message]:
+        """``send`` without the check, for a record already checked against these settings'
+        limits (by ``build``, or ``check_request`` as backfill and replay do): once a hop."""
         request_id = str(record["request_id"])
         future = self._delivery.send(
             lane_topic(self.settings, record),
@@ -94,7 +99,7 @@ class Publisher:
         """Validate and publish one request; returns its request_id once acknowledged
         (``wait_delivery=False``: once queued; ``flush()`` or closing waits for the rest)."""
         record = self.build(prompt, **fields)
-        future = self.send(record)
+        future = self.send_validated(record)
         if wait_delivery:
             self._delivery.wait(future)
         return str(record["request_id"])
@@ -103,7 +108,7 @@ class Publisher:
         """Validate every request (each a mapping with ``prompt`` and other fields) before
         publishing any, then publish all and wait for every acknowledgement."""
         records = [self.build(**dict(fields)) for fields in requests]
-        futures = [self.send(record) for record in records]
+        futures = [self.send_validated(record) for record in records]
         for future in futures:
             self._delivery.wait(future)
         return [str(record["request_id"]) for record in records]
@@ -181,13 +186,13 @@ class AsyncPublisher:
     async def submit(self, prompt: str, **fields: Any) -> str:
         """Validate and publish one request; its request_id once acknowledged."""
         record = self._sync.build(prompt, **fields)
-        await self._acknowledged(self._sync.send(record))
+        await self._acknowledged(self._sync.send_validated(record))
         return str(record["request_id"])
 
     async def submit_many(self, requests: Iterable[Mapping[str, Any]]) -> list[str]:
         """Validate all, then publish all concurrently; their request_ids once acknowledged."""
         records = [self._sync.build(**dict(fields)) for fields in requests]
-        futures = [self._sync.send(record) for record in records]
+        futures = [self._sync.send_validated(record) for record in records]
         await asyncio.gather(*(self._acknowledged(f) for f in futures))
         return [str(record["request_id"]) for record in records]
 

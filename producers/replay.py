@@ -88,7 +88,7 @@ def replay(
         consumer.close()
     if not dry_run and replays:
         with Publisher(settings, codec=codec) as publisher:
-            futures = [publisher.send(record) for record in replays]
+            futures = [publisher.send_validated(record) for record in replays]
             for record, future in zip(replays, futures, strict=True):
                 publisher.wait_acknowledged(future)
                 report.published.append(str(record["request_id"]))

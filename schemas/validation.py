@@ -22,6 +22,7 @@ from schemas.catalog import load_catalog
 from schemas.events import CallbackEvent, EventName, Lane, OutputFormat
 from schemas.exceptions import FieldError, ValidationError
 from schemas.prompts import DIGITS_ACCEPTS, DIGITS_MODEL, digit_in_prompt
+from schemas.schedulers import SCHEDULERS
 
 logger = logging.getLogger(__name__)
 
@@ -174,9 +175,12 @@ def _seed(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Er
 
 
 def _scheduler(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
-    if value is None or (isinstance(value, str) and value in limits.schedulers):
+    known = (
+        SCHEDULERS.keys() if limits.schedulers is None else SCHEDULERS.keys() & limits.schedulers
+    )
+    if value is None or (isinstance(value, str) and value in known):
         return []
-    return [_error(field, value, f"one of {sorted(limits.schedulers)}", "is not a known scheduler")]
+    return [_error(field, value, f"one of {sorted(known)}", "is not a known scheduler")]
 
 
 def _output_format(field: str, value: object, _l: RequestLimits, _n: datetime) -> _Errors:

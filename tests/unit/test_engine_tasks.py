@@ -22,7 +22,9 @@ from processors.engine import (
 )
 from processors.engine.tasks import resolve_seed
 from processors.exceptions import InvalidBatchError, InvalidTaskError
+from schemas.builders import new_request
 from schemas.events import ErrorCode
+from schemas.validation import validate_request
 
 
 def make_task(**changes: Any) -> GenerationTask:
@@ -153,8 +155,11 @@ def test_from_request_reads_a_decoded_generation_request() -> None:
     check_task(task)
 
 
-def test_scheduler_names_match_the_request_contract() -> None:
-    assert frozenset(SCHEDULERS) == RequestLimits().schedulers
+def test_every_scheduler_of_the_one_table_passes_validation_and_the_engine() -> None:
+    for name in SCHEDULERS:
+        assert validate_request(new_request("x", scheduler=name), RequestLimits()) == []
+        check_task(make_task(scheduler=name))
+    assert validate_request(new_request("x", scheduler="dpmpp_3m"), RequestLimits())
 
 
 def test_tasks_and_settings_are_frozen() -> None:
