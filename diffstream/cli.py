@@ -112,7 +112,7 @@ def stack_status() -> None:
 @topics_app.command("create")
 def topics_create() -> None:
     """Create every topic with its configuration; safe to run again."""
-    from infra.topics import create_topics
+    from infra.topic_provisioning import create_topics
 
     table = Table("topic", "partitions", "action")
     for outcome in create_topics(Settings()):

@@ -24,8 +24,8 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from diffstream.kafka import make_admin, make_consumer
 from diffstream.settings import ProcessorSettings, Settings, SinkSettings
 from infra.bench.exceptions import BenchError
-from infra.topics import create_topics
-from producers.publisher import Publisher
+from infra.topic_provisioning import create_topics
+from producers.client.publisher import Publisher
 from schemas.codec import Codec
 from schemas.topics import COMPLETED, FAILED, TOPICS
 

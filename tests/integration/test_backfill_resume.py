@@ -16,9 +16,9 @@ from diffstream.settings import Settings
 from processors.engine.engine import InferenceEngine
 from processors.engine.settings import EngineSettings
 from processors.worker import StreamProcessor
-from producers.backfill import run_backfill
 from producers.cli import app
-from producers.manifest import read_manifest
+from producers.operations.backfill import run_backfill
+from producers.operations.backfill_manifest import read_manifest
 from schemas.topics import COMPLETED, REQUESTS_BATCH
 from sinks.images import ImageSink
 from tests.integration.producing import SMALL, isolate, read_all

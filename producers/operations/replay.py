@@ -19,11 +19,17 @@ from typing import Any
 from confluent_kafka import Consumer, Message
 
 from diffstream.settings import Settings
+from producers.client.publisher import Publisher
+from producers.client.topic_lookup import full_name, partitions
 from producers.exceptions import InputError
-from producers.positions import Position
-from producers.publisher import Publisher
-from producers.topics import full_name, partitions
-from producers.window import PartitionRange, read, reader, time_offsets, whole_topic
+from producers.operations.positions import Position
+from producers.operations.topic_window import (
+    PartitionRange,
+    read,
+    reader,
+    time_offsets,
+    whole_topic,
+)
 from schemas.builders import lineage, now_millis
 from schemas.codec import Codec
 from schemas.events import EventName

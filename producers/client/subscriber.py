@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
-from producers.events import KINDS, Event
+from producers.client.events import KINDS, Event
 from producers.exceptions import InputError
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError

@@ -19,10 +19,10 @@ from typing import Any
 from confluent_kafka import Message
 
 from diffstream.settings import Settings
-from producers.delivery import DeliveryProducer
-from producers.events import Event
+from producers.client.delivery import DeliveryProducer
+from producers.client.events import Event
+from producers.client.outcome_reader import DEFAULT_COMPLETED_TOPIC, OutcomeReader
 from producers.exceptions import PublishError, RequestFailed, WaitTimeout
-from producers.outcomes import DEFAULT_COMPLETED_TOPIC, OutcomeReader
 from schemas.builders import new_request
 from schemas.codec import Codec
 from schemas.events import EventName, Lane

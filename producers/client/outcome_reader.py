@@ -12,9 +12,9 @@ from confluent_kafka import OFFSET_END, KafkaException, TopicPartition
 
 from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
-from producers.events import KINDS, Event
+from producers.client.events import KINDS, Event
+from producers.client.topic_lookup import full_name, partitions
 from producers.exceptions import AdminError
-from producers.topics import full_name, partitions
 from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.exceptions import DecodeError
