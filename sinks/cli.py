@@ -1,4 +1,5 @@
-"""`diffstream sink images|notify`: the sinks as long-running services."""
+"""The sinks' commands: `diffstream sink images|notify` (the sinks as long-running services)
+and the status view's `diffstream view` and `diffstream request ID`."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from prometheus_client import REGISTRY, start_http_server
 
 from diffstream.settings import Settings
 from diffstream.signals import stop_on_signals
+from sinks.view.cli import app as view_app
 
 log = logging.getLogger(__name__)
 
-app = typer.Typer(help="Sinks: images into the object store, webhooks to callbacks.")
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+sink_app = typer.Typer(help="Sinks: images into the object store, webhooks to callbacks.")
+app.add_typer(sink_app, name="sink")
+app.add_typer(view_app)  # view, request: faust loads only inside `view`
 
 
-@app.command("images")
+@sink_app.command("images")
 def images() -> None:
     """Store results in the object store; one completed event per request, exactly once."""
     from sinks.images import ImageSink  # noqa: PLC0415  # each command loads only its own role
@@ -27,7 +32,7 @@ def images() -> None:
     sink.run(stop)
 
 
-@app.command("notify")
+@sink_app.command("notify")
 def notify() -> None:
     """POST completed and failed events to request callbacks (signed, retried, at least once)."""
     from sinks.notify import Notifier  # noqa: PLC0415  # each command loads only its own role

@@ -247,7 +247,7 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(isolated: Settings, tmp_
     requests = [new_request(f"kill test {i}", seed=i, **slow) for i in range(40)]
     publish(isolated, requests)
     env = _processor_env(isolated, tmp_path)
-    command = [sys.executable, "-m", "diffstream", "process"]
+    command = [sys.executable, "-m", "diffstream_cli", "process"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         # Killed in the batch after the first one: most of the work is left to the second.

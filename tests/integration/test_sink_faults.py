@@ -86,7 +86,7 @@ def test_sigkill_mid_run_gives_one_completed_per_request(settings: Settings) -> 
     own = isolate(settings)
     requests = [result_record(i) for i in range(60)]
     publish_results(own, requests)
-    command = [sys.executable, "-c", "from sinks.cli import app; app()", "images"]
+    command = [sys.executable, "-c", "from sinks.cli import app; app()", "sink", "images"]
     env = _sink_env(own)
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -52,7 +52,7 @@ def test_a_taken_port_is_reported_with_the_setting_to_change(
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "diffstream", *args],
+        [sys.executable, "-m", "diffstream_cli", *args],
         env=env,
         capture_output=True,
         text=True,
