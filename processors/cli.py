@@ -42,7 +42,8 @@ def train_demo_model(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from processors.engine.digits import PACKAGED_WEIGHTS
-    from processors.engine.digits.train import TrainingPlan, train_digits_model
+    from processors.engine.digits.plan import TrainingPlan
+    from processors.engine.digits.train import train_digits_model
 
     target = out or PACKAGED_WEIGHTS
     plan = TrainingPlan(steps=steps, seed=seed, threads=threads)
