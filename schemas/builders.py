@@ -174,26 +174,28 @@ def new_result(
 
 
 def new_completed(
-    request: Mapping[str, Any],
-    *,
-    attempt: int,
-    model: str,
-    revision: str | None,
+    result: Mapping[str, Any],
     images: Iterable[Mapping[str, Any]],
-    timings: Mapping[str, Any],
-    source: Mapping[str, Any],
+    *,
+    storage_s: float,
     completed_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """A GenerationCompleted: a request's images are stored."""
+    """The GenerationCompleted of a GenerationResult whose ``images`` (StoredImage records,
+    in the result's order) the object store now holds, ``storage_s`` after storing began."""
+    completed_at = completed_at or now_millis()
+    request = result["request"]
+    end_to_end = (completed_at - request["submitted_at"].astimezone(UTC)).total_seconds()
     record = GenerationCompleted(
-        request_id=request["request_id"],
-        completed_at=completed_at or now_millis(),
-        attempt=attempt,
-        model=model,
-        revision=revision,
+        request_id=result["request_id"],
+        completed_at=completed_at,
+        attempt=result["attempt"],
+        model=result["model"],
+        revision=result.get("revision"),
         images=[_stored(image) for image in images],
-        timings=_timings(timings),
-        source=_source(source),
+        timings=_timings(
+            {**result["timings"], "storage_s": storage_s, "end_to_end_s": max(end_to_end, 0.0)}
+        ),
+        source=_source(result["source"]),
         context=_context(request),
     )
     return {**record}
@@ -322,42 +324,27 @@ def _text(value: object) -> str | None:
 
 
 def _source(source: Mapping[str, Any]) -> SourceCoordinates:
-    return SourceCoordinates(
-        topic=source["topic"], partition=source["partition"], offset=source["offset"]
-    )
+    return cast(SourceCoordinates, _fields(SourceCoordinates, source))
 
 
 def _timings(timings: Mapping[str, Any]) -> Timings:
-    return Timings(
-        queued_s=timings["queued_s"],
-        inference_s=timings["inference_s"],
-        storage_s=timings.get("storage_s"),
-        end_to_end_s=timings.get("end_to_end_s"),
-    )
+    # storage_s and end_to_end_s stay None until the image sink knows them.
+    return cast(Timings, _fields(Timings, {"storage_s": None, "end_to_end_s": None, **timings}))
 
 
 def _generated(image: Mapping[str, Any]) -> GeneratedImage:
-    return GeneratedImage(
-        index=image["index"],
-        data=image["data"],
-        content_type=image["content_type"],
-        width=image["width"],
-        height=image["height"],
-        seed=image["seed"],
-    )
+    return cast(GeneratedImage, _fields(GeneratedImage, image))
 
 
 def _stored(image: Mapping[str, Any]) -> StoredImage:
-    return StoredImage(
-        index=image["index"],
-        uri=image["uri"],
-        sha256=image["sha256"],
-        size_bytes=image["size_bytes"],
-        content_type=image["content_type"],
-        width=image["width"],
-        height=image["height"],
-        seed=image["seed"],
-    )
+    return cast(StoredImage, _fields(StoredImage, image))
+
+
+def _fields(record_type: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of the TypedDict ``record_type`` taken from ``values``, in schema order;
+    a missing one is a KeyError here rather than an encode error later. Values read from a
+    mapping are untyped anyway, so naming each field again would check nothing more."""
+    return {name: values[name] for name in record_type.__annotations__}
 
 
 def _callback(callback: Mapping[str, Any] | None) -> Callback | None:

@@ -56,16 +56,17 @@ def example(event: EventName | str) -> dict[str, Any]:
     name = EventName(event)
     if name is EventName.REQUEST:
         return request
+    result = new_result(
+        request,
+        attempt=1,
+        model="tiny-sd",
+        revision="main",
+        images=[image],
+        timings=spent,
+        source=source,
+    )
     if name is EventName.RESULT:
-        return new_result(
-            request,
-            attempt=1,
-            model="tiny-sd",
-            revision="main",
-            images=[image],
-            timings=spent,
-            source=source,
-        )
+        return result
     if name is EventName.COMPLETED:
         stored = stored_image(
             image,
@@ -73,15 +74,7 @@ def example(event: EventName | str) -> dict[str, Any]:
             sha256=hashlib.sha256(TINY_PNG).hexdigest(),
             size_bytes=len(TINY_PNG),
         )
-        return new_completed(
-            request,
-            attempt=1,
-            model="tiny-sd",
-            revision="main",
-            images=[stored],
-            timings=dict(spent, storage_s=0.02, end_to_end_s=0.9),
-            source=source,
-        )
+        return new_completed(result, [stored], storage_s=0.02)
     failed = new_failed(
         request["request_id"],
         ErrorCode.INFERENCE_ERROR,

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC
 from typing import Any
 
 from confluent_kafka import Message
@@ -119,25 +118,15 @@ class ImageSink(TransactionalSink):
         request = result["request"]
         key = str(result["request_id"]).encode()
         completed_at = now_millis()
-        submitted = request["submitted_at"]
-        end_to_end = (completed_at - submitted.astimezone(UTC)).total_seconds()
         completed = new_completed(
-            request,
-            attempt=result["attempt"],
-            model=result["model"],
-            revision=result.get("revision"),
-            images=[
+            result,
+            [
                 stored_image(
                     image, uri=stored.uri, sha256=stored.sha256, size_bytes=stored.size_bytes
                 )
                 for image, stored in zip(result["images"], objects, strict=True)
             ],
-            timings={
-                **result["timings"],
-                "storage_s": time.perf_counter() - started,
-                "end_to_end_s": max(end_to_end, 0.0),
-            },
-            source=result["source"],
+            storage_s=time.perf_counter() - started,
             completed_at=completed_at,
         )
         status = new_status(

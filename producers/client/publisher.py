@@ -18,6 +18,7 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from diffstream.closing import Closing
 from diffstream.settings import Settings
 from producers.client.delivery import DeliveryProducer
 from producers.client.events import Event
@@ -41,7 +42,7 @@ def lane_topic(settings: Settings, record: Mapping[str, Any]) -> str:
     return settings.topic(REQUESTS_BATCH if batch else REQUESTS)
 
 
-class Publisher:
+class Publisher(Closing):
     """Validates, publishes and waits for generation requests; use it as a context manager."""
 
     def __init__(
@@ -156,17 +157,6 @@ class Publisher:
     def close(self) -> None:
         """Flush what is queued (within the publish timeout) and stop."""
         self._delivery.close()
-
-    def __enter__(self) -> Publisher:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class AsyncPublisher:

@@ -104,82 +104,56 @@ def test_the_check_sees_a_drifted_field() -> None:
         _record("GenerationProgress", renamed, set())
 
 
-def _built() -> dict[EventName, dict[str, Any]]:
-    """One record per event, each from its builder, as a role would build it."""
-    request = builders.new_request("a red fox", seed=3, tenant="acme", batch_id="b-1")
-    source = builders.source_coordinates("diffusion.requests", 2, 40)
-    timings = builders.timings(queued_s=0.01, inference_s=0.5)
-    image = builders.generated_image(
-        index=0, data=b"png", content_type="image/png", width=64, height=64, seed=3
+def test_every_builder_writes_a_record_its_schema_accepts() -> None:
+    # schemas.examples builds one record per event through the builders, every field set.
+    codec = Codec.without_registry()
+    for event in EventName:
+        record = example(event)
+        decoded = codec.decode(codec.encode(event, record), expected=event).value
+        assert list(decoded) == list(record), event
+        assert str(decoded["request_id"]) == str(record["request_id"])
+
+
+def test_completed_is_derived_from_its_result() -> None:
+    result = example(EventName.RESULT)
+    completed = builders.new_completed(
+        result, example(EventName.COMPLETED)["images"], storage_s=0.02
     )
-    stored = builders.stored_image(image, uri="s3://b/k.png", sha256="ab" * 32, size_bytes=3)
+    assert completed["request_id"] == result["request_id"]
+    assert (completed["attempt"], completed["model"]) == (result["attempt"], result["model"])
+    assert completed["source"] == result["source"]
+    assert completed["context"] == builders.request_context(result["request"])
+    assert completed["timings"]["queued_s"] == result["timings"]["queued_s"]
+    assert completed["timings"]["storage_s"] == 0.02
+    assert completed["timings"]["end_to_end_s"] >= 0.0
+
+
+def test_status_carries_the_failure_and_the_request_fields() -> None:
+    request = builders.new_request("a red fox", tenant="acme", batch_id="b-1")
     failed = builders.new_failed(
         request["request_id"],
         ErrorCode.INVALID_REQUEST,
         "width=7 is not a multiple of 8",
         field_errors=[FieldError("width", 7, "a multiple of 8", "width=7 is not a multiple of 8")],
-        source=source,
-        context=builders.request_context(request),
     )
-    return {
-        EventName.REQUEST: request,
-        EventName.RESULT: builders.new_result(
-            request,
-            attempt=1,
-            model="tiny-sd",
-            revision=None,
-            images=[image],
-            timings=timings,
-            source=source,
-        ),
-        EventName.COMPLETED: builders.new_completed(
-            request,
-            attempt=1,
-            model="tiny-sd",
-            revision="main",
-            images=[stored],
-            timings=dict(timings, storage_s=0.02, end_to_end_s=0.6),
-            source=source,
-        ),
-        EventName.FAILED: failed,
-        EventName.STATUS: builders.new_status(
-            request, RequestState.FAILED, attempt=1, source=source, failed=failed
-        ),
-        EventName.CANCEL: builders.new_cancel(
-            request["request_id"], reason="closed", tenant="acme"
-        ),
-        EventName.PROGRESS: builders.new_progress(
-            str(request["request_id"]), step=3, steps=10, attempt=1, model="tiny-sd"
-        ),
-    }
-
-
-def test_every_builder_writes_a_record_its_schema_accepts() -> None:
-    codec = Codec.without_registry()
-    built = _built()
-    assert set(built) == set(EventName)
-    for event, record in built.items():
-        decoded = codec.decode(codec.encode(event, record), expected=event).value
-        assert set(decoded) == set(record), event
-        assert str(decoded["request_id"]) == str(record["request_id"])
-
-
-def test_status_carries_the_failure_and_the_request_fields() -> None:
-    status = _built()[EventName.STATUS]
+    status = builders.new_status(request, RequestState.FAILED, failed=failed)
     assert status["state"] == "failed"
     assert status["error_code"] == "invalid_request"
     assert status["message"] == "width=7 is not a multiple of 8"
     assert (status["tenant"], status["batch_id"], status["model"]) == ("acme", "b-1", "tiny-sd")
+    assert failed["field_errors"] == [
+        {"field": "width", "message": "width=7 is not a multiple of 8"}
+    ]
     # A decoded request with wrong-typed fields (an invalid request) still gets a status.
     odd = builders.new_status({"request_id": uuid.uuid4(), "model": 7}, RequestState.QUEUED)
     assert odd["model"] is None
     assert odd["source"] is None
 
 
-def test_the_examples_are_built_by_the_builders() -> None:
-    codec = Codec.without_registry()
-    for event in EventName:
-        record = example(event)
-        assert codec.decode(codec.encode(event, record), expected=event).value.keys() == (
-            record.keys()
+def test_a_nested_record_missing_a_field_fails_at_the_builder() -> None:
+    with pytest.raises(KeyError, match="offset"):
+        builders.new_status(
+            {"request_id": uuid.uuid4()},
+            RequestState.QUEUED,
+            source={"topic": "diffusion.requests", "partition": 0},
         )
