@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
-from confluent_kafka import Consumer
-
-from diffstream.kafka import make_consumer, make_producer
+from diffstream.kafka import make_producer
 from diffstream.settings import Settings
 from schemas.builders import (
     generated_image,
@@ -22,6 +19,7 @@ from schemas.events import EventName
 from schemas.examples import TINY_PNG
 from schemas.topics import RESULTS
 from tests.integration.isolation import SECRET, isolate
+from tests.integration.producing import decode_all, read_all
 
 __all__ = ["SECRET", "isolate"]
 
@@ -65,32 +63,9 @@ def read_committed(
     settings: Settings, topic: str, expected: int, timeout_s: float = 60, settle_s: float = 2.0
 ) -> list[dict[str, Any]]:
     """Every event of ``topic`` a read_committed reader sees once ``expected`` arrived (and
-    ``settle_s`` longer, so that a duplicate would be seen too)."""
-    codec = Codec(settings)
-    consumer: Consumer = make_consumer(
-        settings,
-        {
-            "group.id": f"reader-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-        },
-    )
-    consumer.subscribe([settings.topic(topic)])
-    events: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout_s
-    settle: float | None = None
-    try:
-        while time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is not None and message.error() is None:
-                events.append(codec.decode(message.value()).value)
-            if len(events) >= expected:
-                settle = settle or time.monotonic() + settle_s
-                if time.monotonic() > settle:
-                    break
-    finally:
-        consumer.close()
-    return events
+    ``settle_s`` longer, so that a duplicate would be seen too), decoded."""
+    messages = read_all(settings, topic, expected=expected, timeout_s=timeout_s, settle_s=settle_s)
+    return decode_all(settings, messages)
 
 
 def wait_for(condition: Any, timeout_s: float = 30.0, what: str = "condition") -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -38,17 +36,10 @@ from schemas.topics import (
     RESULTS,
 )
 from tests.integration.isolation import SMALL, isolate
+from tests.integration.restarts import assert_one_each, kill_then_rerun
 from tests.integration.sinks_support import read_committed as read_committed_events
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> InferenceEngine:
-    home = tmp_path_factory.mktemp("engine-home")
-    engine = InferenceEngine(EngineSettings(device="cpu", warmup=False), home=home)
-    engine.load()
-    return engine
 
 
 @pytest.fixture
@@ -248,25 +239,19 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(isolated: Settings, tmp_
     publish(isolated, requests)
     env = _processor_env(isolated, tmp_path)
     command = [sys.executable, "-m", "diffstream_cli", "process"]
-    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
+
+    def started() -> None:
         # Killed in the batch after the first one: most of the work is left to the second.
         read_committed(isolated, RESULTS, expected=4, timeout_s=180, settle_s=0)
         time.sleep(0.3)
-        first.send_signal(signal.SIGKILL)
-        first.wait(30)
-    finally:
-        first.kill()
-    second = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        results = read_committed(isolated, RESULTS, expected=len(requests), timeout_s=240)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        _, stderr = second.communicate(timeout=60)
-    ids = Counter(str(r["request_id"]) for r in results)
-    assert set(ids) == {str(r["request_id"]) for r in requests}, stderr.decode()[-3000:]
-    assert max(ids.values()) == 1
-    assert second.returncode == 0, stderr.decode()[-3000:]
+
+    life = kill_then_rerun(
+        command,
+        env,
+        started=started,
+        finished=lambda: read_committed(isolated, RESULTS, expected=len(requests), timeout_s=240),
+    )
+    assert_one_each(life, requests)
 
 
 class SlowEngine(InferenceEngine):

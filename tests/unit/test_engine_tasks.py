@@ -6,7 +6,6 @@ import dataclasses
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,21 +24,7 @@ from processors.exceptions import InvalidBatchError, InvalidTaskError
 from schemas.builders import new_request
 from schemas.events import ErrorCode
 from schemas.validation import validate_request
-
-
-def make_task(**changes: Any) -> GenerationTask:
-    fields: dict[str, Any] = {
-        "request_id": "req-1",
-        "model": "tiny-sd",
-        "prompt": "a lighthouse at dusk",
-        "width": 64,
-        "height": 64,
-        "steps": 10,
-        "guidance_scale": 7.5,
-        "seed": 123,
-    }
-    fields.update(changes)
-    return GenerationTask(**fields)
+from tests.unit.tasks import make_task
 
 
 def test_a_valid_task_passes() -> None:
