@@ -74,7 +74,9 @@ def example(event: EventName | str) -> dict[str, Any]:
             sha256=hashlib.sha256(TINY_PNG).hexdigest(),
             size_bytes=len(TINY_PNG),
         )
-        return new_completed(result, [stored], storage_s=0.02)
+        # Completed 0.9 s after submission, as an end-to-end time for readers to show.
+        finished = request["submitted_at"] + timedelta(seconds=0.9)
+        return new_completed(result, [stored], storage_s=0.02, completed_at=finished)
     failed = new_failed(
         request["request_id"],
         ErrorCode.INFERENCE_ERROR,
