@@ -141,9 +141,8 @@ def _prompt(field: str, value: object, limits: RequestLimits, _n: datetime) -> E
 
 
 def _negative_prompt(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
-    if value is None:
-        return []
-    return value_checks.text(field, value, limits.max_negative_prompt_chars, allow_blank=True)
+    max_chars = limits.max_negative_prompt_chars
+    return value_checks.optional_text(field, value, max_chars, allow_blank=True)
 
 
 def _side(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
@@ -248,17 +247,11 @@ def _callback(field: str, value: object, limits: RequestLimits, _n: datetime) ->
 
 
 def _tenant(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
-    return (
-        []
-        if value is None
-        else value_checks.text(field, value, limits.max_tenant_chars, allow_blank=False)
-    )
+    return value_checks.optional_text(field, value, limits.max_tenant_chars, allow_blank=False)
 
 
 def _batch_id(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
-    if value is None:
-        return []
-    return value_checks.text(field, value, limits.max_batch_id_chars, allow_blank=False)
+    return value_checks.optional_text(field, value, limits.max_batch_id_chars, allow_blank=False)
 
 
 def _labels(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
@@ -294,11 +287,7 @@ def _traceparent(field: str, value: object, _l: RequestLimits, _n: datetime) -> 
 
 
 def _tracestate(field: str, value: object, _l: RequestLimits, _n: datetime) -> Errors:
-    return (
-        []
-        if value is None
-        else value_checks.text(field, value, _MAX_TRACESTATE_CHARS, allow_blank=True)
-    )
+    return value_checks.optional_text(field, value, _MAX_TRACESTATE_CHARS, allow_blank=True)
 
 
 def _lineage(field: str, value: object, _l: RequestLimits, _n: datetime) -> Errors:

@@ -56,6 +56,11 @@ def text(
     return []
 
 
+def optional_text(field: str, value: object, max_chars: int, *, allow_blank: bool) -> Errors:
+    """``text`` for a nullable field: None passes."""
+    return [] if value is None else text(field, value, max_chars, allow_blank=allow_blank)
+
+
 def model_name(field: str, value: object, max_chars: int) -> Errors:
     errors = text(field, value, max_chars, allow_blank=False, what="name")
     if errors:
