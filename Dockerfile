@@ -5,6 +5,7 @@ ARG EXTRAS=""
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY diffstream diffstream
+COPY diffstream_cli diffstream_cli
 COPY schemas schemas
 COPY producers producers
 COPY processors processors

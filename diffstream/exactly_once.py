@@ -25,7 +25,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from typing import Generic, NamedTuple, Protocol, TypeVar
@@ -41,7 +41,12 @@ from diffstream.consuming import (
     take_queued,
     usable,
 )
-from diffstream.exceptions import DeferMessage, DownstreamUnavailableError, DroppedBatch
+from diffstream.exceptions import (
+    DeferMessage,
+    DownstreamUnavailableError,
+    DroppedBatch,
+    StuckClientError,
+)
 from diffstream.kafka import make_consumer, make_producer
 from diffstream.settings import KafkaConfig, Settings
 
@@ -53,6 +58,11 @@ CARRY_BATCHES = 4
 RECONNECT_INITIAL_S = 0.5
 RECONNECT_MAX_S = 10.0
 COMMIT_RETRIES = 5
+COMMIT_TIMEOUT_S = 60.0
+OFFSETS_TIMEOUT_S = 30.0
+# Beyond its own timeout, how long a transactional call may block before the loop stops
+# waiting and makes new clients.
+STUCK_GRACE_S = 10.0
 
 Headers = list[tuple[str, str | bytes | None]]
 Key = tuple[str, int]
@@ -153,6 +163,8 @@ class ExactlyOnceLoop(Generic[Prepared]):
         self._deferred: dict[Key, float] = {}  # partition -> when to resume it
         self._abort = threading.Event()
         self._closing = False
+        # Calls to the transaction coordinator run here, so that a stuck one can be left.
+        self._calls = ThreadPoolExecutor(1, thread_name_prefix=f"{options.role}-txn")
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -170,7 +182,7 @@ class ExactlyOnceLoop(Generic[Prepared]):
             while not stop.is_set():
                 try:
                     self._cycle(worker, stop)
-                except KafkaException as exc:
+                except (KafkaException, StuckClientError) as exc:
                     if stop.is_set():
                         break
                     self._recover(exc, stop)
@@ -178,6 +190,7 @@ class ExactlyOnceLoop(Generic[Prepared]):
             self._closing = True
             self._abort.set()
             worker.shutdown(wait=True, cancel_futures=True)
+            self._calls.shutdown(wait=False)
             self._disconnect()
             log.info(
                 "%s %s stopped after %d cycles (%d recoveries)",
@@ -187,7 +200,7 @@ class ExactlyOnceLoop(Generic[Prepared]):
                 self.recoveries,
             )
 
-    def _recover(self, exc: KafkaException, stop: threading.Event) -> None:
+    def _recover(self, exc: KafkaException | StuckClientError, stop: threading.Event) -> None:
         """Close dirty and rejoin: new clients under the same transactional id, reading from
         the committed offsets; whatever was under way is read again."""
         self.recoveries += 1
@@ -481,10 +494,14 @@ class ExactlyOnceLoop(Generic[Prepared]):
             producer.begin_transaction()
             for output in outputs:
                 producer.produce(output.topic, output.value, output.key, headers=output.headers)
-            producer.send_offsets_to_transaction(
-                offsets, self.consumer.consumer_group_metadata(), 30
+            metadata = self.consumer.consumer_group_metadata()
+            self._bounded(
+                lambda: producer.send_offsets_to_transaction(offsets, metadata, OFFSETS_TIMEOUT_S),
+                OFFSETS_TIMEOUT_S,
             )
-            self._commit_retrying(producer)
+            self._bounded(
+                lambda: self._commit_retrying(producer), COMMIT_TIMEOUT_S * COMMIT_RETRIES
+            )
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
             if not error.txn_requires_abort():
@@ -493,11 +510,26 @@ class ExactlyOnceLoop(Generic[Prepared]):
             producer.abort_transaction(30)
             raise DroppedBatch(str(error)) from exc
 
+    def _bounded(self, call: Callable[[], None], timeout_s: float) -> None:
+        """Run a transactional call that talks to a coordinator, and give up on the clients
+        if it outlives its own timeout: librdkafka's send_offsets_to_transaction can block
+        for ever when the group coordinator went away (librdkafka issues #5456, #5511)."""
+        future = self._calls.submit(call)
+        try:
+            future.result(timeout_s + STUCK_GRACE_S)
+        except TimeoutError:
+            # The blocked thread cannot be interrupted: leave it (and these clients) behind.
+            self._calls.shutdown(wait=False)
+            self._calls = ThreadPoolExecutor(1, thread_name_prefix=f"{self.options.role}-txn")
+            raise StuckClientError(
+                f"a transactional call did not return within {timeout_s + STUCK_GRACE_S:.0f}s"
+            ) from None
+
     @staticmethod
     def _commit_retrying(producer: Producer) -> None:
         for attempt in range(1, COMMIT_RETRIES + 1):
             try:
-                producer.commit_transaction(60)
+                producer.commit_transaction(COMMIT_TIMEOUT_S)
                 return
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]

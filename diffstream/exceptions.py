@@ -25,3 +25,7 @@ class DeferMessage(DiffstreamError):  # noqa: N818  # an outcome, not a failure
     def __init__(self, reason: str, delay_s: float) -> None:
         super().__init__(reason)
         self.delay_s = delay_s
+
+
+class StuckClientError(DiffstreamError):
+    """A Kafka client call blocked past its own timeout; its clients are replaced."""

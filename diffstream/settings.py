@@ -42,33 +42,8 @@ class RequestLimits(BaseModel):
     max_model_chars: int = Field(256, gt=0)
     max_tenant_chars: int = Field(128, gt=0)
     max_batch_id_chars: int = Field(128, gt=0)
-    # Short names the processors map to diffusers scheduler classes: ddim=DDIMScheduler,
-    # euler=EulerDiscreteScheduler, euler_a=EulerAncestralDiscreteScheduler,
-    # dpmpp_2m=DPMSolverMultistepScheduler, dpmpp_2m_karras=the same with Karras sigmas,
-    # dpmpp_sde=DPMSolverSinglestepScheduler, lms=LMSDiscreteScheduler, pndm=PNDMScheduler,
-    # heun=HeunDiscreteScheduler, unipc=UniPCMultistepScheduler, lcm=LCMScheduler,
-    # deis=DEISMultistepScheduler, dpm2=KDPM2DiscreteScheduler,
-    # dpm2_a=KDPM2AncestralDiscreteScheduler, ddpm=DDPMScheduler, tcd=TCDScheduler.
-    schedulers: frozenset[str] = frozenset(
-        {
-            "ddim",
-            "ddpm",
-            "deis",
-            "dpm2",
-            "dpm2_a",
-            "dpmpp_2m",
-            "dpmpp_2m_karras",
-            "dpmpp_sde",
-            "euler",
-            "euler_a",
-            "heun",
-            "lcm",
-            "lms",
-            "pndm",
-            "tcd",
-            "unipc",
-        }
-    )
+    # None: every name of schemas/schedulers.py (the one table); a set narrows that list.
+    schedulers: frozenset[str] | None = None
 
 
 DeviceChoice = Literal["auto", "cuda", "mps", "cpu"]

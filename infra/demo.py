@@ -27,9 +27,9 @@ from diffstream.s3 import make_s3_client
 from diffstream.settings import Settings
 from infra.contact_sheet import Tile, write_contact_sheet
 from infra.together import run_every_role
-from producers.events import Event
-from producers.outcomes import OutcomeReader
-from producers.publisher import CLOCK_SKEW, Publisher
+from producers.client.events import Event
+from producers.client.outcome_reader import OutcomeReader
+from producers.client.publisher import CLOCK_SKEW, Publisher
 from schemas.builders import new_request
 from schemas.codec import Codec
 from schemas.events import EventName

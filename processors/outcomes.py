@@ -7,9 +7,15 @@ from typing import Any
 
 from processors.engine.results import TaskResult
 from processors.exceptions import ProcessorError
-from schemas.builders import new_failed, now_millis, request_context
+from schemas.builders import (
+    generated_image,
+    new_failed,
+    new_result,
+    new_status,
+    request_context,
+    timings,
+)
 from schemas.events import ErrorCode, RequestState
-from schemas.fingerprint import request_fingerprint
 
 
 def result_record(
@@ -22,32 +28,27 @@ def result_record(
 ) -> dict[str, Any]:
     """The GenerationResult of a finished task (images and all)."""
     queued = (inference_started - request["submitted_at"]).total_seconds()
-    return {
-        "request_id": request["request_id"],
-        "attempt": attempt,
-        "produced_at": now_millis(),
-        "model": result.model,
-        "revision": result.revision,
-        "images": [
-            {
-                "index": image.index,
-                "data": image.data,
-                "content_type": image.content_type,
-                "width": image.width,
-                "height": image.height,
-                "seed": image.seed,
-            }
+    return new_result(
+        request,
+        attempt=attempt,
+        model=result.model,
+        revision=result.revision,
+        images=[
+            generated_image(
+                index=image.index,
+                data=image.data,
+                content_type=image.content_type,
+                width=image.width,
+                height=image.height,
+                seed=image.seed,
+            )
             for image in result.images
         ],
-        "timings": {
-            "queued_s": max(queued, 0.0),
-            "inference_s": result.inference_s + result.encode_s,
-            "storage_s": None,
-            "end_to_end_s": None,
-        },
-        "source": source,
-        "request": request,
-    }
+        timings=timings(
+            queued_s=max(queued, 0.0), inference_s=result.inference_s + result.encode_s
+        ),
+        source=source,
+    )
 
 
 def inference_failed(
@@ -75,20 +76,7 @@ def status_record(
     failed: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The RequestStatus that follows a request's outcome in the compacted status topic."""
-    return {
-        "request_id": request["request_id"],
-        "state": str(state),
-        "updated_at": now_millis(),
-        "attempt": attempt,
-        "model": request.get("model") if isinstance(request.get("model"), str) else None,
-        "tenant": request.get("tenant") if isinstance(request.get("tenant"), str) else None,
-        "batch_id": request.get("batch_id") if isinstance(request.get("batch_id"), str) else None,
-        "error_code": failed["error_code"] if failed else None,
-        "message": failed["message"] if failed else None,
-        "image_uris": [],
-        "source": source,
-        "fingerprint": request_fingerprint(request),
-    }
+    return new_status(request, state, attempt=attempt, source=source, failed=failed)
 
 
 def duplicate_failed(request: dict[str, Any], *, source: dict[str, Any]) -> dict[str, Any]:

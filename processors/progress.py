@@ -13,7 +13,7 @@ import time
 from diffstream.kafka import make_producer
 from diffstream.settings import Settings
 from processors.engine.results import StepProgress
-from schemas.builders import now_millis
+from schemas.builders import new_progress
 from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.topics import PROGRESS
@@ -43,14 +43,9 @@ class ProgressReporter:
             self._last_sent[call] = now
         headers = self._codec.headers(EventName.PROGRESS)
         for request_id in call:
-            record = {
-                "request_id": request_id,
-                "step": progress.step,
-                "steps": progress.steps,
-                "attempt": attempt,
-                "updated_at": now_millis(),
-                "model": model,
-            }
+            record = new_progress(
+                request_id, step=progress.step, steps=progress.steps, attempt=attempt, model=model
+            )
             value = self._codec.encode(EventName.PROGRESS, record, topic=self._topic)
             self._producer.produce(self._topic, value, request_id.encode(), headers=headers)
         self._producer.poll(0)

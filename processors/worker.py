@@ -28,8 +28,6 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import KafkaException, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from diffstream.dead_letters import dead_letter
-from diffstream.deferrals import DecodeRetries
 from diffstream.exactly_once import Admission, ExactlyOnceLoop, LoopOptions, Output
 from diffstream.exceptions import DroppedBatch
 from diffstream.identity import claim_instance_id
@@ -50,6 +48,8 @@ from processors.outcomes import (
 )
 from processors.progress import ProgressReporter
 from schemas.codec import Codec
+from schemas.decode_retries import DecodeRetries
+from schemas.dlq import dead_letter
 from schemas.events import EventName, RequestState
 from schemas.fingerprint import request_fingerprint
 from schemas.topics import (

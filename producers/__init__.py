@@ -1,1 +1,2 @@
-"""Producers: the publish API, the publish CLI, backfill, replay and DLQ redrive."""
+"""Producers: the client API (``producers.client``: publish, wait, subscribe), the operator
+tools (``producers.operations``: backfill, replay, offsets, DLQ redrive) and their commands."""

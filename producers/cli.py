@@ -22,16 +22,16 @@ from rich.table import Table
 
 from diffstream.exceptions import DiffstreamError
 from diffstream.settings import Settings
-from producers.backfill import Progress as BackfillProgress
-from producers.backfill import run_backfill
-from producers.dlq import DEFAULT_REDRIVE_GROUP, list_dead_letters, redrive
+from producers.client.publisher import Publisher
 from producers.exceptions import InputError, RequestFailed, WaitTimeout
-from producers.fields import assignment, callback, coerce, parse_time
-from producers.lines import Format
-from producers.offsets import Target, reset_offsets
-from producers.positions import parse_position
-from producers.publisher import Publisher
-from producers.replay import replay as run_replay
+from producers.operations.backfill import Progress as BackfillProgress
+from producers.operations.backfill import run_backfill
+from producers.operations.backfill_file import Format
+from producers.operations.dead_letters import DEFAULT_REDRIVE_GROUP, list_dead_letters, redrive
+from producers.operations.field_text import assignment, callback, coerce, parse_time
+from producers.operations.offset_reset import Target, reset_offsets
+from producers.operations.positions import parse_position
+from producers.operations.replay import replay as run_replay
 from schemas.events import Lane
 from schemas.exceptions import ValidationError
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from diffstream.exceptions import DiffstreamError
 
 if TYPE_CHECKING:
-    from producers.events import Event
+    from producers.client.events import Event
 
 
 class ProducerError(DiffstreamError):

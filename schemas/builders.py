@@ -1,14 +1,40 @@
-"""Build event records with sensible defaults, for producers, tests and the CLI."""
+"""One builder per event (and per nested record), the only place event records are made.
+
+Each builder constructs the record's ``TypedDict`` from ``schemas.records``, so mypy checks
+every key and value against the types a unit test checks against the ``.avsc`` files. They
+return plain ``dict[str, Any]``, the same type the codec decodes to, so that a built record
+and a decoded one travel through the roles alike. Nested values are rebuilt field by field,
+which also turns a missing field into a ``KeyError`` at the builder, not in the encoder.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from schemas.events import ErrorCode
+from schemas.events import ErrorCode, RequestState
 from schemas.exceptions import FieldError, ValidationError
+from schemas.fingerprint import request_fingerprint
+from schemas.records import (
+    Callback,
+    FieldProblem,
+    GeneratedImage,
+    GenerationCancel,
+    GenerationCompleted,
+    GenerationFailed,
+    GenerationProgress,
+    GenerationRequest,
+    GenerationResult,
+    Lineage,
+    RequestContext,
+    RequestId,
+    RequestStatus,
+    SourceCoordinates,
+    StoredImage,
+    Timings,
+)
 from schemas.validation import request_fields
 
 DEFAULT_MODEL = "tiny-sd"
@@ -69,26 +95,115 @@ def new_request(prompt: str, *, model: str = DEFAULT_MODEL, **overrides: Any) ->
 
 def request_context(request: Mapping[str, Any]) -> dict[str, Any]:
     """The RequestContext of a request record, for Completed and Failed events."""
-    return {
-        "submitted_at": request["submitted_at"],
-        "lane": request.get("lane", "interactive"),
-        "priority": request.get("priority", 0),
-        "tenant": request.get("tenant"),
-        "labels": dict(request.get("labels") or {}),
-        "batch_id": request.get("batch_id"),
-        "callback": request.get("callback"),
-        "traceparent": request.get("traceparent"),
-        "tracestate": request.get("tracestate"),
-    }
+    return {**_context(request)}
 
 
 def source_coordinates(topic: str, partition: int, offset: int) -> dict[str, Any]:
     """A SourceCoordinates record."""
-    return {"topic": topic, "partition": partition, "offset": offset}
+    return {**SourceCoordinates(topic=topic, partition=partition, offset=offset)}
+
+
+def lineage(
+    original_request_id: RequestId, *, topic: str, partition: int, offset: int
+) -> dict[str, Any]:
+    """The Lineage of a replayed request: the event it was replayed from."""
+    record = Lineage(
+        original_request_id=original_request_id, topic=topic, partition=partition, offset=offset
+    )
+    return {**record}
+
+
+def timings(
+    *,
+    queued_s: float,
+    inference_s: float,
+    storage_s: float | None = None,
+    end_to_end_s: float | None = None,
+) -> dict[str, Any]:
+    """A Timings record; storage and end-to-end stay None until the image sink knows them."""
+    return {
+        **Timings(
+            queued_s=queued_s,
+            inference_s=inference_s,
+            storage_s=storage_s,
+            end_to_end_s=end_to_end_s,
+        )
+    }
+
+
+def generated_image(
+    *, index: int, data: bytes, content_type: str, width: int, height: int, seed: int
+) -> dict[str, Any]:
+    """A GeneratedImage record (one image of a GenerationResult, bytes included)."""
+    image = GeneratedImage(
+        index=index, data=data, content_type=content_type, width=width, height=height, seed=seed
+    )
+    return {**image}
+
+
+def stored_image(
+    image: Mapping[str, Any], *, uri: str, sha256: str, size_bytes: int
+) -> dict[str, Any]:
+    """The StoredImage of a generated ``image`` once the object store holds it."""
+    return {**_stored({**image, "uri": uri, "sha256": sha256, "size_bytes": size_bytes})}
+
+
+def new_result(
+    request: Mapping[str, Any],
+    *,
+    attempt: int,
+    model: str,
+    revision: str | None,
+    images: Iterable[Mapping[str, Any]],
+    timings: Mapping[str, Any],
+    source: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A GenerationResult: a request's generated images, carrying the request itself."""
+    record = GenerationResult(
+        request_id=request["request_id"],
+        attempt=attempt,
+        produced_at=now_millis(),
+        model=model,
+        revision=revision,
+        images=[_generated(image) for image in images],
+        timings=_timings(timings),
+        source=_source(source),
+        # The decoded (or built) request travels on as it is: the codec checks it on encode.
+        request=cast(GenerationRequest, request),
+    )
+    return {**record}
+
+
+def new_completed(
+    result: Mapping[str, Any],
+    images: Iterable[Mapping[str, Any]],
+    *,
+    storage_s: float,
+    completed_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The GenerationCompleted of a GenerationResult whose ``images`` (StoredImage records,
+    in the result's order) the object store now holds, ``storage_s`` after storing began."""
+    completed_at = completed_at or now_millis()
+    request = result["request"]
+    end_to_end = (completed_at - request["submitted_at"].astimezone(UTC)).total_seconds()
+    record = GenerationCompleted(
+        request_id=result["request_id"],
+        completed_at=completed_at,
+        attempt=result["attempt"],
+        model=result["model"],
+        revision=result.get("revision"),
+        images=[_stored(image) for image in images],
+        timings=_timings(
+            {**result["timings"], "storage_s": storage_s, "end_to_end_s": max(end_to_end, 0.0)}
+        ),
+        source=_source(result["source"]),
+        context=_context(request),
+    )
+    return {**record}
 
 
 def new_failed(
-    request_id: uuid.UUID | str,
+    request_id: RequestId,
     error_code: ErrorCode | str,
     message: str,
     *,
@@ -100,18 +215,19 @@ def new_failed(
     context: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A GenerationFailed record; ``field_errors`` come from ``validate_request``."""
-    return {
-        "request_id": request_id,
-        "failed_at": now_millis(),
-        "error_code": str(ErrorCode(error_code)),
-        "message": message,
-        "retryable": retryable,
-        "attempt": attempt,
-        "field_errors": [{"field": e.field, "message": e.message} for e in field_errors],
-        "model": model,
-        "source": dict(source) if source is not None else None,
-        "context": dict(context) if context is not None else None,
-    }
+    record = GenerationFailed(
+        request_id=request_id,
+        failed_at=now_millis(),
+        error_code=str(ErrorCode(error_code)),
+        message=message,
+        retryable=retryable,
+        attempt=attempt,
+        field_errors=[FieldProblem(field=e.field, message=e.message) for e in field_errors],
+        model=model,
+        source=_source(source) if source is not None else None,
+        context=_context(context) if context is not None else None,
+    )
+    return {**record}
 
 
 def invalid_request_failed(
@@ -124,7 +240,6 @@ def invalid_request_failed(
     """The GenerationFailed ``invalid_request`` a processor emits for a request that fails
     ``validate_request``; works on any decoded record, valid fields or not."""
     errors = list(errors)
-    model = request.get("model")
     context: dict[str, Any] | None
     try:
         context = request_context(request)
@@ -141,7 +256,119 @@ def invalid_request_failed(
         retryable=False,
         attempt=attempt,
         field_errors=errors,
-        model=model if isinstance(model, str) else None,
+        model=_text(request.get("model")),
         source=source,
         context=context,
+    )
+
+
+def new_status(
+    request: Mapping[str, Any],
+    state: RequestState | str,
+    *,
+    attempt: int = 1,
+    source: Mapping[str, Any] | None = None,
+    failed: Mapping[str, Any] | None = None,
+    model: str | None = None,
+    image_uris: Iterable[str] = (),
+    updated_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The RequestStatus of ``request`` in ``state``; a ``failed`` record gives its error code
+    and message. Request fields of the wrong type (an invalid request) are left out."""
+    record = RequestStatus(
+        request_id=request["request_id"],
+        state=str(RequestState(state)),
+        updated_at=updated_at or now_millis(),
+        attempt=attempt,
+        model=model if model is not None else _text(request.get("model")),
+        tenant=_text(request.get("tenant")),
+        batch_id=_text(request.get("batch_id")),
+        error_code=failed["error_code"] if failed else None,
+        message=failed["message"] if failed else None,
+        image_uris=list(image_uris),
+        source=_source(source) if source is not None else None,
+        fingerprint=request_fingerprint(request),
+    )
+    return {**record}
+
+
+def new_cancel(
+    request_id: RequestId,
+    *,
+    reason: str | None = None,
+    tenant: str | None = None,
+    traceparent: str | None = None,
+) -> dict[str, Any]:
+    """A GenerationCancel: asks that ``request_id`` not run (``tenant`` must match its own)."""
+    record = GenerationCancel(
+        request_id=request_id,
+        requested_at=now_millis(),
+        reason=reason,
+        tenant=tenant,
+        traceparent=traceparent,
+    )
+    return {**record}
+
+
+def new_progress(
+    request_id: RequestId, *, step: int, steps: int, attempt: int, model: str | None
+) -> dict[str, Any]:
+    """A GenerationProgress: ``step`` of ``steps`` denoising steps are done."""
+    record = GenerationProgress(
+        request_id=request_id,
+        step=step,
+        steps=steps,
+        attempt=attempt,
+        updated_at=now_millis(),
+        model=model,
+    )
+    return {**record}
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _source(source: Mapping[str, Any]) -> SourceCoordinates:
+    return cast(SourceCoordinates, _fields(SourceCoordinates, source))
+
+
+def _timings(timings: Mapping[str, Any]) -> Timings:
+    # storage_s and end_to_end_s stay None until the image sink knows them.
+    return cast(Timings, _fields(Timings, {"storage_s": None, "end_to_end_s": None, **timings}))
+
+
+def _generated(image: Mapping[str, Any]) -> GeneratedImage:
+    return cast(GeneratedImage, _fields(GeneratedImage, image))
+
+
+def _stored(image: Mapping[str, Any]) -> StoredImage:
+    return cast(StoredImage, _fields(StoredImage, image))
+
+
+def _fields(record_type: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of the TypedDict ``record_type`` taken from ``values``, in schema order;
+    a missing one is a KeyError here rather than an encode error later. Values read from a
+    mapping are untyped anyway, so naming each field again would check nothing more."""
+    return {name: values[name] for name in record_type.__annotations__}
+
+
+def _callback(callback: Mapping[str, Any] | None) -> Callback | None:
+    if callback is None:
+        return None
+    return Callback(url=callback["url"], events=[str(e) for e in callback["events"]])
+
+
+def _context(request: Mapping[str, Any]) -> RequestContext:
+    # A RequestContext's fields are a request's, so this also rebuilds a context given whole.
+    return RequestContext(
+        submitted_at=request["submitted_at"],
+        lane=request.get("lane", "interactive"),
+        priority=request.get("priority", 0),
+        tenant=request.get("tenant"),
+        labels=dict(request.get("labels") or {}),
+        batch_id=request.get("batch_id"),
+        callback=_callback(request.get("callback")),
+        traceparent=request.get("traceparent"),
+        tracestate=request.get("tracestate"),
     )

@@ -13,7 +13,6 @@ import logging
 import re
 from collections.abc import Mapping
 from enum import StrEnum
-from functools import cache
 from typing import Any, NamedTuple
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -244,28 +243,3 @@ def _describe(schema: object) -> str:
 def _short(value: object, limit: int = 160) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-@cache
-def default_codec() -> Codec:
-    """One codec built from the environment's settings, for the module-level helpers."""
-    return Codec(Settings())
-
-
-def encode(event: EventName | str, record: Mapping[str, Any], *, topic: str | None = None) -> bytes:
-    """``default_codec().encode``."""
-    return default_codec().encode(event, record, topic=topic)
-
-
-def decode(
-    data: bytes | None,
-    *,
-    expected: EventName | str | None = None,
-    topic: str | None = None,
-    partition: int | None = None,
-    offset: int | None = None,
-) -> DecodedEvent:
-    """``default_codec().decode``."""
-    return default_codec().decode(
-        data, expected=expected, topic=topic, partition=partition, offset=offset
-    )

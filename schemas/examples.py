@@ -7,8 +7,23 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from schemas.builders import new_failed, new_request, now_millis, request_context
-from schemas.events import ErrorCode, EventName
+from schemas.builders import (
+    generated_image,
+    lineage,
+    new_cancel,
+    new_completed,
+    new_failed,
+    new_progress,
+    new_request,
+    new_result,
+    new_status,
+    now_millis,
+    request_context,
+    source_coordinates,
+    stored_image,
+    timings,
+)
+from schemas.events import ErrorCode, EventName, RequestState
 
 # A real 1x1 PNG, so that consumers that open the image can.
 TINY_PNG = bytes.fromhex(
@@ -31,87 +46,51 @@ def example(event: EventName | str) -> dict[str, Any]:
         traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         tracestate="vendor=1",
         batch_id="backfill-2024-06",
-        lineage={
-            "original_request_id": uuid.uuid4(),
-            "topic": "diffusion.requests",
-            "partition": 3,
-            "offset": 42,
-        },
+        lineage=lineage(uuid.uuid4(), topic="diffusion.requests", partition=3, offset=42),
     )
-    source = {"topic": "diffusion.requests", "partition": 3, "offset": 1042}
-    timings = {"queued_s": 0.012, "inference_s": 0.84, "storage_s": None, "end_to_end_s": None}
-    image = {"index": 0, "content_type": "image/png", "width": 512, "height": 512, "seed": 1234}
+    source = source_coordinates("diffusion.requests", 3, 1042)
+    image = generated_image(
+        index=0, data=TINY_PNG, content_type="image/png", width=512, height=512, seed=1234
+    )
+    spent = timings(queued_s=0.012, inference_s=0.84)
     name = EventName(event)
     if name is EventName.REQUEST:
         return request
+    result = new_result(
+        request,
+        attempt=1,
+        model="tiny-sd",
+        revision="main",
+        images=[image],
+        timings=spent,
+        source=source,
+    )
     if name is EventName.RESULT:
-        return {
-            "request_id": request["request_id"],
-            "attempt": 1,
-            "produced_at": now_millis(),
-            "model": "tiny-sd",
-            "revision": "main",
-            "images": [dict(image, data=TINY_PNG)],
-            "timings": timings,
-            "source": source,
-            "request": request,
-        }
+        return result
     if name is EventName.COMPLETED:
-        stored = dict(
+        stored = stored_image(
             image,
             uri=f"s3://diffstream/images/{request['request_id']}/0.png",
             sha256=hashlib.sha256(TINY_PNG).hexdigest(),
             size_bytes=len(TINY_PNG),
         )
-        return {
-            "request_id": request["request_id"],
-            "completed_at": now_millis(),
-            "attempt": 1,
-            "model": "tiny-sd",
-            "revision": "main",
-            "images": [stored],
-            "timings": dict(timings, storage_s=0.02, end_to_end_s=0.9),
-            "source": source,
-            "context": request_context(request),
-        }
+        # Completed 0.9 s after submission, as an end-to-end time for readers to show.
+        finished = request["submitted_at"] + timedelta(seconds=0.9)
+        return new_completed(result, [stored], storage_s=0.02, completed_at=finished)
+    failed = new_failed(
+        request["request_id"],
+        ErrorCode.INFERENCE_ERROR,
+        "CUDA error: device-side assert triggered",
+        retryable=True,
+        model="tiny-sd",
+        source=source,
+        context=request_context(request),
+    )
     if name is EventName.FAILED:
-        return new_failed(
-            request["request_id"],
-            ErrorCode.INFERENCE_ERROR,
-            "CUDA error: device-side assert triggered",
-            retryable=True,
-            model="tiny-sd",
-            source=source,
-            context=request_context(request),
-        )
+        return failed
     if name is EventName.STATUS:
-        return {
-            "request_id": request["request_id"],
-            "state": "failed",
-            "updated_at": now_millis(),
-            "attempt": 1,
-            "model": "tiny-sd",
-            "tenant": "acme",
-            "batch_id": "backfill-2024-06",
-            "error_code": "timeout",
-            "message": "inference took longer than 120 s",
-            "image_uris": [],
-            "source": source,
-            "fingerprint": None,
-        }
+        timeout = dict(failed, error_code="timeout", message="inference took longer than 120 s")
+        return new_status(request, RequestState.FAILED, source=source, failed=timeout)
     if name is EventName.PROGRESS:
-        return {
-            "request_id": request["request_id"],
-            "step": 7,
-            "steps": 25,
-            "attempt": 1,
-            "updated_at": now_millis(),
-            "model": "tiny-sd",
-        }
-    return {
-        "request_id": request["request_id"],
-        "requested_at": now_millis(),
-        "reason": "user closed the tab",
-        "tenant": "acme",
-        "traceparent": None,
-    }
+        return new_progress(request["request_id"], step=7, steps=25, attempt=1, model="tiny-sd")
+    return new_cancel(request["request_id"], reason="user closed the tab", tenant="acme")

@@ -10,38 +10,27 @@ from __future__ import annotations
 import logging
 import math
 import re
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
-from typing import TypeGuard
-from urllib.parse import urlsplit
 
 from diffstream.settings import RequestLimits
+from schemas import value_checks
 from schemas.catalog import load_catalog
 from schemas.events import CallbackEvent, EventName, Lane, OutputFormat
 from schemas.exceptions import FieldError, ValidationError
 from schemas.prompts import DIGITS_ACCEPTS, DIGITS_MODEL, digit_in_prompt
-from schemas.urls import redact_url
+from schemas.schedulers import SCHEDULERS
+from schemas.value_checks import Errors
 
 logger = logging.getLogger(__name__)
 
 _INT32_MAX = 2**31 - 1
 _INT64_MAX = 2**63 - 1
-# Hugging Face ids (org/name) and relative paths; no leading "/" or "~", no ".." segments.
-_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-.*)?")
 _MAX_TRACESTATE_CHARS = 512  # W3C trace-context: 32 members, 512 characters in total
 _MAX_TOPIC_CHARS = 249  # Kafka's limit on topic names
-_VALUE_CHARS_IN_MESSAGE = 60
 _ERRORS_CHARS_IN_LOG = 1000
-_KEY_CHARS_IN_FIELD = 100
-# Unicode category Cc (C0, DEL, C1): invisible, and they can forge log lines and confuse
-# tokenizers. Prompts may keep newline and tab; one-line fields (labels, tenant, ...) none.
-_CONTROL_IN_PROSE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_CONTROL_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-_Errors = list[FieldError]
 
 
 def validate_request(
@@ -51,11 +40,11 @@ def validate_request(
     limits = limits or RequestLimits()
     now = now or datetime.now(UTC)
     try:
-        return _validate(record, limits, _aware(now))
+        return _validate(record, limits, value_checks.aware(now))
     except Exception as exc:  # a validator bug must not crash a processor on a poison event
         logger.exception("request validator failed on a %s", type(record).__name__)
         problem = f"could not be checked: {exc!r}"
-        return [_error("request", type(record).__name__, "a valid request", problem)]
+        return [value_checks.error("request", type(record).__name__, "a valid request", problem)]
 
 
 def check_request(
@@ -93,30 +82,43 @@ def _required_fields() -> frozenset[str]:
     return frozenset(f["name"] for f in fields if "default" not in f)
 
 
-def _validate(record: object, limits: RequestLimits, now: datetime) -> _Errors:
+def _validate(record: object, limits: RequestLimits, now: datetime) -> Errors:
     if not isinstance(record, Mapping):
-        return [_error("request", record, "a record (mapping)", f"is a {type(record).__name__}")]
+        return [
+            value_checks.error(
+                "request", record, "a record (mapping)", f"is a {type(record).__name__}"
+            )
+        ]
     names, required = request_fields(), _required_fields()
-    errors: _Errors = []
+    errors: Errors = []
     for key in record:
         if key not in names:
-            errors.append(_error(str(key), record[key], "a GenerationRequest field", "is unknown"))
+            errors.append(
+                value_checks.error(str(key), record[key], "a GenerationRequest field", "is unknown")
+            )
     for key in sorted(required - set(record)):
-        errors.append(_error(key, None, "required", "is missing"))
+        errors.append(value_checks.error(key, None, "required", "is missing"))
     for field, check in _CHECKS.items():
         if field in record:
             errors.extend(check(field, record[field], limits, now))
     width, height = record.get("width"), record.get("height")
     sides_ok = not any(e.field in ("width", "height") for e in errors)
     # Only judge the area of sides that are valid on their own: one error per cause.
-    if sides_ok and _is_int(width) and _is_int(height) and width * height > limits.max_pixels:
+    if (
+        sides_ok
+        and value_checks.is_int(width)
+        and value_checks.is_int(height)
+        and width * height > limits.max_pixels
+    ):
         problem = f"({width}x{height}) is too many pixels"
-        errors.append(_error("width*height", width * height, limits.max_pixels, problem))
+        errors.append(
+            value_checks.error("width*height", width * height, limits.max_pixels, problem)
+        )
     errors.extend(_drawable(record, errors))
     return errors
 
 
-def _drawable(record: Mapping[str, object], errors: _Errors) -> _Errors:
+def _drawable(record: Mapping[str, object], errors: Errors) -> Errors:
     """A prompt the requested model cannot draw (only models with a grammar are judged)."""
     prompt = record.get("prompt")
     if record.get("model") != DIGITS_MODEL or not isinstance(prompt, str):
@@ -124,187 +126,222 @@ def _drawable(record: Mapping[str, object], errors: _Errors) -> _Errors:
     if any(e.field == "prompt" for e in errors) or digit_in_prompt(prompt) is not None:
         return []
     problem = f"is not something model {DIGITS_MODEL!r} can draw"
-    return [_error("prompt", prompt, DIGITS_ACCEPTS, problem)]
+    return [value_checks.error("prompt", prompt, DIGITS_ACCEPTS, problem)]
 
 
 # ---- rules per field; each returns the errors of one field ----------------------------
 
 
-def _request_id(field: str, value: object, _l: RequestLimits, _n: datetime) -> _Errors:
-    return _uuid(field, value)
+def _request_id(field: str, value: object, _l: RequestLimits, _n: datetime) -> Errors:
+    return value_checks.uuid_value(field, value)
 
 
-def _submitted_at(field: str, value: object, _l: RequestLimits, _n: datetime) -> _Errors:
-    if _to_datetime(value) is None:
-        return [_error(field, value, "a timestamp", "is not a timestamp")]
+def _submitted_at(field: str, value: object, _l: RequestLimits, _n: datetime) -> Errors:
+    if value_checks.to_datetime(value) is None:
+        return [value_checks.error(field, value, "a timestamp", "is not a timestamp")]
     return []
 
 
-def _model(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
-    return _model_name(field, value, limits.max_model_chars)
+def _model(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
+    return value_checks.model_name(field, value, limits.max_model_chars)
 
 
-def _revision(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
-    return [] if value is None else _model_name(field, value, limits.max_model_chars)
+def _revision(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
+    return [] if value is None else value_checks.model_name(field, value, limits.max_model_chars)
 
 
-def _prompt(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
-    return _text(field, value, limits.max_prompt_chars, allow_blank=False, multiline=True)
+def _prompt(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
+    return value_checks.text(
+        field, value, limits.max_prompt_chars, allow_blank=False, multiline=True
+    )
 
 
-def _negative_prompt(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
+def _negative_prompt(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
     if value is None:
         return []
-    return _text(field, value, limits.max_negative_prompt_chars, allow_blank=True, multiline=True)
+    return value_checks.text(
+        field, value, limits.max_negative_prompt_chars, allow_blank=True, multiline=True
+    )
 
 
-def _side(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
+def _side(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
     bounds = f"multiple of {limits.side_multiple} in [{limits.min_side}, {limits.max_side}]"
-    if not _is_int(value):
-        return [_error(field, value, bounds, "is not an integer")]
+    if not value_checks.is_int(value):
+        return [value_checks.error(field, value, bounds, "is not an integer")]
     if not limits.min_side <= value <= limits.max_side:
-        return [_error(field, value, bounds, "is out of range")]
+        return [value_checks.error(field, value, bounds, "is out of range")]
     if value % limits.side_multiple:
-        return [_error(field, value, bounds, f"is not a multiple of {limits.side_multiple}")]
+        return [
+            value_checks.error(field, value, bounds, f"is not a multiple of {limits.side_multiple}")
+        ]
     return []
 
 
-def _steps(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
-    return _int_range(field, value, 1, limits.max_steps)
+def _steps(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
+    return value_checks.int_range(field, value, 1, limits.max_steps)
 
 
-def _num_images(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
-    return _int_range(field, value, 1, limits.max_num_images)
+def _num_images(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
+    return value_checks.int_range(field, value, 1, limits.max_num_images)
 
 
-def _guidance_scale(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
+def _guidance_scale(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
     low, high = limits.min_guidance_scale, limits.max_guidance_scale
     bounds = f"a finite number in [{low}, {high}]"
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return [_error(field, value, bounds, "is not a number")]
+        return [value_checks.error(field, value, bounds, "is not a number")]
     if not math.isfinite(value):
-        return [_error(field, value, bounds, "is not finite")]
+        return [value_checks.error(field, value, bounds, "is not finite")]
     if not low <= value <= high:
-        return [_error(field, value, bounds, "is out of range")]
+        return [value_checks.error(field, value, bounds, "is out of range")]
     return []
 
 
-def _seed(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
-    return [] if value is None else _int_range(field, value, 0, limits.max_seed)
+def _seed(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
+    return [] if value is None else value_checks.int_range(field, value, 0, limits.max_seed)
 
 
-def _scheduler(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
-    if value is None or (isinstance(value, str) and value in limits.schedulers):
+def _scheduler(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
+    known = (
+        SCHEDULERS.keys() if limits.schedulers is None else SCHEDULERS.keys() & limits.schedulers
+    )
+    if value is None or (isinstance(value, str) and value in known):
         return []
-    return [_error(field, value, f"one of {sorted(limits.schedulers)}", "is not a known scheduler")]
+    return [value_checks.error(field, value, f"one of {sorted(known)}", "is not a known scheduler")]
 
 
-def _output_format(field: str, value: object, _l: RequestLimits, _n: datetime) -> _Errors:
-    return _symbol(field, value, OutputFormat)
+def _output_format(field: str, value: object, _l: RequestLimits, _n: datetime) -> Errors:
+    return value_checks.symbol(field, value, OutputFormat)
 
 
-def _lane(field: str, value: object, _l: RequestLimits, _n: datetime) -> _Errors:
-    return _symbol(field, value, Lane)
+def _lane(field: str, value: object, _l: RequestLimits, _n: datetime) -> Errors:
+    return value_checks.symbol(field, value, Lane)
 
 
-def _priority(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
-    return _int_range(field, value, 0, limits.max_priority)
+def _priority(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
+    return value_checks.int_range(field, value, 0, limits.max_priority)
 
 
-def _deadline(field: str, value: object, _l: RequestLimits, now: datetime) -> _Errors:
+def _deadline(field: str, value: object, _l: RequestLimits, now: datetime) -> Errors:
     if value is None:
         return []
-    when = _to_datetime(value)
+    when = value_checks.to_datetime(value)
     if when is None:
-        return [_error(field, value, "a timestamp", "is not a timestamp")]
+        return [value_checks.error(field, value, "a timestamp", "is not a timestamp")]
     if when <= now:
-        return [_error(field, value, f"after now ({now.isoformat()})", "is in the past")]
+        return [
+            value_checks.error(field, value, f"after now ({now.isoformat()})", "is in the past")
+        ]
     return []
 
 
-def _callback(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
+def _callback(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
     if value is None:
         return []
     if not isinstance(value, Mapping):
-        return [_error(field, value, "a record with url and events", "is not a record")]
+        return [value_checks.error(field, value, "a record with url and events", "is not a record")]
     errors = [
-        _error(f"{field}.{key}", value[key], "url, events", "is unknown")
+        value_checks.error(f"{field}.{key}", value[key], "url, events", "is unknown")
         for key in value
         if key not in ("url", "events")
     ]
-    errors += _url(f"{field}.url", value.get("url"), limits.max_callback_url_chars)
+    errors += value_checks.url(f"{field}.url", value.get("url"), limits.max_callback_url_chars)
     events = value.get("events")
     allowed = [e.value for e in CallbackEvent]
     if not isinstance(events, list | tuple) or not events:
-        errors.append(_error(f"{field}.events", events, f"a non-empty list of {allowed}", "is not"))
+        errors.append(
+            value_checks.error(
+                f"{field}.events", events, f"a non-empty list of {allowed}", "is not"
+            )
+        )
     else:
         errors += [
-            _error(f"{field}.events", event, f"one of {allowed}", "is not a callback event")
+            value_checks.error(
+                f"{field}.events", event, f"one of {allowed}", "is not a callback event"
+            )
             for event in events
             if event not in allowed
         ]
     return errors
 
 
-def _tenant(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
-    return [] if value is None else _text(field, value, limits.max_tenant_chars, allow_blank=False)
+def _tenant(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
+    return (
+        []
+        if value is None
+        else value_checks.text(field, value, limits.max_tenant_chars, allow_blank=False)
+    )
 
 
-def _batch_id(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
+def _batch_id(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
     if value is None:
         return []
-    return _text(field, value, limits.max_batch_id_chars, allow_blank=False)
+    return value_checks.text(field, value, limits.max_batch_id_chars, allow_blank=False)
 
 
-def _labels(field: str, value: object, limits: RequestLimits, _n: datetime) -> _Errors:
+def _labels(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
     if not isinstance(value, Mapping):
-        return [_error(field, value, "a map of strings", "is not a map")]
+        return [value_checks.error(field, value, "a map of strings", "is not a map")]
     if len(value) > limits.max_labels:
         limit = f"at most {limits.max_labels} labels"
-        return [_error(field, len(value), limit, "has too many labels")]
-    errors: _Errors = []
+        return [value_checks.error(field, len(value), limit, "has too many labels")]
+    errors: Errors = []
     for key, item in value.items():
-        name = f"{field}.{_shown_key(key)}"
-        errors += _text(name, key, limits.max_label_key_chars, allow_blank=False, what="key")
-        errors += _text(name, item, limits.max_label_value_chars, allow_blank=True)
+        name = f"{field}.{value_checks.shown_key(key)}"
+        errors += value_checks.text(
+            name, key, limits.max_label_key_chars, allow_blank=False, what="key"
+        )
+        errors += value_checks.text(name, item, limits.max_label_value_chars, allow_blank=True)
     return errors
 
 
-def _traceparent(field: str, value: object, _l: RequestLimits, _n: datetime) -> _Errors:
+def _traceparent(field: str, value: object, _l: RequestLimits, _n: datetime) -> Errors:
     if value is None:
         return []
     if not isinstance(value, str) or not _TRACEPARENT.fullmatch(value) or len(value) > 512:
         limit = "a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)"
-        return [_error(field, value, limit, "is malformed")]
+        return [value_checks.error(field, value, limit, "is malformed")]
     _version, trace_id, span_id = value.split("-")[:3]
     if value.startswith("ff") or set(trace_id) == {"0"} or set(span_id) == {"0"}:
-        return [_error(field, value, "non-zero trace and span ids, version != ff", "is invalid")]
+        return [
+            value_checks.error(
+                field, value, "non-zero trace and span ids, version != ff", "is invalid"
+            )
+        ]
     return []
 
 
-def _tracestate(field: str, value: object, _l: RequestLimits, _n: datetime) -> _Errors:
-    return [] if value is None else _text(field, value, _MAX_TRACESTATE_CHARS, allow_blank=True)
+def _tracestate(field: str, value: object, _l: RequestLimits, _n: datetime) -> Errors:
+    return (
+        []
+        if value is None
+        else value_checks.text(field, value, _MAX_TRACESTATE_CHARS, allow_blank=True)
+    )
 
 
-def _lineage(field: str, value: object, _l: RequestLimits, _n: datetime) -> _Errors:
+def _lineage(field: str, value: object, _l: RequestLimits, _n: datetime) -> Errors:
     if value is None:
         return []
     if not isinstance(value, Mapping):
-        return [_error(field, value, "a record", "is not a record")]
+        return [value_checks.error(field, value, "a record", "is not a record")]
     keys = ("original_request_id", "topic", "partition", "offset")
     errors = [
-        _error(f"{field}.{k}", value[k], ", ".join(keys), "is unknown")
+        value_checks.error(f"{field}.{k}", value[k], ", ".join(keys), "is unknown")
         for k in value
         if k not in keys
     ]
-    errors += _uuid(f"{field}.original_request_id", value.get("original_request_id"))
-    errors += _text(f"{field}.topic", value.get("topic"), _MAX_TOPIC_CHARS, allow_blank=False)
-    errors += _int_range(f"{field}.partition", value.get("partition"), 0, _INT32_MAX)
-    errors += _int_range(f"{field}.offset", value.get("offset"), 0, _INT64_MAX)
+    errors += value_checks.uuid_value(
+        f"{field}.original_request_id", value.get("original_request_id")
+    )
+    errors += value_checks.text(
+        f"{field}.topic", value.get("topic"), _MAX_TOPIC_CHARS, allow_blank=False
+    )
+    errors += value_checks.int_range(f"{field}.partition", value.get("partition"), 0, _INT32_MAX)
+    errors += value_checks.int_range(f"{field}.offset", value.get("offset"), 0, _INT64_MAX)
     return errors
 
 
-_Check = Callable[[str, object, RequestLimits, datetime], _Errors]
+_Check = Callable[[str, object, RequestLimits, datetime], Errors]
 _CHECKS: dict[str, _Check] = {
     "request_id": _request_id,
     "submitted_at": _submitted_at,
@@ -331,144 +368,3 @@ _CHECKS: dict[str, _Check] = {
     "batch_id": _batch_id,
     "lineage": _lineage,
 }
-
-
-# ---- shared rules ----------------------------------------------------------------------
-
-
-def _error(field: str, value: object, limit: object, problem: str) -> FieldError:
-    shown = repr(value)
-    if len(shown) > _VALUE_CHARS_IN_MESSAGE:
-        shown = f"{shown[:_VALUE_CHARS_IN_MESSAGE]}... ({len(shown)} chars)"
-    return FieldError(field, value, limit, f"{field}={shown} {problem} (limit: {limit})")
-
-
-def _shown_key(key: object) -> str:
-    """A map key as part of a field name: printable and short (it may be neither)."""
-    text = str(key)
-    if len(text) > _KEY_CHARS_IN_FIELD:
-        text = f"{text[:_KEY_CHARS_IN_FIELD]}..."
-    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _int_range(field: str, value: object, low: int, high: int) -> _Errors:
-    bounds = f"an integer in [{low}, {high}]"
-    if not _is_int(value):
-        return [_error(field, value, bounds, "is not an integer")]
-    if not low <= value <= high:
-        return [_error(field, value, bounds, "is out of range")]
-    return []
-
-
-def _text(
-    field: str,
-    value: object,
-    max_chars: int,
-    *,
-    allow_blank: bool,
-    what: str = "text",
-    multiline: bool = False,
-) -> _Errors:
-    bounds = f"{'' if allow_blank else 'non-blank '}{what} of at most {max_chars} characters"
-    if not isinstance(value, str):
-        return [_error(field, value, bounds, f"is not {what}")]
-    if not allow_blank and not value.strip():
-        return [_error(field, value, bounds, "is blank")]
-    if len(value) > max_chars:
-        return [_error(field, value, bounds, f"has {len(value)} characters")]
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return [_error(field, value, bounds, "is not valid UTF-8 (lone surrogate)")]
-    control = (_CONTROL_IN_PROSE if multiline else _CONTROL_IN_LINE).search(value)
-    if control is not None:
-        allowed = "other than newline and tab" if multiline else "(one line, no tabs)"
-        limit = f"{bounds}, without control characters {allowed}"
-        problem = (
-            f"contains control character U+{ord(control.group()):04X} at position "
-            f"{control.start()}; remove it or replace it with a space"
-        )
-        return [_error(field, value, limit, problem)]
-    return []
-
-
-def _model_name(field: str, value: object, max_chars: int) -> _Errors:
-    errors = _text(field, value, max_chars, allow_blank=False, what="name")
-    if errors:
-        return errors
-    assert isinstance(value, str)
-    if not _MODEL.fullmatch(value) or ".." in value.split("/") or "//" in value:
-        limit = "letters, digits and . _ - /, starting with a letter or digit, no '..'"
-        return [_error(field, value, limit, "is not a valid name")]
-    return []
-
-
-def _uuid(field: str, value: object) -> _Errors:
-    if isinstance(value, uuid.UUID):
-        return []
-    if isinstance(value, str):
-        try:
-            uuid.UUID(value)
-        except ValueError:
-            pass
-        else:
-            return []
-    return [_error(field, value, "a UUID", "is not a UUID")]
-
-
-def _symbol(field: str, value: object, symbols: type[OutputFormat] | type[Lane]) -> _Errors:
-    allowed = [s.value for s in symbols]
-    return [] if value in allowed else [_error(field, value, f"one of {allowed}", "is not allowed")]
-
-
-def _url(field: str, value: object, max_chars: int) -> _Errors:
-    limit = f"an http(s) URL with a host, at most {max_chars} characters"
-    problem = _url_problem(value, max_chars)
-    if problem is None:
-        return []
-    # The error shows (and carries) the URL without userinfo and query: they may hold a
-    # password, and errors end up in logs and in the public diffusion.failed topic.
-    return [_error(field, redact_url(value) if isinstance(value, str) else value, limit, problem)]
-
-
-def _url_problem(value: object, max_chars: int) -> str | None:
-    """The first rule of ``_url`` that ``value`` breaks, or None."""
-    if not isinstance(value, str):
-        return "is not text"
-    if len(value) > max_chars:
-        return f"has {len(value)} characters"
-    try:
-        parts = urlsplit(value)
-        host, _port = parts.hostname, parts.port  # .port raises on a bad port
-    except ValueError:
-        return "is not a URL"
-    if parts.scheme not in ("http", "https"):
-        return f"has scheme {parts.scheme!r}"
-    if not host:
-        return "has no host"
-    if parts.username is not None or parts.password is not None:
-        # Credentials in a URL end up in logs and events; use the webhook signature instead.
-        return "carries credentials (user:password@); remove them, receivers verify signatures"
-    if any(ch.isspace() or ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in value):
-        return "contains whitespace or control characters; percent-encode them"
-    return None
-
-
-def _aware(value: datetime) -> datetime:
-    # Naive datetimes are UTC, as fastavro writes them.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _to_datetime(value: object) -> datetime | None:
-    if isinstance(value, datetime):
-        return _aware(value)
-    if _is_int(value):
-        try:
-            return datetime.fromtimestamp(value / 1000, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return None

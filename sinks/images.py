@@ -17,23 +17,21 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC
 from typing import Any
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from diffstream.consuming import partition_names
-from diffstream.dead_letters import coordinates, dead_letter
-from diffstream.deferrals import DecodeRetries
 from diffstream.exactly_once import Admission, ExactlyOnceLoop, LoopOptions, Output
 from diffstream.identity import claim_instance_id
 from diffstream.settings import Settings
-from schemas.builders import now_millis, request_context
+from schemas.builders import new_completed, new_status, now_millis, stored_image
 from schemas.codec import Codec
+from schemas.decode_retries import DecodeRetries
+from schemas.dlq import coordinates, dead_letter
 from schemas.events import EventName, RequestState
 from schemas.exceptions import DecodeError
-from schemas.fingerprint import request_fingerprint
 from schemas.topics import COMPLETED, DLQ, FAILED, RESULTS, STATUS, retention_ms
 from sinks.exceptions import StorageUnavailableError
 from sinks.metrics import ImageSinkMetrics
@@ -262,49 +260,26 @@ class ImageSink:
         request = result["request"]
         key = str(result["request_id"]).encode()
         completed_at = now_millis()
-        submitted = request["submitted_at"]
-        end_to_end = (completed_at - submitted.astimezone(UTC)).total_seconds()
-        completed = {
-            "request_id": result["request_id"],
-            "completed_at": completed_at,
-            "attempt": result["attempt"],
-            "model": result["model"],
-            "revision": result.get("revision"),
-            "images": [
-                {
-                    "index": image["index"],
-                    "uri": stored.uri,
-                    "sha256": stored.sha256,
-                    "size_bytes": stored.size_bytes,
-                    "content_type": image["content_type"],
-                    "width": image["width"],
-                    "height": image["height"],
-                    "seed": image["seed"],
-                }
+        completed = new_completed(
+            result,
+            [
+                stored_image(
+                    image, uri=stored.uri, sha256=stored.sha256, size_bytes=stored.size_bytes
+                )
                 for image, stored in zip(result["images"], objects, strict=True)
             ],
-            "timings": {
-                **result["timings"],
-                "storage_s": time.perf_counter() - started,
-                "end_to_end_s": max(end_to_end, 0.0),
-            },
-            "source": result["source"],
-            "context": request_context(request),
-        }
-        status = {
-            "request_id": result["request_id"],
-            "state": str(RequestState.COMPLETED),
-            "updated_at": completed_at,
-            "attempt": result["attempt"],
-            "model": result["model"],
-            "tenant": request.get("tenant"),
-            "batch_id": request.get("batch_id"),
-            "error_code": None,
-            "message": None,
-            "image_uris": [stored.uri for stored in objects],
-            "source": result["source"],
-            "fingerprint": request_fingerprint(request),
-        }
+            storage_s=time.perf_counter() - started,
+            completed_at=completed_at,
+        )
+        status = new_status(
+            request,
+            RequestState.COMPLETED,
+            attempt=result["attempt"],
+            source=result["source"],
+            model=result["model"],
+            image_uris=[stored.uri for stored in objects],
+            updated_at=completed_at,
+        )
         traceparent = request.get("traceparent")
         tracestate = request.get("tracestate")
         return [

@@ -33,11 +33,11 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from prometheus_client import CollectorRegistry
 
 from diffstream.consuming import member_config, usable
-from diffstream.dead_letters import coordinates, dead_letter
 from diffstream.identity import claim_instance_id
 from diffstream.kafka import make_consumer, make_producer
 from diffstream.settings import KafkaConfig, RequestLimits, Settings
 from schemas.codec import Codec
+from schemas.dlq import coordinates, dead_letter
 from schemas.events import EventName
 from schemas.exceptions import DecodeError
 from schemas.topics import COMPLETED, FAILED, WEBHOOKS_DLQ

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
+
+if TYPE_CHECKING:
+    from processors.engine import InferenceEngine
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -16,3 +21,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> InferenceEngine:
+    """A loaded CPU inference engine (no warm-up, a home of its own), one per test module."""
+    from processors.engine import EngineSettings, InferenceEngine  # noqa: PLC0415  # torch
+
+    home = tmp_path_factory.mktemp("engine-home")
+    engine = InferenceEngine(EngineSettings(device="cpu", warmup=False), home=home)
+    engine.load()
+    return engine

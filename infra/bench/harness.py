@@ -16,16 +16,16 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
+from diffstream.closing import Closing
 from diffstream.kafka import make_admin, make_consumer
 from diffstream.settings import ProcessorSettings, Settings, SinkSettings
 from infra.bench.exceptions import BenchError
-from infra.topics import create_topics
-from producers.publisher import Publisher
+from infra.topic_provisioning import create_topics
+from producers.client.publisher import Publisher
 from schemas.codec import Codec
 from schemas.topics import COMPLETED, FAILED, TOPICS
 
@@ -117,7 +117,7 @@ class Tracker:
         self._consumer.close()
 
 
-class Harness:
+class Harness(Closing):
     """Processor, image sink, publisher and tracker on fresh topics; a context manager."""
 
     def __init__(
@@ -140,7 +140,7 @@ class Harness:
         self.publisher: Publisher | None = None
         self.tracker: Tracker | None = None
 
-    def __enter__(self) -> Harness:
+    def __enter__(self) -> Self:
         from processors.worker import StreamProcessor  # noqa: PLC0415  # brings torch
         from sinks.images import ImageSink  # noqa: PLC0415
 
@@ -155,12 +155,8 @@ class Harness:
             self._threads.append(thread)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop the roles, close the clients and delete the harness's topics."""
         self._stop.set()
         for thread in self._threads:
             thread.join()

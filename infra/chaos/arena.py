@@ -28,7 +28,7 @@ from infra.chaos.outcomes import OutcomeReader
 from infra.chaos.roles import Fleet
 from infra.chaos.stack import ChaosStack
 from infra.chaos.verdict import Expect, Fault
-from infra.topics import create_topics
+from infra.topic_provisioning import create_topics
 from schemas.prompts import DIGITS_MODEL
 
 log = logging.getLogger(__name__)

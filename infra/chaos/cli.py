@@ -87,5 +87,10 @@ def chaos(
 
 def _quiet_setup_logs() -> None:
     """Each scenario creates its topics and bucket: the suite's own lines say enough."""
-    for name in ("infra.topics", "diffstream.s3", "infra.chaos.roles", "infra.chaos.stack"):
+    for name in (
+        "infra.topic_provisioning",
+        "diffstream.s3",
+        "infra.chaos.roles",
+        "infra.chaos.stack",
+    ):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -91,7 +91,7 @@ class RoleProcess:
         if self._log is not None:
             self._log.close()
         self._log = self.log_file.open("wb")
-        argv = [sys.executable, "-m", "diffstream", *self.spec.command]
+        argv = [sys.executable, "-m", "diffstream_cli", *self.spec.command]
         self.popen = subprocess.Popen(
             argv,
             env=self._env,

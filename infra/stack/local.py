@@ -12,7 +12,7 @@ from diffstream.settings import Settings
 from infra.stack.kafka import LocalKafka
 from infra.stack.minio import LocalMinio
 from infra.stack.process import ManagedProcess
-from infra.topics import TopicOutcome, create_topics
+from infra.topic_provisioning import TopicOutcome, create_topics
 
 log = logging.getLogger(__name__)
 

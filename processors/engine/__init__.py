@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from processors.engine.results import GeneratedImage, ProgressCallback, StepProgress, TaskResult
-from processors.engine.schedulers import SCHEDULERS
 from processors.engine.settings import EngineSettings
 from processors.engine.tasks import (
     BatchKey,
@@ -19,6 +18,7 @@ from processors.engine.tasks import (
     check_task,
     image_seed,
 )
+from schemas.schedulers import SCHEDULERS
 
 if TYPE_CHECKING:
     from processors.engine.engine import InferenceEngine

@@ -1,45 +1,18 @@
-"""Short scheduler names (as Stable Diffusion UIs spell samplers) and their diffusers classes.
+"""Diffusers schedulers from the short names of ``schemas.schedulers``.
 
-The table is plain data so that task validation needs no diffusers import; ``make_scheduler``
-builds the class from a model's own scheduler config, diffusers' documented way to swap
-schedulers (``Scheduler.from_config(pipe.scheduler.config)``).
+``make_scheduler`` builds the class from a model's own scheduler config, diffusers'
+documented way to swap schedulers (``Scheduler.from_config(pipe.scheduler.config)``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
+
+from schemas.schedulers import SCHEDULERS
 
 logger = logging.getLogger(__name__)
-
-
-class SchedulerSpec(NamedTuple):
-    """A diffusers scheduler class name and the config overrides that make the variant."""
-
-    class_name: str
-    overrides: Mapping[str, Any] = {}
-
-
-# Mirrors the list documented on diffstream.settings.RequestLimits.schedulers.
-SCHEDULERS: Mapping[str, SchedulerSpec] = {
-    "ddim": SchedulerSpec("DDIMScheduler"),
-    "ddpm": SchedulerSpec("DDPMScheduler"),
-    "deis": SchedulerSpec("DEISMultistepScheduler"),
-    "dpm2": SchedulerSpec("KDPM2DiscreteScheduler"),
-    "dpm2_a": SchedulerSpec("KDPM2AncestralDiscreteScheduler"),
-    "dpmpp_2m": SchedulerSpec("DPMSolverMultistepScheduler"),
-    "dpmpp_2m_karras": SchedulerSpec("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
-    "dpmpp_sde": SchedulerSpec("DPMSolverSinglestepScheduler"),
-    "euler": SchedulerSpec("EulerDiscreteScheduler"),
-    "euler_a": SchedulerSpec("EulerAncestralDiscreteScheduler"),
-    "heun": SchedulerSpec("HeunDiscreteScheduler"),
-    "lcm": SchedulerSpec("LCMScheduler"),
-    "lms": SchedulerSpec("LMSDiscreteScheduler"),
-    "pndm": SchedulerSpec("PNDMScheduler"),
-    "tcd": SchedulerSpec("TCDScheduler"),
-    "unipc": SchedulerSpec("UniPCMultistepScheduler"),
-}
 
 
 def make_scheduler(name: str, base_config: Mapping[str, Any]) -> Any:

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from processors.engine.schedulers import SCHEDULERS
 from processors.exceptions import InvalidBatchError, InvalidTaskError
+from schemas.schedulers import SCHEDULERS
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from diffstream.s3 import ensure_bucket, make_s3_client
 from diffstream.settings import ProcessorSettings, Settings, SinkSettings, WebhookSettings
-from infra.topics import create_topics
+from infra.topic_provisioning import create_topics
 
 SMALL: dict[str, Any] = {"width": 64, "height": 64, "steps": 2, "guidance_scale": 5.0}
 SECRET = "whsec_" + base64.b64encode(b"integration-test-secret-012345").decode()

@@ -18,10 +18,15 @@ __all__ = ["SMALL", "isolate"]
 
 
 def read_all(
-    settings: Settings, topic: str, *, expected: int = 0, timeout_s: float = 30
+    settings: Settings,
+    topic: str,
+    *,
+    expected: int = 0,
+    timeout_s: float = 30,
+    settle_s: float = 1.5,
 ) -> list[Message]:
     """Every record of ``topic`` (read_committed), waiting for ``expected`` of them and then
-    a little longer, so that extra ones would be seen too."""
+    ``settle_s`` longer, so that extra ones (a duplicate) would be seen too."""
     consumer = make_consumer(
         settings,
         {
@@ -41,7 +46,7 @@ def read_all(
             if message is not None and message.error() is None:
                 found.append(message)
             if len(found) >= expected:
-                settle = settle or time.monotonic() + 1.5
+                settle = settle or time.monotonic() + settle_s
                 if time.monotonic() > settle:
                     break
     finally:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
-from confluent_kafka import Consumer
-
-from diffstream.kafka import make_consumer, make_producer
+from diffstream.kafka import make_producer
 from diffstream.settings import Settings
-from schemas.builders import new_request, now_millis
+from schemas.builders import (
+    generated_image,
+    new_request,
+    new_result,
+    source_coordinates,
+    timings,
+)
 from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.examples import TINY_PNG
 from schemas.topics import RESULTS
 from tests.integration.isolation import SECRET, isolate
+from tests.integration.producing import decode_all, read_all
 
 __all__ = ["SECRET", "isolate"]
 
@@ -23,26 +27,18 @@ __all__ = ["SECRET", "isolate"]
 def result_record(index: int = 0, **request: Any) -> dict[str, Any]:
     """A GenerationResult with one tiny PNG, as a processor would write it."""
     req = new_request(f"sink test {index}", seed=index, width=64, height=64, steps=2, **request)
-    return {
-        "request_id": req["request_id"],
-        "attempt": 1,
-        "produced_at": now_millis(),
-        "model": "tiny-sd",
-        "revision": None,
-        "images": [
-            {
-                "index": 0,
-                "data": TINY_PNG,
-                "content_type": "image/png",
-                "width": 1,
-                "height": 1,
-                "seed": index,
-            }
-        ],
-        "timings": {"queued_s": 0.01, "inference_s": 0.1, "storage_s": None, "end_to_end_s": None},
-        "source": {"topic": "diffusion.requests", "partition": 0, "offset": index},
-        "request": req,
-    }
+    image = generated_image(
+        index=0, data=TINY_PNG, content_type="image/png", width=1, height=1, seed=index
+    )
+    return new_result(
+        req,
+        attempt=1,
+        model="tiny-sd",
+        revision=None,
+        images=[image],
+        timings=timings(queued_s=0.01, inference_s=0.1),
+        source=source_coordinates("diffusion.requests", 0, index),
+    )
 
 
 def publish(
@@ -67,32 +63,9 @@ def read_committed(
     settings: Settings, topic: str, expected: int, timeout_s: float = 60, settle_s: float = 2.0
 ) -> list[dict[str, Any]]:
     """Every event of ``topic`` a read_committed reader sees once ``expected`` arrived (and
-    ``settle_s`` longer, so that a duplicate would be seen too)."""
-    codec = Codec(settings)
-    consumer: Consumer = make_consumer(
-        settings,
-        {
-            "group.id": f"reader-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-        },
-    )
-    consumer.subscribe([settings.topic(topic)])
-    events: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout_s
-    settle: float | None = None
-    try:
-        while time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is not None and message.error() is None:
-                events.append(codec.decode(message.value()).value)
-            if len(events) >= expected:
-                settle = settle or time.monotonic() + settle_s
-                if time.monotonic() > settle:
-                    break
-    finally:
-        consumer.close()
-    return events
+    ``settle_s`` longer, so that a duplicate would be seen too), decoded."""
+    messages = read_all(settings, topic, expected=expected, timeout_s=timeout_s, settle_s=settle_s)
+    return decode_all(settings, messages)
 
 
 def wait_for(condition: Any, timeout_s: float = 30.0, what: str = "condition") -> None:

@@ -14,11 +14,10 @@ from typer.testing import CliRunner
 from diffstream.s3 import make_s3_client
 from diffstream.settings import Settings
 from processors.engine.engine import InferenceEngine
-from processors.engine.settings import EngineSettings
 from processors.worker import StreamProcessor
-from producers.backfill import run_backfill
 from producers.cli import app
-from producers.manifest import read_manifest
+from producers.operations.backfill import run_backfill
+from producers.operations.backfill_manifest import read_manifest
 from schemas.topics import COMPLETED, REQUESTS_BATCH
 from sinks.images import ImageSink
 from tests.integration.producing import SMALL, isolate, read_all
@@ -27,15 +26,6 @@ pytestmark = pytest.mark.integration
 
 # A completed event is written only once the image is stored in MinIO.
 IMAGES_TOPIC = COMPLETED
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> InferenceEngine:
-    engine = InferenceEngine(
-        EngineSettings(device="cpu", warmup=False), home=tmp_path_factory.mktemp("engine")
-    )
-    engine.load()
-    return engine
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
 from producers.cli import app
 from producers.exceptions import GroupHasMembersError
-from producers.offsets import reset_offsets
+from producers.operations.offset_reset import reset_offsets
 from schemas.builders import new_request
 from schemas.events import EventName
 from schemas.topics import REQUESTS

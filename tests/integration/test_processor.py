@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -24,7 +22,7 @@ from diffstream.settings import Settings
 from processors.engine.engine import InferenceEngine
 from processors.engine.settings import EngineSettings
 from processors.worker import StreamProcessor
-from schemas.builders import new_request, now_millis
+from schemas.builders import new_cancel, new_request, now_millis
 from schemas.codec import Codec
 from schemas.dlq import parse_dead_letter
 from schemas.events import EventName
@@ -38,17 +36,10 @@ from schemas.topics import (
     RESULTS,
 )
 from tests.integration.isolation import SMALL, isolate
+from tests.integration.restarts import assert_one_each, kill_then_rerun
 from tests.integration.sinks_support import read_committed as read_committed_events
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> InferenceEngine:
-    home = tmp_path_factory.mktemp("engine-home")
-    engine = InferenceEngine(EngineSettings(device="cpu", warmup=False), home=home)
-    engine.load()
-    return engine
 
 
 @pytest.fixture
@@ -114,13 +105,7 @@ def test_bad_events_are_routed_not_fatal(isolated: Settings, running: StreamProc
     cancelled = new_request("never mind", **SMALL)
     good = new_request("fine", seed=1, **SMALL)
     codec = Codec(isolated)
-    cancel = {
-        "request_id": cancelled["request_id"],
-        "requested_at": now_millis(),
-        "reason": "test",
-        "tenant": None,
-        "traceparent": None,
-    }
+    cancel = new_cancel(cancelled["request_id"], reason="test")
     producer.produce(
         isolated.topic(CANCELLATIONS),
         codec.encode(EventName.CANCEL, cancel),
@@ -253,26 +238,20 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(isolated: Settings, tmp_
     requests = [new_request(f"kill test {i}", seed=i, **slow) for i in range(40)]
     publish(isolated, requests)
     env = _processor_env(isolated, tmp_path)
-    command = [sys.executable, "-m", "diffstream", "process"]
-    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
+    command = [sys.executable, "-m", "diffstream_cli", "process"]
+
+    def started() -> None:
         # Killed in the batch after the first one: most of the work is left to the second.
         read_committed(isolated, RESULTS, expected=4, timeout_s=180, settle_s=0)
         time.sleep(0.3)
-        first.send_signal(signal.SIGKILL)
-        first.wait(30)
-    finally:
-        first.kill()
-    second = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        results = read_committed(isolated, RESULTS, expected=len(requests), timeout_s=240)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        _, stderr = second.communicate(timeout=60)
-    ids = Counter(str(r["request_id"]) for r in results)
-    assert set(ids) == {str(r["request_id"]) for r in requests}, stderr.decode()[-3000:]
-    assert max(ids.values()) == 1
-    assert second.returncode == 0, stderr.decode()[-3000:]
+
+    life = kill_then_rerun(
+        command,
+        env,
+        started=started,
+        finished=lambda: read_committed(isolated, RESULTS, expected=len(requests), timeout_s=240),
+    )
+    assert_one_each(life, requests)
 
 
 class SlowEngine(InferenceEngine):

@@ -6,7 +6,7 @@ import pytest
 
 from diffstream.kafka import make_producer
 from diffstream.settings import Settings
-from producers.dlq import list_dead_letters, redrive
+from producers.operations.dead_letters import list_dead_letters, redrive
 from schemas.dlq import COUNT, dead_letter_headers
 from schemas.exceptions import DecodeError
 from schemas.topics import DLQ, REQUESTS

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from diffstream.settings import Settings
 from infra.stack.ports import free_port
 from producers.cli import app
+from producers.client.publisher import AsyncPublisher, Publisher
+from producers.client.subscriber import subscribe
 from producers.exceptions import RequestFailed, WaitTimeout
-from producers.publisher import AsyncPublisher, Publisher
-from producers.subscriber import subscribe
 from schemas.events import EventName
 from schemas.examples import example
 from schemas.topics import COMPLETED, FAILED, REQUESTS, REQUESTS_BATCH

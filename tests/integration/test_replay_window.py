@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from diffstream.settings import Settings
 from producers.cli import app
-from producers.positions import Position
-from producers.replay import replay
+from producers.operations.positions import Position
+from producers.operations.replay import replay
 from schemas.builders import new_request
 from schemas.codec import Codec
 from schemas.events import EventName

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -19,6 +17,7 @@ from infra.stack.local import LocalStack
 from schemas.topics import COMPLETED
 from sinks.images import ImageSink
 from tests.integration.conftest import isolated_settings
+from tests.integration.restarts import assert_one_each, kill_then_rerun
 from tests.integration.sinks_support import isolate, publish_results, read_committed, result_record
 
 pytestmark = pytest.mark.integration
@@ -86,23 +85,12 @@ def test_sigkill_mid_run_gives_one_completed_per_request(settings: Settings) -> 
     own = isolate(settings)
     requests = [result_record(i) for i in range(60)]
     publish_results(own, requests)
-    command = [sys.executable, "-c", "from sinks.cli import app; app()", "images"]
-    env = _sink_env(own)
-    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        read_committed(own, COMPLETED, expected=4, timeout_s=60, settle_s=0.0)
-        first.send_signal(signal.SIGKILL)
-        first.wait(30)
-    finally:
-        first.kill()
-    second = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        completed = read_committed(own, COMPLETED, expected=60, timeout_s=90)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        _, stderr = second.communicate(timeout=60)
-    ids = Counter(str(c["request_id"]) for c in completed)
-    assert set(ids) == {str(r["request_id"]) for r in requests}, stderr.decode()[-3000:]
-    assert max(ids.values()) == 1
-    assert second.returncode == 0, stderr.decode()[-3000:]
+    command = [sys.executable, "-c", "from sinks.cli import app; app()", "sink", "images"]
+    life = kill_then_rerun(
+        command,
+        _sink_env(own),
+        started=lambda: read_committed(own, COMPLETED, expected=4, timeout_s=60, settle_s=0.0),
+        finished=lambda: read_committed(own, COMPLETED, expected=60, timeout_s=90),
+    )
+    assert_one_each(life, requests)
     assert len(_objects(own)) == 60

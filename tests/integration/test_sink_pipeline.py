@@ -17,7 +17,6 @@ from standardwebhooks.webhooks import Webhook
 from diffstream.s3 import make_s3_client
 from diffstream.settings import ProcessorSettings, Settings
 from processors.engine.engine import InferenceEngine
-from processors.engine.settings import EngineSettings
 from processors.worker import StreamProcessor
 from schemas.builders import new_request
 from schemas.events import EventName
@@ -28,15 +27,6 @@ from tests.integration.sinks_support import SECRET, isolate, publish, read_commi
 from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> InferenceEngine:
-    engine = InferenceEngine(
-        EngineSettings(device="cpu", warmup=False), home=tmp_path_factory.mktemp("engine")
-    )
-    engine.load()
-    return engine
 
 
 @pytest.fixture

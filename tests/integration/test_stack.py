@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 from diffstream.settings import Settings
 from infra.stack.exceptions import PortInUseError
 from infra.stack.local import LocalStack
-from infra.topics import create_topics
+from infra.topic_provisioning import create_topics
 from schemas.topics import RESULTS, RESULTS_MAX_MESSAGE_BYTES, STATUS, TOPICS
 from tests.integration.conftest import isolated_settings
 
@@ -52,7 +52,7 @@ def test_a_taken_port_is_reported_with_the_setting_to_change(
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "diffstream", *args],
+        [sys.executable, "-m", "diffstream_cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from producers.backfill import BackfillReport, default_batch_id
-from producers.lines import read_entries, request_id_for
+from producers.operations.backfill import BackfillReport, default_batch_id
+from producers.operations.backfill_file import read_entries, request_id_for
 
 SMALL = {"width": 64, "height": 64, "steps": 2}
 

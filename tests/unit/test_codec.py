@@ -12,7 +12,6 @@ import pytest
 from confluent_kafka.schema_registry import Schema
 
 from diffstream.settings import Settings
-from schemas import codec as codec_module
 from schemas.catalog import SCHEMA_DIR, load_catalog
 from schemas.codec import CONTENT_TYPE_HEADER, Codec, WireFormat, content_type
 from schemas.events import EventName
@@ -196,20 +195,6 @@ def test_headers_carry_content_type_and_trace_context(codec: Codec) -> None:
         ("tracestate", b"a=1"),
     ]
     assert [key for key, _ in codec.headers(EventName.STATUS)] == ["content-type"]
-
-
-def test_module_level_helpers_use_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DIFFSTREAM_SCHEMA_REGISTRY_URL", raising=False)
-    codec_module.default_codec.cache_clear()
-    try:
-        data = codec_module.encode(EventName.STATUS, example(EventName.STATUS))
-        assert data[:2] == b"\xc3\x01"
-        assert codec_module.decode(data).event is EventName.STATUS
-        monkeypatch.setenv("DIFFSTREAM_SCHEMA_REGISTRY_URL", "mock://from-env")
-        codec_module.default_codec.cache_clear()
-        assert codec_module.encode(EventName.STATUS, example(EventName.STATUS))[0] == 0
-    finally:
-        codec_module.default_codec.cache_clear()
 
 
 def test_an_old_writer_decodes_with_the_newest_reader(tmp_path: Path) -> None:

@@ -19,20 +19,14 @@ from safetensors.torch import load_file
 
 from processors.engine import EngineSettings, GenerationTask, InferenceEngine
 from processors.engine.digits import PACKAGED_WEIGHTS
-from processors.engine.digits.train import TrainingPlan, train_digits_model
+from processors.engine.digits.plan import TrainingPlan
+from processors.engine.digits.train import train_digits_model
 from schemas.prompts import DIGIT_WORDS, DIGITS_MODEL
 from tests.digit_reading import read_digit
+from tests.unit.tasks import make_task
 
 PER_DIGIT = 10
 REQUIRED_ACCURACY = 0.8
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> InferenceEngine:
-    home = tmp_path_factory.mktemp("digits-home")
-    engine = InferenceEngine(EngineSettings(device="cpu", warmup=False), home=home)
-    engine.load()
-    return engine
 
 
 def _task(digit: int, index: int, prompt: str) -> GenerationTask:
@@ -65,15 +59,8 @@ def test_it_draws_what_the_prompt_asks(engine: InferenceEngine) -> None:
 
 
 def test_images_are_ink_on_paper_at_the_requested_size(engine: InferenceEngine) -> None:
-    task = GenerationTask(
-        request_id="size",
-        model=DIGITS_MODEL,
-        prompt="seven",
-        width=64,
-        height=48,
-        steps=10,
-        guidance_scale=2.0,
-        seed=7,
+    task = make_task(
+        request_id="size", model=DIGITS_MODEL, prompt="seven", height=48, guidance_scale=2.0, seed=7
     )
     image = Image.open(io.BytesIO(engine.generate([task])[0].images[0].data)).convert("L")
     assert image.size == (64, 48)

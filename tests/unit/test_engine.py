@@ -26,7 +26,6 @@ from PIL import Image
 from processors.engine import (
     SCHEDULERS,
     EngineSettings,
-    GenerationTask,
     InferenceEngine,
     StepProgress,
 )
@@ -40,6 +39,7 @@ from processors.exceptions import (
     OutOfMemoryError,
 )
 from schemas.events import ErrorCode
+from tests.unit.tasks import make_task
 
 # diffusers' schedulers hand torch tensors to numpy, which numpy 2.x flags thousands of
 # times per run; it is theirs to fix and says nothing about the engine.
@@ -47,21 +47,6 @@ pytestmark = [
     pytest.mark.filterwarnings(r"ignore::DeprecationWarning:diffusers\.schedulers\."),
     pytest.mark.filterwarnings(r"ignore:__array_wrap__ must accept context:DeprecationWarning"),
 ]
-
-
-def make_task(**changes: Any) -> GenerationTask:
-    fields: dict[str, Any] = {
-        "request_id": "req-1",
-        "model": TINY_SD,
-        "prompt": "a lighthouse at dusk",
-        "width": 64,
-        "height": 64,
-        "steps": 10,
-        "guidance_scale": 7.5,
-        "seed": 123,
-    }
-    fields.update(changes)
-    return GenerationTask(**fields)
 
 
 def make_engine(models_dir: Path, **changes: Any) -> InferenceEngine:

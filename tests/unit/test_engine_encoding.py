@@ -19,18 +19,9 @@ from processors.engine.encoding import (
     read_parameters,
 )
 from processors.engine.tasks import OutputFormat
+from tests.unit.tasks import make_task
 
-TASK = GenerationTask(
-    request_id="req-1",
-    model="tiny-sd",
-    prompt="a lighthouse, ünïcode ☃",
-    negative_prompt="blurry",
-    width=64,
-    height=64,
-    steps=10,
-    guidance_scale=7.5,
-    seed=123,
-)
+TASK = make_task(prompt="a lighthouse, ünïcode ☃", negative_prompt="blurry")
 
 
 def gradient() -> Image.Image:

@@ -6,7 +6,6 @@ import dataclasses
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,22 +21,10 @@ from processors.engine import (
 )
 from processors.engine.tasks import resolve_seed
 from processors.exceptions import InvalidBatchError, InvalidTaskError
+from schemas.builders import new_request
 from schemas.events import ErrorCode
-
-
-def make_task(**changes: Any) -> GenerationTask:
-    fields: dict[str, Any] = {
-        "request_id": "req-1",
-        "model": "tiny-sd",
-        "prompt": "a lighthouse at dusk",
-        "width": 64,
-        "height": 64,
-        "steps": 10,
-        "guidance_scale": 7.5,
-        "seed": 123,
-    }
-    fields.update(changes)
-    return GenerationTask(**fields)
+from schemas.validation import validate_request
+from tests.unit.tasks import make_task
 
 
 def test_a_valid_task_passes() -> None:
@@ -153,8 +140,11 @@ def test_from_request_reads_a_decoded_generation_request() -> None:
     check_task(task)
 
 
-def test_scheduler_names_match_the_request_contract() -> None:
-    assert frozenset(SCHEDULERS) == RequestLimits().schedulers
+def test_every_scheduler_of_the_one_table_passes_validation_and_the_engine() -> None:
+    for name in SCHEDULERS:
+        assert validate_request(new_request("x", scheduler=name), RequestLimits()) == []
+        check_task(make_task(scheduler=name))
+    assert validate_request(new_request("x", scheduler="dpmpp_3m"), RequestLimits())
 
 
 def test_tasks_and_settings_are_frozen() -> None:

@@ -1,4 +1,4 @@
-"""Producers, sinks, the contract and the CLI load without torch (the inference extra)."""
+"""Producers, sinks, the contract and the whole CLI load without torch (the inference extra)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import sys
 
 PROBE = """
 import importlib, pkgutil, sys
-for root in ("diffstream", "schemas", "producers", "sinks", "infra"):
+for root in ("diffstream", "schemas", "producers", "sinks", "infra", "diffstream_cli"):
     package = importlib.import_module(root)
     for info in pkgutil.walk_packages(package.__path__, root + "."):
-        if info.name != "diffstream.__main__":
+        if info.name != "diffstream_cli.__main__":
             importlib.import_module(info.name)
 heavy = sorted(m for m in ("torch", "diffusers", "transformers") if m in sys.modules)
 print(",".join(heavy))

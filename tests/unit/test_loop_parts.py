@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Message
 
-from diffstream.dead_letters import MAX_DEAD_LETTER_VALUE_BYTES, dead_letter
-from diffstream.deferrals import MAX_DELAY_S, DecodeRetries
 from diffstream.exceptions import DeferMessage
 from diffstream.identity import claim_instance_id
 from schemas.builders import new_request
-from schemas.dlq import TRUNCATED_FROM, parse_dead_letter
+from schemas.decode_retries import MAX_DELAY_S, DecodeRetries
+from schemas.dlq import MAX_DEAD_LETTER_VALUE_BYTES, TRUNCATED_FROM, dead_letter, parse_dead_letter
 from schemas.exceptions import DecodeError, RegistryUnavailableError, UnknownVersionError
 from schemas.fingerprint import request_fingerprint
 

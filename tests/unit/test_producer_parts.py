@@ -10,11 +10,11 @@ import pytest
 
 from diffstream.settings import ProducerSettings, Settings
 from infra.stack.ports import free_port
-from producers.events import Event
+from producers.client.events import Event
+from producers.client.publisher import AsyncPublisher, Publisher
 from producers.exceptions import InputError, PublishError
-from producers.fields import assignment, coerce
-from producers.positions import parse_position
-from producers.publisher import AsyncPublisher, Publisher
+from producers.operations.field_text import assignment, coerce
+from producers.operations.positions import parse_position
 from schemas.exceptions import ValidationError
 
 

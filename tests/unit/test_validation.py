@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from diffstream.settings import RequestLimits
-from schemas.builders import invalid_request_failed, new_request
+from schemas.builders import invalid_request_failed, lineage, new_request
 from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.examples import example
@@ -130,19 +130,12 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("batch_id empty", {"batch_id": ""}, "batch_id"),
     (
         "lineage partition negative",
-        {
-            "lineage": {
-                "original_request_id": str(uuid.uuid4()),
-                "topic": "t",
-                "partition": -1,
-                "offset": 0,
-            }
-        },
+        {"lineage": lineage(str(uuid.uuid4()), topic="t", partition=-1, offset=0)},
         "lineage.partition",
     ),
     (
         "lineage bad id",
-        {"lineage": {"original_request_id": "x", "topic": "t", "partition": 0, "offset": 0}},
+        {"lineage": lineage("x", topic="t", partition=0, offset=0)},
         "lineage.original_request_id",
     ),
     ("unknown field (typo)", {"negative_promt": "blurry"}, "negative_promt"),

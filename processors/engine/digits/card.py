@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import diffusers
 import torch
 
-if TYPE_CHECKING:
-    from processors.engine.digits.train import TrainingReport
+from processors.engine.digits.plan import TrainingReport
 
 _BAR_WIDTH = 40
 

@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -25,37 +25,11 @@ from torch.nn import functional
 from processors.engine.digits.card import write_model_card
 from processors.engine.digits.data import digits_dataset
 from processors.engine.digits.pipeline import UNCONDITIONAL_CLASS, DigitsPipeline
+from processors.engine.digits.plan import TrainingPlan, TrainingReport
 
 log = logging.getLogger(__name__)
 
 SIDE = 16
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingPlan:
-    """Everything that decides the weights: the same plan gives the same model."""
-
-    steps: int = 5000
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    warmup_steps: int = 200
-    label_dropout: float = 0.1
-    ema_decay: float = 0.999
-    seed: int = 0
-    threads: int = 2
-    train_timesteps: int = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingReport:
-    """What the model card says about a run."""
-
-    plan: TrainingPlan
-    side: int
-    parameters: int
-    examples: int
-    seconds: float
-    loss_curve: list[tuple[int, float]]
 
 
 def build_unet() -> UNet2DModel:

@@ -17,9 +17,10 @@ from types import TracebackType
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
+from diffstream.closing import Closing
 from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
-from producers.events import KINDS, Event
+from producers.client.events import KINDS, Event
 from producers.exceptions import InputError
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
@@ -37,7 +38,7 @@ TOPICS_OF: dict[str, tuple[str, ...]] = {
 }
 
 
-class Subscription:
+class Subscription(Closing):
     """An iterator (and async iterator) of events for one member of a consumer group."""
 
     def __init__(
@@ -133,17 +134,9 @@ class Subscription:
             self.ack()
         self._consumer.close()
 
-    def __enter__(self) -> Subscription:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def on_exit(self, *, failed: bool) -> None:
         # An exception while handling the last event leaves it uncommitted: redelivered.
-        self.close(commit=exc_type is None)
+        self.close(commit=not failed)
 
     async def __aenter__(self) -> Subscription:
         return self

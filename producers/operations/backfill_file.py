@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from diffstream.settings import RequestLimits
 from producers.exceptions import InputError
-from producers.fields import callback, coerce, parse_time
+from producers.operations.field_text import callback, coerce, parse_time
 from schemas.builders import new_request
 from schemas.events import Lane
 from schemas.exceptions import ValidationError

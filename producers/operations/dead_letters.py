@@ -16,8 +16,8 @@ from confluent_kafka import OFFSET_INVALID, Message, TopicPartition
 
 from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
-from producers.delivery import DeliveryProducer
-from producers.window import PartitionRange, read, reader, whole_topic
+from producers.client.delivery import DeliveryProducer
+from producers.operations.topic_window import PartitionRange, read, reader, whole_topic
 from schemas.dlq import DeadLetter, parse_dead_letter
 from schemas.exceptions import DeadLetterError
 from schemas.topics import DLQ

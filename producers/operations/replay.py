@@ -19,12 +19,18 @@ from typing import Any
 from confluent_kafka import Consumer, Message
 
 from diffstream.settings import Settings
+from producers.client.publisher import Publisher
+from producers.client.topic_lookup import full_name, partitions
 from producers.exceptions import InputError
-from producers.positions import Position
-from producers.publisher import Publisher
-from producers.topics import full_name, partitions
-from producers.window import PartitionRange, read, reader, time_offsets, whole_topic
-from schemas.builders import now_millis
+from producers.operations.positions import Position
+from producers.operations.topic_window import (
+    PartitionRange,
+    read,
+    reader,
+    time_offsets,
+    whole_topic,
+)
+from schemas.builders import lineage, now_millis
 from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.exceptions import DecodeError, ValidationError
@@ -88,7 +94,7 @@ def replay(
         consumer.close()
     if not dry_run and replays:
         with Publisher(settings, codec=codec) as publisher:
-            futures = [publisher.send(record) for record in replays]
+            futures = [publisher.send_validated(record) for record in replays]
             for record, future in zip(replays, futures, strict=True):
                 publisher.wait_acknowledged(future)
                 report.published.append(str(record["request_id"]))
@@ -195,12 +201,12 @@ def _new_request(
     record.update(
         request_id=str(uuid.uuid4()),
         submitted_at=now_millis(),
-        lineage={
-            "original_request_id": str(original["request_id"]),
-            "topic": message.topic() or "",
-            "partition": message.partition() or 0,
-            "offset": message.offset() or 0,
-        },
+        lineage=lineage(
+            str(original["request_id"]),
+            topic=message.topic() or "",
+            partition=message.partition() or 0,
+            offset=message.offset() or 0,
+        ),
     )
     return record
 

@@ -20,12 +20,12 @@ from typing import Any
 from confluent_kafka import Message
 
 from diffstream.settings import Settings
-from producers.events import Event
-from producers.lines import Entry, Format, LineError, read_entries
-from producers.manifest import write_manifest
-from producers.outcomes import DEFAULT_COMPLETED_TOPIC, OutcomeReader
-from producers.publisher import CLOCK_SKEW, Publisher, lane_topic
-from producers.window import read, reader, whole_topic
+from producers.client.events import Event
+from producers.client.outcome_reader import DEFAULT_COMPLETED_TOPIC, OutcomeReader
+from producers.client.publisher import CLOCK_SKEW, Publisher, lane_topic
+from producers.operations.backfill_file import Entry, Format, LineError, read_entries
+from producers.operations.backfill_manifest import write_manifest
+from producers.operations.topic_window import read, reader, whole_topic
 from schemas.events import Lane
 
 logger = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ def _publish(
             delay = start + index / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        futures.append(publisher.send(entry.record))
+        futures.append(publisher.send_validated(entry.record))
         acknowledged += _drain(publisher, futures, block=False)
         notify(Progress("publish", acknowledged, len(entries)))
     acknowledged += _drain(publisher, futures, block=True)

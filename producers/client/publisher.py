@@ -18,11 +18,12 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from diffstream.closing import Closing
 from diffstream.settings import Settings
-from producers.delivery import DeliveryProducer
-from producers.events import Event
+from producers.client.delivery import DeliveryProducer
+from producers.client.events import Event
+from producers.client.outcome_reader import DEFAULT_COMPLETED_TOPIC, OutcomeReader
 from producers.exceptions import PublishError, RequestFailed, WaitTimeout
-from producers.outcomes import DEFAULT_COMPLETED_TOPIC, OutcomeReader
 from schemas.builders import new_request
 from schemas.codec import Codec
 from schemas.events import EventName, Lane
@@ -41,7 +42,7 @@ def lane_topic(settings: Settings, record: Mapping[str, Any]) -> str:
     return settings.topic(REQUESTS_BATCH if batch else REQUESTS)
 
 
-class Publisher:
+class Publisher(Closing):
     """Validates, publishes and waits for generation requests; use it as a context manager."""
 
     def __init__(
@@ -67,6 +68,11 @@ class Publisher:
     def send(self, record: Mapping[str, Any]) -> Future[Message]:
         """Publish a complete record on its lane's topic (validated first); a future of the ack."""
         check_request(record, self.settings.limits)
+        return self.send_validated(record)
+
+    def send_validated(self, record: Mapping[str, Any]) -> Future[Message]:
+        """``send`` without the check, for a record already checked against these settings'
+        limits (by ``build``, or ``check_request`` as backfill and replay do): once a hop."""
         request_id = str(record["request_id"])
         future = self._delivery.send(
             lane_topic(self.settings, record),
@@ -94,7 +100,7 @@ class Publisher:
         """Validate and publish one request; returns its request_id once acknowledged
         (``wait_delivery=False``: once queued; ``flush()`` or closing waits for the rest)."""
         record = self.build(prompt, **fields)
-        future = self.send(record)
+        future = self.send_validated(record)
         if wait_delivery:
             self._delivery.wait(future)
         return str(record["request_id"])
@@ -103,7 +109,7 @@ class Publisher:
         """Validate every request (each a mapping with ``prompt`` and other fields) before
         publishing any, then publish all and wait for every acknowledgement."""
         records = [self.build(**dict(fields)) for fields in requests]
-        futures = [self.send(record) for record in records]
+        futures = [self.send_validated(record) for record in records]
         for future in futures:
             self._delivery.wait(future)
         return [str(record["request_id"]) for record in records]
@@ -152,17 +158,6 @@ class Publisher:
         """Flush what is queued (within the publish timeout) and stop."""
         self._delivery.close()
 
-    def __enter__(self) -> Publisher:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 class AsyncPublisher:
     """``Publisher`` for asyncio: sends resolve through the delivery thread, never blocking
@@ -181,13 +176,13 @@ class AsyncPublisher:
     async def submit(self, prompt: str, **fields: Any) -> str:
         """Validate and publish one request; its request_id once acknowledged."""
         record = self._sync.build(prompt, **fields)
-        await self._acknowledged(self._sync.send(record))
+        await self._acknowledged(self._sync.send_validated(record))
         return str(record["request_id"])
 
     async def submit_many(self, requests: Iterable[Mapping[str, Any]]) -> list[str]:
         """Validate all, then publish all concurrently; their request_ids once acknowledged."""
         records = [self._sync.build(**dict(fields)) for fields in requests]
-        futures = [self._sync.send(record) for record in records]
+        futures = [self._sync.send_validated(record) for record in records]
         await asyncio.gather(*(self._acknowledged(f) for f in futures))
         return [str(record["request_id"]) for record in records]
 

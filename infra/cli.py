@@ -1,60 +1,35 @@
-"""The `diffstream` command line: the one place that wires the roles together.
+"""The operations commands: ``stack``, ``topics``, ``bucket``, ``run``, ``demo`` and ``bench``.
 
-Each command imports its role lazily, so `diffstream publish` never loads torch and a
-missing optional dependency only breaks the command that needs it.
+Each command imports what it drives inside itself, so that ``diffstream publish`` loads
+neither the local stack nor a processor (and with it torch).
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import pydantic
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from diffstream.exceptions import DiffstreamError
-from diffstream.logs import configure_logging
 from diffstream.settings import Settings
 from infra.bench.cli import bench as bench_command
 from infra.chaos.cli import chaos as chaos_command
-from producers.cli import app as producers_app
-from sinks.cli import app as sink_app
-from sinks.view.cli import app as view_app
 
 if TYPE_CHECKING:
     from infra.stack.local import ServerStatus
 
 console = Console()
-err_console = Console(stderr=True)
 
-app = typer.Typer(
-    help="diffstream: Kafka event streaming for diffusion image generation.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 stack_app = typer.Typer(help="The local stack: a real Kafka broker and MinIO, no Docker needed.")
 topics_app = typer.Typer(help="Topic provisioning.")
 bucket_app = typer.Typer(help="The object-store bucket images are written to.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(bucket_app, name="bucket")
-app.add_typer(sink_app, name="sink")
-# publish, backfill, replay, offsets, dlq: producers import no torch, so they load eagerly.
-app.add_typer(producers_app)
-# view, request: faust loads only inside `view`.
-app.add_typer(view_app)
 app.command("bench")(bench_command)
 app.command("chaos")(chaos_command)
-
-
-@app.callback()
-def _root(
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
-) -> None:
-    configure_logging(log_level)
 
 
 @stack_app.command("install")
@@ -114,7 +89,7 @@ def stack_status() -> None:
 @topics_app.command("create")
 def topics_create() -> None:
     """Create every topic with its configuration; safe to run again."""
-    from infra.topics import create_topics
+    from infra.topic_provisioning import create_topics
 
     table = Table("topic", "partitions", "action")
     for outcome in create_topics(Settings()):
@@ -132,14 +107,6 @@ def bucket_create() -> None:
     console.print(f"bucket {settings.s3_bucket}: {'created' if created else 'exists'}")
 
 
-@app.command("process")
-def process() -> None:
-    """Run a GPU stream processor: consume requests, generate, write results exactly once."""
-    from processors.serve import serve_processor
-
-    serve_processor(Settings())
-
-
 @app.command("run")
 def run_all() -> None:
     """Every role in one process (processor, image sink, notifier), for the local demo."""
@@ -147,41 +114,6 @@ def run_all() -> None:
     from infra.together import run_every_role
 
     run_every_role(Settings(), stop_on_signals())
-
-
-@app.command("train-demo-model")
-def train_demo_model(
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Where to write the pipeline (default: the committed weights)."),
-    ] = None,
-    steps: Annotated[int, typer.Option(min=1, help="Optimiser steps.")] = 5000,
-    seed: Annotated[int, typer.Option(help="The seed every random choice derives from.")] = 0,
-    threads: Annotated[int, typer.Option(min=1, help="CPU threads for torch.")] = 2,
-) -> None:
-    """Train the `digits` model from scikit-learn's handwritten digits (about 10 minutes
-    on 2 cores); the same seed and steps give the same weights on the same machine."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from processors.engine.digits import PACKAGED_WEIGHTS
-    from processors.engine.digits.train import TrainingPlan, train_digits_model
-
-    target = out or PACKAGED_WEIGHTS
-    plan = TrainingPlan(steps=steps, seed=seed, threads=threads)
-    columns = (TextColumn("training"), BarColumn(), TextColumn("{task.fields[loss]}"))
-    with Progress(*columns, TimeRemainingColumn(), console=console) as progress:
-        task = progress.add_task("train", total=steps, loss="")
-        report = train_digits_model(
-            target,
-            plan,
-            on_progress=lambda step, loss: progress.update(
-                task, completed=step, loss=f"loss {loss:.4f}"
-            ),
-        )
-    console.print(
-        f"trained {report.parameters:,} parameters in {report.seconds / 60:.1f} min, "
-        f"final loss {report.loss_curve[-1][1]:.4f}; written to {target}"
-    )
 
 
 @app.command("demo")
@@ -198,15 +130,3 @@ def _print_servers(servers: list[ServerStatus]) -> None:
         state = "[green]ready[/green]" if server.ready else "[red]down[/red]"
         table.add_row(server.name, server.endpoint, str(server.pid or "-"), state)
     console.print(table)
-
-
-def main() -> None:
-    """Entry point: diffstream's own errors print as one clear line and exit 2."""
-    try:
-        app()
-    except DiffstreamError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        sys.exit(2)
-    except pydantic.ValidationError as exc:
-        err_console.print(f"[red]invalid settings:[/red] {exc}", markup=True, highlight=False)
-        sys.exit(2)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from producers.exceptions import InputError
-from producers.fields import parse_time
+from producers.operations.field_text import parse_time
 
 _RELATIVE = re.compile(r"-(\d+(?:\.\d+)?)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

@@ -20,8 +20,8 @@ from confluent_kafka import (
 
 from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
+from producers.client.topic_lookup import partitions
 from producers.exceptions import AdminError
-from producers.topics import partitions
 
 logger = logging.getLogger(__name__)
 

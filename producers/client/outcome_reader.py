@@ -6,15 +6,15 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
-from types import TracebackType
 
 from confluent_kafka import OFFSET_END, KafkaException, TopicPartition
 
+from diffstream.closing import Closing
 from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
-from producers.events import KINDS, Event
+from producers.client.events import KINDS, Event
+from producers.client.topic_lookup import full_name, partitions
 from producers.exceptions import AdminError
-from producers.topics import full_name, partitions
 from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.exceptions import DecodeError
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_COMPLETED_TOPIC = COMPLETED
 
 
-class OutcomeReader:
+class OutcomeReader(Closing):
     """Reads completed and failed events written at or after ``since``, on every partition."""
 
     def __init__(
@@ -107,17 +107,6 @@ class OutcomeReader:
     def close(self) -> None:
         """Leave: nothing was committed, so nothing is lost."""
         self._consumer.close()
-
-    def __enter__(self) -> OutcomeReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _kind_of(event: EventName) -> str:

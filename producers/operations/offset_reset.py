@@ -18,8 +18,8 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from diffstream.kafka import make_admin
 from diffstream.settings import Settings
+from producers.client.topic_lookup import full_name
 from producers.exceptions import AdminError, GroupHasMembersError, InputError
-from producers.topics import full_name
 
 logger = logging.getLogger(__name__)
 

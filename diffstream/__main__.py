@@ -1,5 +1,0 @@
-"""`python -m diffstream` is the `diffstream` command."""
-
-from diffstream.cli import main
-
-main()

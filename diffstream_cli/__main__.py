@@ -1,0 +1,5 @@
+"""``python -m diffstream_cli`` is the ``diffstream`` command."""
+
+from diffstream_cli.app import main
+
+main()
