@@ -1,0 +1,50 @@
+"""The browser tests' fixtures: the session's real stack (reused from the integration tier),
+every role and a gateway on it, and headless Chromium driven by Selenium."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from diffstream.settings import Settings
+from infra.together import run_every_role
+from tests.browser.chromium import Chromium, ensure
+from tests.browser.page import Page, Web, start_browser
+from tests.integration.conftest import settings, stack  # noqa: F401 (the session's stack)
+from tests.integration.gateway_support import live_key, running_gateway
+from tests.integration.isolation import isolate
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Chromium:
+    """Debian's chromium and chromedriver, installed first when they are missing."""
+    return ensure(Settings())
+
+
+@pytest.fixture(scope="module")
+def web(settings: Settings) -> Iterator[Web]:  # noqa: F811 (the imported fixture)
+    # Progress on every step, so that the page's bar has steps to show.
+    isolated = isolate(settings, processor={"progress_interval_ms": 1})
+    stop = threading.Event()
+    roles = threading.Thread(target=run_every_role, args=(isolated, stop), daemon=True)
+    roles.start()
+    try:
+        with running_gateway(isolated) as base, httpx.Client(base_url=base) as client:
+            yield Web(base, live_key(client, isolated, "web-page"), isolated)
+    finally:
+        stop.set()
+        roles.join(60)
+
+
+@pytest.fixture
+def page(chromium: Chromium, tmp_path: Path) -> Iterator[Page]:
+    """A fresh browser (its own profile, so its own sessionStorage), screenshots in tmp_path."""
+    driver = start_browser(chromium)
+    try:
+        yield Page(driver, tmp_path)
+    finally:
+        driver.quit()
