@@ -27,6 +27,7 @@ from producers.backfill import run_backfill
 from producers.dlq import DEFAULT_REDRIVE_GROUP, list_dead_letters, redrive
 from producers.exceptions import InputError, RequestFailed, WaitTimeout
 from producers.fields import assignment, callback, coerce, parse_time
+from producers.gateway.cli import gateway_command, keys_app
 from producers.lines import Format
 from producers.offsets import Target, reset_offsets
 from producers.positions import parse_position
@@ -43,6 +44,8 @@ offsets_app = typer.Typer(help="Consumer-group offsets.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters in diffusion.dlq.", no_args_is_help=True)
 app.add_typer(offsets_app, name="offsets")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(keys_app, name="keys")
+app.command("gateway")(gateway_command)
 
 _SIZE = re.compile(r"(\d+)[xX](\d+)")
 _DURATION = re.compile(r"\+?(\d+(?:\.\d+)?)([smhd])")

@@ -141,3 +141,20 @@ def invalid_request_failed(
         source=source,
         context=context,
     )
+
+
+def new_cancel(
+    request_id: uuid.UUID | str,
+    *,
+    tenant: str | None = None,
+    reason: str | None = None,
+    traceparent: str | None = None,
+) -> dict[str, Any]:
+    """A GenerationCancel record, asked for now."""
+    return {
+        "request_id": request_id,
+        "requested_at": now_millis(),
+        "reason": reason,
+        "tenant": tenant,
+        "traceparent": traceparent,
+    }

@@ -107,6 +107,19 @@ def example(event: EventName | str) -> dict[str, Any]:
             "updated_at": now_millis(),
             "model": "tiny-sd",
         }
+    if name is EventName.TENANT_KEY:
+        return {
+            "key_hash": "9f" * 32,
+            "key_prefix": "ds_Zk3q",
+            "tenant": "acme",
+            "created_at": now_millis(),
+            "updated_at": now_millis(),
+            "revoked": False,
+            "rate_per_s": 10.0,
+            "images_per_min": 600,
+            "max_in_flight": 100,
+            "webhook_secret": "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY",
+        }
     return {
         "request_id": request["request_id"],
         "requested_at": now_millis(),

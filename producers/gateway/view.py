@@ -1,0 +1,415 @@
+"""What a gateway instance knows of recent requests, read from the topics (read_committed).
+
+A thread follows the request topics, ``diffusion.status``, ``diffusion.progress``,
+``diffusion.completed`` and ``diffusion.failed`` from ``view_lookback_s`` ago and hands
+each decoded batch to the event loop, where the view is kept: no locks, and every
+instance builds the same state from the same topics. Events about one request arrive on
+different topics in any order, so a state only moves forward (queued, running, terminal).
+Each request keeps the list of events its SSE stream sends; a watcher waits on a per-request
+asyncio.Event that the loop sets when something new arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
+
+from diffstream.kafka import make_consumer
+from diffstream.settings import Settings
+from producers.gateway.settings import GatewaySettings
+from schemas.codec import Codec
+from schemas.events import ErrorCode, EventName, RequestState
+from schemas.exceptions import DecodeError
+from schemas.topics import COMPLETED, FAILED, PROGRESS, REQUESTS, REQUESTS_BATCH, STATUS
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, COMPLETED_STATE = "queued", "running", "completed"
+FAILED_STATE, CANCELLED_STATE, EXPIRED_STATE = "failed", "cancelled", "expired"
+TERMINAL = frozenset({COMPLETED_STATE, FAILED_STATE, CANCELLED_STATE, EXPIRED_STATE})
+STATES = (QUEUED, RUNNING, COMPLETED_STATE, FAILED_STATE, CANCELLED_STATE, EXPIRED_STATE)
+_RANK = {QUEUED: 1, RUNNING: 2} | dict.fromkeys(TERMINAL, 3)
+_FOLLOWED = (REQUESTS, REQUESTS_BATCH, STATUS, PROGRESS, COMPLETED, FAILED)
+_BATCH = 500
+
+
+@dataclass
+class Generation:
+    """One request as the gateway shows it; ``events`` is its SSE stream so far."""
+
+    request_id: str
+    seq: int
+    tenant: str | None = None
+    request: dict[str, Any] | None = None
+    state: str | None = None
+    step: int | None = None
+    steps: int | None = None
+    error: dict[str, Any] | None = None
+    images: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, Any] | None = None
+    submitted_at: datetime | None = None
+    updated_at: datetime | None = None
+    batch_id: str | None = None
+    model: str | None = None
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the request has ended (completed, failed, cancelled or expired)."""
+        return self.state in TERMINAL
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The request's labels (empty until its request event is read)."""
+        return dict((self.request or {}).get("labels") or {})
+
+
+class GenerationView:
+    """The requests of the last ``view_lookback_s``, kept on the event loop's thread."""
+
+    def __init__(self, settings: Settings, gateway: GatewaySettings, codec: Codec) -> None:
+        self._settings = settings
+        self._gateway = gateway
+        self._codec = codec
+        self._items: OrderedDict[str, Generation] = OrderedDict()
+        self._by_tenant: dict[str, list[str]] = {}
+        self._in_flight: dict[str, int] = {}
+        self._wakes: dict[str, asyncio.Event] = {}
+        self._seq = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.caught_up = threading.Event()
+        self.failure: str | None = None
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Follow the topics; batches are applied on ``loop``."""
+        self._loop = loop
+        self._thread = threading.Thread(target=self._follow, name="gateway-view", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop following and close the consumer."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    # -- reads (on the loop) ----------------------------------------------------------------
+
+    def get(self, request_id: str, tenant: str) -> Generation | None:
+        """The request if it exists and belongs to ``tenant``; None otherwise, alike."""
+        item = self._items.get(request_id)
+        return item if item is not None and item.tenant == tenant else None
+
+    def find(self, request_id: str) -> Generation | None:
+        """The request with this id, whichever tenant's (ids are one space)."""
+        return self._items.get(request_id)
+
+    def in_flight(self, tenant: str) -> int:
+        """The tenant's requests that have not ended."""
+        return self._in_flight.get(tenant, 0)
+
+    def recent(
+        self,
+        tenant: str,
+        *,
+        before: int | None = None,
+        model: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        state: str | None = None,
+        batch_id: str | None = None,
+    ) -> Iterator[Generation]:
+        """The tenant's requests, newest first, with ``seq`` below ``before``, filtered."""
+        for request_id in reversed(self._by_tenant.get(tenant, ())):
+            item = self._items.get(request_id)
+            if item is None or item.tenant != tenant:
+                continue
+            if before is not None and item.seq >= before:
+                continue
+            if model is not None and item.model != model:
+                continue
+            if state is not None and item.state != state:
+                continue
+            if batch_id is not None and item.batch_id != batch_id:
+                continue
+            if labels and any(item.labels.get(k) != v for k, v in labels.items()):
+                continue
+            yield item
+
+    def wake_event(self, request_id: str) -> asyncio.Event:
+        """An asyncio.Event set the next time this request changes."""
+        event = self._wakes.get(request_id)
+        if event is None:
+            event = self._wakes[request_id] = asyncio.Event()
+        return event
+
+    # -- writes (on the loop) ---------------------------------------------------------------
+
+    def note_request(self, record: Mapping[str, Any]) -> Generation:
+        """Take a request this instance just published (read-your-writes before the topic)."""
+        item = self._apply(EventName.REQUEST, record, None)
+        return item
+
+    def apply_batch(self, batch: list[tuple[EventName, dict[str, Any], int | None]]) -> None:
+        """Apply decoded events (the follower thread's hand-over)."""
+        touched: set[str] = set()
+        for event, record, timestamp_ms in batch:
+            try:
+                touched.add(self._apply(event, record, timestamp_ms).request_id)
+            except (KeyError, TypeError, ValueError) as error:  # a strange record: skip it
+                log.warning("view: skipping a %s it cannot read: %r", event, error)
+        for request_id in touched:
+            wake = self._wakes.pop(request_id, None)
+            if wake is not None:
+                wake.set()
+
+    def _apply(
+        self, event: EventName, record: Mapping[str, Any], timestamp_ms: int | None
+    ) -> Generation:
+        request_id = str(record["request_id"])
+        item = self._items.get(request_id)
+        if item is None:
+            item = self._add(request_id)
+        if event is EventName.REQUEST:
+            self._take_request(item, record)
+        elif event is EventName.PROGRESS:
+            self._take_progress(item, record)
+        elif event is EventName.STATUS:
+            self._take_status(item, record)
+        elif event is EventName.COMPLETED:
+            self._take_completed(item, record)
+        elif event is EventName.FAILED:
+            self._take_failed(item, record)
+        return item
+
+    def _add(self, request_id: str) -> Generation:
+        self._seq += 1
+        item = self._items[request_id] = Generation(request_id, self._seq)
+        while len(self._items) > self._gateway.view_max_requests:
+            _, oldest = self._items.popitem(last=False)
+            if oldest.tenant is not None and not oldest.terminal and oldest.state is not None:
+                self._in_flight[oldest.tenant] -= 1
+        return item
+
+    def _own(self, item: Generation, tenant: object) -> None:
+        if item.tenant is None and isinstance(tenant, str):
+            item.tenant = tenant
+            self._by_tenant.setdefault(tenant, []).append(item.request_id)
+            if item.state is not None and not item.terminal:
+                self._in_flight[tenant] = self._in_flight.get(tenant, 0) + 1
+
+    def _move(self, item: Generation, state: str) -> bool:
+        """Advance ``item`` to ``state`` if that is further along; whether it moved."""
+        if item.state is not None and _RANK[state] <= _RANK[item.state]:
+            return False
+        was_open = item.state is not None and not item.terminal
+        item.state = state
+        if item.tenant is not None:
+            counts = self._in_flight
+            if not was_open and state not in TERMINAL:
+                counts[item.tenant] = counts.get(item.tenant, 0) + 1
+            elif was_open and state in TERMINAL:
+                counts[item.tenant] -= 1
+        return True
+
+    def _take_request(self, item: Generation, record: Mapping[str, Any]) -> None:
+        if item.request is not None:
+            return  # read back what this instance already noted
+        item.request = dict(record)
+        item.submitted_at = record.get("submitted_at")
+        item.batch_id = record.get("batch_id")
+        item.model = record.get("model")
+        self._own(item, record.get("tenant"))
+        if self._move(item, QUEUED):
+            item.updated_at = item.submitted_at
+            item.events.append(("status", {"id": item.request_id, "status": QUEUED}))
+
+    def _take_progress(self, item: Generation, record: Mapping[str, Any]) -> None:
+        if item.terminal:
+            return
+        self._move(item, RUNNING)
+        item.step, item.steps = int(record["step"]), int(record["steps"])
+        item.updated_at = record.get("updated_at")
+        stamp = record.get("updated_at")
+        item.events.append(
+            (
+                "progress",
+                {
+                    "id": item.request_id,
+                    "status": RUNNING,
+                    "step": item.step,
+                    "steps": item.steps,
+                    "updated_at": stamp.isoformat(timespec="milliseconds") if stamp else None,
+                },
+            )
+        )
+
+    def _take_status(self, item: Generation, record: Mapping[str, Any]) -> None:
+        self._own(item, record.get("tenant"))
+        item.batch_id = item.batch_id or record.get("batch_id")
+        item.model = item.model or record.get("model")
+        state = str(record["state"])
+        if state in (RequestState.PROCESSING, RequestState.GENERATED):
+            if self._move(item, RUNNING):
+                item.updated_at = record.get("updated_at")
+                item.events.append(("status", {"id": item.request_id, "status": RUNNING}))
+        elif state == RequestState.COMPLETED:
+            if not item.images:
+                item.images = [{"index": i, "uri": u} for i, u in enumerate(record["image_uris"])]
+            self._finish(item, COMPLETED_STATE, record.get("updated_at"))
+        elif state in (RequestState.FAILED, RequestState.CANCELLED):
+            code = record.get("error_code") or ErrorCode.UNKNOWN
+            item.error = item.error or {
+                "code": str(code),
+                "field": None,
+                "message": record.get("message"),
+            }
+            self._finish(item, _failed_state(state, code), record.get("updated_at"))
+
+    def _take_completed(self, item: Generation, record: Mapping[str, Any]) -> None:
+        self._own(item, (record.get("context") or {}).get("tenant"))
+        item.images = [
+            {key: image.get(key) for key in ("index", "uri", "content_type", "width", "height")}
+            | {"seed": image.get("seed")}
+            for image in record["images"]
+        ]
+        item.timings = dict(record.get("timings") or {})
+        item.model = item.model or record.get("model")
+        self._finish(item, COMPLETED_STATE, record.get("completed_at"))
+
+    def _take_failed(self, item: Generation, record: Mapping[str, Any]) -> None:
+        self._own(item, (record.get("context") or {}).get("tenant"))
+        errors = record.get("field_errors") or []
+        code = str(record["error_code"])
+        item.error = {
+            "code": code,
+            "field": errors[0]["field"] if errors else None,
+            "message": record.get("message"),
+            "fields": [dict(e) for e in errors],
+        }
+        state = RequestState.CANCELLED if code == ErrorCode.CANCELLED else RequestState.FAILED
+        self._finish(item, _failed_state(state, code), record.get("failed_at"))
+
+    def _finish(self, item: Generation, state: str, when: datetime | None) -> None:
+        if self._move(item, state):
+            item.updated_at = when
+            item.events.append((state, {"id": item.request_id, "status": state}))
+
+    # -- the follower thread ----------------------------------------------------------------
+
+    def _follow(self) -> None:
+        consumer: Consumer | None = None
+        try:
+            consumer = make_consumer(
+                self._settings,
+                {
+                    "group.id": f"diffstream-gateway-view-{uuid.uuid4()}",
+                    "enable.auto.commit": False,
+                    "isolation.level": "read_committed",
+                    "fetch.wait.max.ms": 10,
+                    "fetch.error.backoff.ms": 50,
+                },
+            )
+            ends = self._assign(consumer)
+            if not ends:
+                self._loop_call(self.caught_up.set)
+            while not self._stop.is_set():
+                messages = consumer.consume(_BATCH, timeout=0.05)
+                batch = []
+                for message in messages:
+                    if message.error() is not None:
+                        continue
+                    decoded = self._decode(message)
+                    if decoded is not None:
+                        batch.append(decoded)
+                if batch and self._loop is not None:
+                    self._loop.call_soon_threadsafe(self.apply_batch, batch)
+                if ends and not self.caught_up.is_set():
+                    ends = self._still_behind(consumer, ends)
+                    if not ends:
+                        self._loop_call(self.caught_up.set)
+        except KafkaException as exc:
+            self.failure = f"the view stopped reading Kafka: {exc}"
+            log.error("%s", self.failure)
+        finally:
+            if consumer is not None:
+                consumer.close()
+
+    def _loop_call(self, callback: Any) -> None:
+        # Caught up only once the batches before are applied: queue it behind them.
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(callback)
+
+    def _decode(self, message: Any) -> tuple[EventName, dict[str, Any], int | None] | None:
+        try:
+            decoded = self._codec.decode(
+                message.value(),
+                topic=message.topic(),
+                partition=message.partition(),
+                offset=message.offset(),
+            )
+        except DecodeError as error:
+            log.debug("view: skipping %s", error)
+            return None
+        _kind, stamp = message.timestamp()
+        return decoded.event, decoded.value, stamp if stamp > 0 else None
+
+    def _assign(self, consumer: Consumer) -> dict[tuple[str, int], int]:
+        """Assign every partition from ``view_lookback_s`` ago; the ends to catch up to."""
+        timeout_s = self._settings.producer.admin_timeout_s
+        since = datetime.now(UTC) - timedelta(seconds=self._gateway.view_lookback_s)
+        millis = int(since.timestamp() * 1000)
+        wanted: list[TopicPartition] = []
+        ends: dict[tuple[str, int], int] = {}
+        for name in _FOLLOWED:
+            topic = self._settings.topic(name)
+            metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+            if metadata is None or metadata.error is not None or not metadata.partitions:
+                raise KafkaException(
+                    f"topic {topic} does not exist (run `diffstream topics create`)"
+                )
+            for partition in sorted(metadata.partitions):
+                tp = TopicPartition(topic, partition)
+                ends[(topic, partition)] = consumer.get_watermark_offsets(tp, timeout=timeout_s)[1]
+                wanted.append(TopicPartition(topic, partition, millis))
+        found = consumer.offsets_for_times(wanted, timeout=timeout_s)
+        starts = [
+            TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
+            for tp in found
+        ]
+        consumer.assign(starts)
+        return {
+            key: end
+            for key, end in ends.items()
+            if any(
+                s.topic == key[0] and s.partition == key[1] and 0 <= s.offset < end for s in starts
+            )
+        }
+
+    def _still_behind(
+        self, consumer: Consumer, ends: dict[tuple[str, int], int]
+    ) -> dict[tuple[str, int], int]:
+        positions = consumer.position([TopicPartition(t, p) for t, p in ends])
+        reached = {
+            (tp.topic, tp.partition)
+            for tp in positions
+            if tp.offset >= ends[(tp.topic, tp.partition)]
+        }
+        return {key: end for key, end in ends.items() if key not in reached}
+
+
+def _failed_state(state: str, code: object) -> str:
+    if state == RequestState.CANCELLED or code == ErrorCode.CANCELLED:
+        return CANCELLED_STATE
+    return EXPIRED_STATE if code == ErrorCode.EXPIRED else FAILED_STATE
