@@ -19,6 +19,7 @@ pytest.importorskip("sklearn", reason="the digits model needs the inference extr
 from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select
 
 from tests.browser.page import DESKTOP, PHONE, Page, Web
@@ -84,12 +85,55 @@ def _new_card(page: Page, known: set[str]) -> str:
     return page.wait("the new request's card", new_id, 30)
 
 
+def _auth(web: Web) -> dict[str, str]:
+    return {"Authorization": f"Bearer {web.key}"}
+
+
 def _png(url: str) -> Image.Image:
     answer = httpx.get(url, timeout=30, follow_redirects=True)
     assert answer.status_code == 200, answer.text[:300]
     image = Image.open(io.BytesIO(answer.content))
     image.load()
     return image
+
+
+def _assert_the_bar_moved(page: Page) -> None:
+    seen: list[list[int]] = page.js("return window.progressSeen")
+    steps = [now for now, top in seen if top == STEPS]
+    assert len(set(steps)) >= 3, f"the bar did not move through the steps: {seen}"
+    assert steps == sorted(steps), f"the bar went backwards: {steps}"
+    assert any(0 < step < STEPS for step in steps), steps
+    assert steps[-1] == STEPS, steps
+
+
+def _assert_a_png_of_a_seven(page: Page, image: WebElement) -> None:
+    """What the browser shows is a PNG of the requested size, and it shows a seven."""
+    shown = page.js("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image)
+    assert shown == [128, 128]
+    png = _png(str(image.get_attribute("src")))
+    assert (png.format, png.size) == ("PNG", (128, 128))
+    assert read_digit(png) == 7
+
+
+def _check_the_result_view(page: Page, web: Web, image: WebElement, request_id: str) -> int:
+    """The image, its parameters, download and copy as curl; the image's seed."""
+    image.find_element(By.XPATH, "..").click()
+    dialog = page.wait("the result view", lambda: page.visible("#result"))
+    page.wait("the large image", lambda: page.visible("#result-images img[src]"))
+    params = dialog.find_element(By.ID, "result-params").text
+    for expected in ("a handwritten 7", "digits", "128\N{MULTIPLICATION SIGN}128", request_id):
+        assert expected in params, params
+    assert page.find("#result-download").get_attribute("href")
+    curl = page.js("return document.getElementById('result-curl-text').textContent")
+    assert f"{web.base}/v1/generations" in curl
+    body = json.loads(curl.split("-d '", 1)[1].rsplit("'", 1)[0])
+    assert (body["prompt"], body["model"], body["steps"]) == ("a handwritten 7", "digits", STEPS)
+    seed = body["seed"]
+    assert isinstance(seed, int), "the curl line repeats the image's seed"
+    page.shot("result")
+    page.find("#result-curl").click()
+    page.wait("the copied note", lambda: "copied" in page.find("#toasts").text)
+    return seed
 
 
 @WIDTHS
@@ -119,42 +163,26 @@ def test_sign_in_draw_a_seven_and_find_it_in_the_gallery(page: Page, web: Web, w
     page.wait("the image to load", lambda: page.loaded(image))
     page.shot("completed")
 
-    seen: list[list[int]] = page.js("return window.progressSeen")
-    steps = [now for now, top in seen if top == STEPS]
-    assert len(set(steps)) >= 3, f"the bar did not move through the steps: {seen}"
-    assert steps == sorted(steps), f"the bar went backwards: {steps}"
-    assert any(0 < step < STEPS for step in steps), steps
-    assert steps[-1] == STEPS, steps
+    _assert_the_bar_moved(page)
+    _assert_a_png_of_a_seven(page, image)
 
-    # What the browser shows is a PNG of the requested size, and it shows a seven.
-    shown = page.js("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image)
-    assert shown == [128, 128]
-    png = _png(str(image.get_attribute("src")))
-    assert (png.format, png.size) == ("PNG", (128, 128))
-    assert read_digit(png) == 7
+    seed = _check_the_result_view(page, web, image, request_id)
 
-    # The result view: the image, its parameters, download, again, copy as curl.
-    image.find_element(By.XPATH, "..").click()
-    dialog = page.wait("the result view", lambda: page.visible("#result"))
-    page.wait("the large image", lambda: page.visible("#result-images img[src]"))
-    params = dialog.find_element(By.ID, "result-params").text
-    for expected in ("a handwritten 7", "digits", "128\N{MULTIPLICATION SIGN}128", request_id):
-        assert expected in params, params
-    assert page.find("#result-download").get_attribute("href")
-    curl = page.js("return document.getElementById('result-curl-text').textContent")
-    assert f"{web.base}/v1/generations" in curl
-    body = json.loads(curl.split("-d '", 1)[1].rsplit("'", 1)[0])
-    assert (body["prompt"], body["model"], body["steps"]) == ("a handwritten 7", "digits", STEPS)
-    assert isinstance(body["seed"], int), "the curl line repeats the image's seed"
-    page.shot("result")
-    page.find("#result-close").click()
+    # Again with a new seed: the same request, drawn from another seed.
+    page.find("#result-again").click()
     page.wait("the result view to close", lambda: not page.find("#result").is_displayed())
+    again = _new_card(page, {request_id})
+    page.wait("the second image", lambda: page.status(again) == "completed", 120)
+    state = httpx.get(f"{web.base}/v1/generations/{again}", headers=_auth(web), timeout=10).json()
+    assert state["prompt"] == "a handwritten 7"
+    assert state["images"][0]["seed"] != seed
 
     page.find("#tab-gallery").click()
     tile = page.wait(
         "the image in the gallery", lambda: page.visible(f'.tile[data-id="{request_id}"] img[src]')
     )
-    assert page.all(".tile")[0].get_attribute("data-id") == request_id, "newest first"
+    newest = [t.get_attribute("data-id") for t in page.all(".tile")[:2]]
+    assert newest == [again, request_id], "newest first"
     page.wait("the tile's image", lambda: page.loaded(tile))
     page.shot("gallery")
 
@@ -207,11 +235,7 @@ def test_cancel_a_queued_request(page: Page, web: Web, width: int) -> None:
     assert not card.find_element(By.CSS_SELECTOR, "button.cancel").is_displayed()
     page.shot("cancelled")
 
-    answer = httpx.get(
-        f"{web.base}/v1/generations/{queued}",
-        headers={"Authorization": f"Bearer {web.key}"},
-        timeout=10,
-    )
+    answer = httpx.get(f"{web.base}/v1/generations/{queued}", headers=_auth(web), timeout=10)
     assert answer.json()["status"] == "cancelled", answer.text
     page.wait("the long request to finish", lambda: page.status(busy) == "completed", 180)
 
@@ -241,3 +265,41 @@ def test_a_batch_file_shows_its_counts_then_a_contact_sheet(
     assert page.find("#batch-counts .count.completed dd").text == "10"
     time.sleep(0.2)  # let the last thumbnails paint
     page.shot("batch-sheet", full=True)
+
+
+def test_the_gallery_loads_more_as_you_scroll(page: Page, web: Web) -> None:
+    """On a phone a page holds a few images; scrolling to the end fetches the next ones."""
+    page.use_width(PHONE)
+    _sign_in_with_link(page, web)
+    expected: list[str] = []
+    cursor = None
+    while True:
+        query: dict[str, str | int] = {"status": "completed", "limit": 200}
+        if cursor:
+            query["cursor"] = cursor
+        answer = httpx.get(
+            f"{web.base}/v1/generations", params=query, headers=_auth(web), timeout=10
+        ).json()
+        expected += [i["id"] for item in answer["data"] for i in [item] * len(item["images"])]
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            break
+    page.find("#tab-gallery").click()
+    page.wait("the first page", lambda: page.all(".tile"))
+    first_page = len(page.all(".tile"))
+    assert first_page < len(expected), f"{first_page} tiles at once: nothing left to scroll to"
+    page.shot("gallery-top")
+
+    def scrolled_to_the_end() -> bool:
+        page.js("window.scrollTo(0, document.body.scrollHeight)")
+        return not page.visible("#gallery-more")
+
+    page.wait("the gallery's end", scrolled_to_the_end, 60)
+    shown = [tile.get_attribute("data-id") for tile in page.all(".tile")]
+    assert shown == expected, "every image once, newest first"
+    lists = page.js(
+        "return performance.getEntriesByType('resource')"
+        ".filter((e) => e.name.includes('/v1/generations?')).length"
+    )
+    assert lists >= 2, "more than one page was fetched"
+    page.shot("gallery-end")

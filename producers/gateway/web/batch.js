@@ -119,7 +119,8 @@ export class Batch {
       if (!next || items.length === 0) break;
       cursor = next;
     }
-    return found.reverse();  // the sheet reads in the file's order
+    // The sheet reads in the order of submission (the list is newest first).
+    return found.reverse().sort((a, b) => String(a.created_at ?? "").localeCompare(String(b.created_at ?? "")));
   }
 }
 

@@ -152,7 +152,8 @@ export class CreateForm {
 
   showError(id, message, append = false) {
     const box = $(`#${id}-error`);
-    box.textContent = append && box.textContent ? `${box.textContent} ${message}` : message;
+    // One line per error (a 7x7 size breaks the width and the height rules).
+    box.textContent = append && box.textContent ? `${box.textContent}\n${message}` : message;
     const control = id === "lane" ? $("#lane-interactive") : $(`#${id}`);
     control?.setAttribute("aria-invalid", "true");
     control?.closest(".field")?.classList.add("invalid");

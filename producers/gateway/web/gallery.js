@@ -3,7 +3,9 @@ import { api, imageCount, imageUrl, page } from "./api.js";
 import { paramsOf } from "./params.js";
 import { $, h } from "./ui.js";
 
-const PAGE = 24;
+// A page fills the screen and a row more: a phone reads a few images at a time.
+const TILE_PX = 230;
+const pageSize = () => Math.min(60, Math.max(8, Math.floor(innerWidth / TILE_PX + 1) * (Math.ceil(innerHeight / TILE_PX) + 1)));
 // Pages to read in one go while a filter hides every item of a page.
 const MAX_EMPTY_PAGES = 5;
 
@@ -79,10 +81,10 @@ export class Gallery {
   }
 
   async loadPage(generation) {
-    const query = { limit: PAGE, status: "completed" };
+    const query = { limit: pageSize(), status: "completed" };
     if (this.cursor) query.cursor = this.cursor;
     if (this.filter.model) query.model = this.filter.model;
-    if (this.filter.label) query.label = this.filter.label;
+    if (this.filter.label.includes("=")) query.label = this.filter.label;
     const { items, cursor } = page(await api.list(query));
     if (generation !== this.generation) return 0;
     this.cursor = cursor;
