@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import threading
 import time
 import uuid
@@ -15,11 +16,12 @@ import pytest
 pytest.importorskip("sklearn", reason="the digits model needs the inference extra")
 
 from PIL import Image
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from diffstream.settings import Settings
 from infra.together import run_every_role
 from processors.serve import serve_processor
-from producers.gateway.keys import revoke_key
+from producers.gateway.keys import CreatedKey, create_key, revoke_key
 from schemas.tenants import hash_key
 from schemas.topics import REQUESTS
 from tests.digit_reading import read_digit
@@ -30,8 +32,9 @@ from tests.integration.gateway_support import (
     running_gateway,
     sse_events,
 )
-from tests.integration.isolation import isolate
+from tests.integration.isolation import SECRET, isolate
 from tests.integration.producing import read_all
+from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.integration
 
@@ -58,8 +61,13 @@ def base(isolated: Settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def key(isolated: Settings) -> str:
-    return new_key(isolated, "acme")
+def acme(isolated: Settings) -> CreatedKey:
+    return create_key(isolated, "acme", rate_per_s=200.0, images_per_min=6000, max_in_flight=500)
+
+
+@pytest.fixture(scope="module")
+def key(acme: CreatedKey) -> str:
+    return acme.key
 
 
 @pytest.fixture
@@ -78,14 +86,26 @@ def _wait_state(client: httpx.Client, url: str, key: str, states: set[str]) -> d
     raise AssertionError(f"{url} never reached {states}: {body}")
 
 
-def test_a_digit_from_submit_to_png(client: httpx.Client, key: str) -> None:
-    answer = client.post("/v1/generations", json=SEVEN, headers=auth(key))
-    assert answer.status_code == 202, answer.text
-    created = answer.json()
+def test_a_digit_from_submit_to_png(client: httpx.Client, acme: CreatedKey) -> None:
+    key = acme.key
+    with receiving(Receiver()) as hooks:
+        body = {**SEVEN, "callback": {"url": hooks.url, "events": ["completed"]}}
+        answer = client.post("/v1/generations", json=body, headers=auth(key))
+        assert answer.status_code == 202, answer.text
+        created = answer.json()
+        events = sse_events(client, created["events_url"], auth(key))
+        deadline = time.monotonic() + 30
+        while not hooks.received and time.monotonic() < deadline:
+            time.sleep(0.1)
+    # The webhook is signed with this tenant's own secret, not the notifier's global one.
+    (hook,) = hooks.received
+    headers = {k: v for k, v in hook.headers.items() if k.startswith("webhook-")}
+    Webhook(acme.webhook_secret).verify(hook.body, headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET).verify(hook.body, headers)
+    assert json.loads(hook.body)["data"]["request_id"] == created["id"]
     assert created["status"] == "queued"
     assert created["events_url"].endswith(f"/v1/generations/{created['id']}/events")
-
-    events = sse_events(client, created["events_url"], auth(key))
     names = [e["event"] for e in events]
     assert names[0] == "status"
     assert "progress" in names, names
@@ -98,6 +118,8 @@ def test_a_digit_from_submit_to_png(client: httpx.Client, key: str) -> None:
     image_url = done["images"][0]["url"]
     redirect = client.get(image_url, headers=auth(key))
     assert redirect.status_code == 302
+    # The object key holds the tenant: no tenant can write over another's images.
+    assert "/tenants/acme/" in redirect.headers["location"]
     # The presigned URL opens with no credentials at all (a browser's view).
     stored = httpx.get(redirect.headers["location"], timeout=30)
     assert stored.status_code == 200
