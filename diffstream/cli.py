@@ -139,12 +139,16 @@ def process() -> None:
 
 
 @app.command("run")
-def run_all() -> None:
+def run_all(
+    gateway: Annotated[
+        bool, typer.Option("--gateway", help="Also serve the HTTP gateway (DIFFSTREAM_GATEWAY__*).")
+    ] = False,
+) -> None:
     """Every role in one process (processor, image sink, notifier), for the local demo."""
     from diffstream.signals import stop_on_signals
     from infra.together import run_every_role
 
-    run_every_role(Settings(), stop_on_signals())
+    run_every_role(Settings(), stop_on_signals(), gateway=gateway)
 
 
 @app.command("train-demo-model")
