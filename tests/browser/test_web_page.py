@@ -303,3 +303,41 @@ def test_the_gallery_loads_more_as_you_scroll(page: Page, web: Web) -> None:
     )
     assert lists >= 2, "more than one page was fetched"
     page.shot("gallery-end")
+
+
+# Controls without a name a screen reader can say: no <label>, aria-label(ledby) or text.
+_UNLABELLED = """
+return [...document.querySelectorAll('input, select, textarea, button')]
+  .filter((el) => el.type !== 'hidden')
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+    && !el.getAttribute('aria-labelledby') && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+  .map((el) => el.id || el.outerHTML.slice(0, 80));
+"""
+
+
+def test_every_control_is_labelled_and_the_page_works_from_the_keyboard(
+    page: Page, web: Web
+) -> None:
+    page.use_width(DESKTOP)
+    _sign_in_with_link(page, web)
+    assert page.js(_UNLABELLED) == []
+    # Signed in, the prompt has the focus: type, then Ctrl+Enter.
+    typing = page.driver.switch_to.active_element
+    assert typing.get_attribute("id") == "prompt"
+    typing.send_keys("a handwritten 3", Keys.CONTROL, Keys.ENTER)
+    request_id = _new_card(page, set())
+    page.wait("the drawing", lambda: page.status(request_id) == "completed", 120)
+
+    # The tabs follow the arrow keys; a gallery tile opens with Enter and closes with Escape.
+    page.find("#tab-create").send_keys(Keys.ARROW_RIGHT)
+    assert page.driver.switch_to.active_element.get_attribute("id") == "tab-gallery"
+    assert page.find("#tab-gallery").get_attribute("aria-selected") == "true"
+    tile = page.wait("a tile", lambda: page.visible(f'.tile[data-id="{request_id}"] button'))
+    page.js("arguments[0].focus()", tile)
+    tile.send_keys(Keys.ENTER)
+    page.wait("the result view", lambda: page.visible("#result"))
+    assert page.js("return document.activeElement.closest('dialog') !== null")
+    page.shot("keyboard-result")
+    page.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    page.wait("the result view to close", lambda: not page.find("#result").is_displayed())
+    assert page.js("return document.activeElement === arguments[0]", tile), "focus returns"
