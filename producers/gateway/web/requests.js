@@ -73,10 +73,14 @@ export class Requests {
     entry.bar.setAttribute("aria-valuemax", String(steps || 1));
     entry.bar.setAttribute("aria-valuenow", String(done ? steps || 1 : step));
     entry.bar.firstChild.style.width = `${done ? 100 : steps ? (100 * step) / steps : 0}%`;
-    entry.bar.classList.toggle("indeterminate", status === "queued");
+    // Without progress events (processors publish them only when configured to), a
+    // running request has no step to show: the bar just says "busy".
+    const stepKnown = state.step !== undefined && state.step !== null;
+    entry.bar.classList.toggle("indeterminate", status === "queued" || (status === "running" && !stepKnown));
     entry.bar.hidden = TERMINAL.has(status) && !done;
     let detail = "";
-    if (status === "running" && steps) detail = `step ${step} of ${steps}`;
+    if (status === "running" && steps && stepKnown) detail = `step ${step} of ${steps}`;
+    else if (status === "running") detail = "drawing";
     else if (status === "queued") detail = state.position ? `position ${state.position}` : "waiting for a worker";
     else if (status === "failed" || status === "expired") detail = state.error?.message ?? state.message ?? state.code ?? "";
     else if (done) detail = timing(state);
@@ -106,7 +110,7 @@ export class Requests {
       Object.assign(next, data);
       if (!data.status && (TERMINAL.has(name) || name === "queued" || name === "running")) next.status = name;
       // A state event repeats the request's steps; keep the step count seen so far.
-      if (next.status === "running" && data.step === undefined) next.step = entry.state.step ?? 0;
+      if (next.status === "running" && data.step === undefined) next.step = entry.state.step;
     }
     entry.state = next;
     this.update(entry);
