@@ -124,6 +124,15 @@ class Page:
         print(f"screenshot: {path}")
         return path
 
+    def script_errors(self) -> list[str]:
+        """Errors the page's JavaScript logged (answers of 4xx/5xx are expected, not these)."""
+        entries = self.driver.get_log("browser")  # type: ignore[no-untyped-call]
+        return [
+            str(e["message"])
+            for e in entries
+            if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]
+        ]
+
     def log(self) -> str:
         """The browser console so far (errors of the page's JavaScript show up here)."""
         entries = self.driver.get_log("browser")  # type: ignore[no-untyped-call]

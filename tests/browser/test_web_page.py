@@ -341,3 +341,46 @@ def test_every_control_is_labelled_and_the_page_works_from_the_keyboard(
     page.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
     page.wait("the result view to close", lambda: not page.find("#result").is_displayed())
     assert page.js("return document.activeElement === arguments[0]", tile), "focus returns"
+
+
+# The page's own modules, run in the browser: the SSE reader on awkward chunk boundaries
+# (sse-starlette ends lines with CRLF) and 64-bit seeds through JSON.
+_READ_EVENTS = """
+const done = arguments[arguments.length - 1];
+const { events } = await import('/static/sse.js');
+const { parse, stringify } = await import('/static/json.js');
+const chunks = arguments[0];
+const body = new ReadableStream({ start(c) {
+  for (const chunk of chunks) c.enqueue(new TextEncoder().encode(chunk));
+  c.close();
+} });
+const seen = [];
+for await (const e of events(body)) seen.push(e);
+const seed = parse(seen[2].data).seed;
+done({ seen, seed: String(seed), again: stringify({ seed }) });
+"""
+
+
+_CHUNKS = [
+    ": ping\r\n\r",  # a comment, then CR | LF split across two chunks
+    '\nid: 1\r\nevent: progress\r\ndata: {"step"',
+    ": 1}\r\n\r\n",
+    "data: a\ndata: b\n\n",  # two data lines, no id: the last id stays
+    'event: completed\ndata: {"seed": 9223372036854775807}\nid: 3\n\n',
+]
+
+
+def test_the_event_stream_reader_and_64_bit_seeds(page: Page, web: Web) -> None:
+    _sign_in_with_link(page, web)
+    result = page.driver.execute_async_script(
+        "const fail = arguments[arguments.length - 1];"
+        "(async () => {" + _READ_EVENTS + "})().catch((e) => fail(String(e)));",
+        _CHUNKS,
+    )
+    assert result["seen"] == [
+        {"event": "progress", "data": '{"step": 1}', "id": "1"},
+        {"event": "message", "data": "a\nb", "id": "1"},
+        {"event": "completed", "data": '{"seed": 9223372036854775807}', "id": "3"},
+    ], result
+    assert result["seed"] == "9223372036854775807"
+    assert result["again"] == '{"seed":9223372036854775807}'

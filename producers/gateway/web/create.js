@@ -143,8 +143,9 @@ export class CreateForm {
     }
     if (error.status === 429 || error.status === 503) {
       const wait = error.retryAfter ? ` Try again in ${error.retryAfter} s.` : "";
-      $("#create-error").textContent = `${error.message}.${wait}`;
-      toast(`${error.message}.${wait}`, "warn");
+      const text = `${error.message.replace(/\.$/, "")}.${wait}`;
+      $("#create-error").textContent = text;
+      toast(text, "warn");
       return;
     }
     $("#create-error").textContent = error.message;
