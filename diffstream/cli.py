@@ -19,6 +19,7 @@ from diffstream.exceptions import DiffstreamError
 from diffstream.logs import configure_logging
 from diffstream.settings import Settings
 from infra.bench.cli import bench as bench_command
+from infra.bench.cli import bench_gateway
 from producers.cli import app as producers_app
 from sinks.cli import app as sink_app
 from sinks.view.cli import app as view_app
@@ -45,7 +46,10 @@ app.add_typer(sink_app, name="sink")
 app.add_typer(producers_app)
 # view, request: faust loads only inside `view`.
 app.add_typer(view_app)
-app.command("bench")(bench_command)
+bench_app = typer.Typer(help="Benchmarks.")
+bench_app.callback(invoke_without_command=True)(bench_command)
+bench_app.command("gateway")(bench_gateway)
+app.add_typer(bench_app, name="bench")
 
 
 @app.callback()

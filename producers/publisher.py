@@ -64,9 +64,11 @@ class Publisher:
         check_request(record, self.settings.limits)
         return record
 
-    def send(self, record: Mapping[str, Any]) -> Future[Message]:
-        """Publish a complete record on its lane's topic (validated first); a future of the ack."""
-        check_request(record, self.settings.limits)
+    def send(self, record: Mapping[str, Any], *, checked: bool = False) -> Future[Message]:
+        """Publish a complete record on its lane's topic (validated first, unless the caller
+        ``checked`` it with ``check_request`` already); a future of the ack."""
+        if not checked:
+            check_request(record, self.settings.limits)
         request_id = str(record["request_id"])
         future = self._delivery.send(
             lane_topic(self.settings, record),

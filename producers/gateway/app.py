@@ -56,6 +56,9 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
         version="1",
         summary="Submit image generations, follow their progress, fetch their images.",
         lifespan=lifespan,
+        # No OpenTelemetry here (Prometheus at /metrics): its per-request checks cost more
+        # than the rest of a health check.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.include_router(router)
     app.add_middleware(_Measure, metrics=metrics)

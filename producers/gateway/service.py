@@ -209,7 +209,8 @@ class Gateway:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = done
         try:
-            await self._acknowledged(self.publisher.send(record))
+            # build_request validated it: one validation per submit, not two.
+            await self._acknowledged(self.publisher.send(record, checked=True))
             self.metrics.submits.labels(lane).inc()
             return self.view.note_request(record)
         finally:
@@ -272,7 +273,7 @@ class Gateway:
         # A batch is one call against rate_per_s; its requests wait on the batch lane.
         self.limiter.admit(key, requests=1, images=0, in_flight=0)
         records = [{**entry.record, "tenant": key.tenant} for entry in entries]
-        futures = [self.publisher.send(record) for record in records]
+        futures = [self.publisher.send(record, checked=True) for record in records]
         await asyncio.gather(*(self._acknowledged(f) for f in futures))
         for record in records:
             self.view.note_request(record)

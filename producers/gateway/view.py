@@ -90,6 +90,9 @@ class GenerationView:
         self._thread: threading.Thread | None = None
         self.caught_up = threading.Event()
         self.failure: str | None = None
+        # Ids this instance published and noted, until the follower reads them back.
+        self._local: set[str] = set()
+        self._request_topics = {settings.topic(REQUESTS), settings.topic(REQUESTS_BATCH)}
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -159,6 +162,7 @@ class GenerationView:
     def note_request(self, record: Mapping[str, Any]) -> Generation:
         """Take a request this instance just published (read-your-writes before the topic)."""
         item = self._apply(EventName.REQUEST, record, None)
+        self._local.add(item.request_id)
         return item
 
     def apply_batch(self, batch: list[tuple[EventName, dict[str, Any], int | None]]) -> None:
@@ -325,10 +329,10 @@ class GenerationView:
             if not ends:
                 self._loop_call(self.caught_up.set)
             while not self._stop.is_set():
-                messages = consumer.consume(_BATCH, timeout=0.05)
                 batch = []
+                messages = _next_messages(consumer)
                 for message in messages:
-                    if message.error() is not None:
+                    if message.error() is not None or self._published_here(message):
                         continue
                     decoded = self._decode(message)
                     if decoded is not None:
@@ -345,6 +349,17 @@ class GenerationView:
         finally:
             if consumer is not None:
                 consumer.close()
+
+    def _published_here(self, message: Any) -> bool:
+        """A request this instance published and noted already: skip decoding it again
+        (the loop thread would otherwise wait on this thread's decoding for the GIL)."""
+        if message.topic() not in self._request_topics:
+            return False
+        key = (message.key() or b"").decode(errors="replace")
+        if key in self._local:
+            self._local.discard(key)
+            return True
+        return False
 
     def _loop_call(self, callback: Any) -> None:
         # Caught up only once the batches before are applied: queue it behind them.
@@ -407,6 +422,12 @@ class GenerationView:
             if tp.offset >= ends[(tp.topic, tp.partition)]
         }
         return {key: end for key, end in ends.items() if key not in reached}
+
+
+def _next_messages(consumer: Consumer) -> list[Any]:
+    """Wait for one message, then take what else is there: no waiting to fill a batch."""
+    first = consumer.poll(0.05)
+    return [] if first is None else [first, *consumer.consume(_BATCH, timeout=0)]
 
 
 def _failed_state(state: str, code: object) -> str:
