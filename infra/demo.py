@@ -85,7 +85,29 @@ def run_demo(settings: Settings, console: Console) -> DemoReport:
     failed = [r for r in requests if r.status != "completed"]
     if failed:
         raise DemoError(f"{len(failed)} of {len(requests)} requests did not complete")
+    _http_hint(settings, console)
     return DemoReport(requests, sheet)
+
+
+def _http_hint(settings: Settings, console: Console) -> None:
+    """A key of the demo's own and the curl line that submits over HTTP with it."""
+    from producers.gateway.keys import create_key  # noqa: PLC0415
+    from producers.gateway.settings import GatewaySettings  # noqa: PLC0415
+
+    gateway = GatewaySettings()
+    key = create_key(settings, "demo", rate_per_s=10, images_per_min=600, max_in_flight=100).key
+    body = '{"prompt": "a handwritten 7", "model": "digits"}'
+    console.print(
+        "[green]ok[/green] over HTTP, with `diffstream run --gateway` running "
+        "(or `diffstream gateway` beside `diffstream run`):"
+    )
+    console.print(
+        f'curl -s -H "Authorization: Bearer {key}" -H "content-type: application/json" '
+        f"-d '{body}' http://{gateway.host}:{gateway.port}/v1/generations",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _generate(settings: Settings, console: Console) -> list[DemoRequest]:
