@@ -17,10 +17,12 @@ pytest.importorskip("sklearn", reason="the digits model needs the inference extr
 
 from PIL import Image
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from typer.testing import CliRunner
 
 from diffstream.settings import Settings
 from infra.together import run_every_role
 from processors.serve import serve_processor
+from producers.cli import app as producers_app
 from producers.gateway.keys import CreatedKey, create_key, revoke_key
 from schemas.tenants import hash_key
 from schemas.topics import REQUESTS
@@ -354,3 +356,32 @@ def test_cancel_before_processing_ends_cancelled(settings: Settings) -> None:
         assert done["error"]["code"] == "cancelled"
         again = client.post(f"/v1/generations/{created['id']}/cancel", headers=auth(key))
         assert again.status_code == 409
+
+
+def test_keys_commands_create_list_and_revoke(client: httpx.Client, isolated: Settings) -> None:
+    env = {
+        "DIFFSTREAM_KAFKA_BOOTSTRAP": isolated.kafka_bootstrap,
+        "DIFFSTREAM_TOPIC_PREFIX": isolated.topic_prefix,
+    }
+    runner = CliRunner()
+    made = runner.invoke(
+        producers_app, ["keys", "create", "--tenant", "umbrella", "--rate", "3", "--json"], env=env
+    )
+    assert made.exit_code == 0, made.output
+    shown = json.loads(made.stdout.strip().splitlines()[-1])
+    assert set(shown) == {"tenant", "key", "webhook_secret"}
+    assert shown["tenant"] == "umbrella"
+    assert shown["webhook_secret"].startswith("whsec_")
+    deadline = time.monotonic() + 10
+    while client.get("/v1/models", headers=auth(shown["key"])).status_code != 200:
+        assert time.monotonic() < deadline, "a key made by `keys create` was not accepted"
+        time.sleep(0.1)
+    listed = runner.invoke(producers_app, ["keys", "list"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "umbrella" in listed.output
+    assert shown["key"] not in listed.output  # only a prefix is ever shown again
+    revoked = runner.invoke(producers_app, ["keys", "revoke", shown["key"][:11]], env=env)
+    assert revoked.exit_code == 0, revoked.output
+    while client.get("/v1/models", headers=auth(shown["key"])).status_code != 401:
+        assert time.monotonic() < deadline + 10, "a key revoked by `keys revoke` still works"
+        time.sleep(0.1)
