@@ -384,3 +384,37 @@ def test_the_event_stream_reader_and_64_bit_seeds(page: Page, web: Web) -> None:
     ], result
     assert result["seed"] == "9223372036854775807"
     assert result["again"] == '{"seed":9223372036854775807}'
+
+
+def test_the_dice_seed_and_the_gallery_filters(page: Page, web: Web) -> None:
+    page.use_width(DESKTOP)
+    _sign_in_with_link(page, web)
+    _fill(page, prompt="a handwritten 6", model="digits", size="64x64")  # no label
+    page.find("#generate").click()
+    unlabelled = _new_card(page, set())
+    _fill(page, prompt="a handwritten 5", labels="suite=browser")
+    page.find("#dice").click()
+    seed = page.find("#seed").get_attribute("value") or ""
+    assert seed.isdigit(), seed
+    page.find("#generate").click()
+    request_id = _new_card(page, {unlabelled})
+    page.wait("the drawing", lambda: page.status(request_id) == "completed", 120)
+    state = httpx.get(f"{web.base}/v1/generations/{request_id}", headers=_auth(web), timeout=10)
+    assert state.json()["images"][0]["seed"] == int(seed)
+    assert state.json()["labels"] == {"suite": "browser"}
+
+    page.wait("the other drawing", lambda: page.status(unlabelled) == "completed", 120)
+    page.find("#tab-gallery").click()
+    page.wait("both images", lambda: len(page.all(".tile")) >= 2)
+    label = page.find("#filter-label")
+    label.send_keys("suite=browser", Keys.ENTER)
+
+    def only_the_labelled_one() -> bool:
+        return [t.get_attribute("data-id") for t in page.all(".tile")] == [request_id]
+
+    page.wait("only the labelled image", only_the_labelled_one)
+    page.shot("gallery-label")
+    Select(page.find("#filter-model")).select_by_value("tiny-sd")
+    page.wait("no image of tiny-sd", lambda: page.visible("#gallery-empty"))
+    assert not page.all(".tile")
+    page.shot("gallery-none")

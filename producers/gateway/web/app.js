@@ -22,6 +22,12 @@ const form = new CreateForm((created, sent) => {
   gallery.stale = true;
 });
 const gallery = new Gallery(open);
+// A finished image joins an open gallery at once (when its top is in view), else next time.
+requests.onFinished = (state) => {
+  if (state.status !== "completed") return;
+  if (!$("#view-gallery").hidden && scrollY < 200) gallery.reload();
+  else gallery.stale = true;
+};
 new Batch(open);
 
 function selectTab(name, focus = false) {

@@ -138,6 +138,7 @@ export class Requests {
       // Keep what the stream said; the images below may still load.
     }
     this.update(entry);
+    this.onFinished?.(entry.state);
     if (entry.state.status !== "completed") {
       entry.thumbs.replaceChildren(h("div", { class: `thumb placeholder ${entry.state.status}`, "aria-hidden": "true" }));
       return;
