@@ -42,7 +42,7 @@ _FOLLOWED = (REQUESTS, REQUESTS_BATCH, STATUS, PROGRESS, COMPLETED, FAILED)
 _BATCH = 500
 
 
-@dataclass
+@dataclass(slots=True)
 class Generation:
     """One request as the gateway shows it; ``events`` is its SSE stream so far."""
 
@@ -230,7 +230,8 @@ class GenerationView:
     def _take_request(self, item: Generation, record: Mapping[str, Any]) -> None:
         if item.request is not None:
             return  # read back what this instance already noted
-        item.request = dict(record)
+        # A str id (not a UUID object) leaves the copy untracked by the cycle collector.
+        item.request = {**record, "request_id": item.request_id}
         item.submitted_at = record.get("submitted_at")
         item.batch_id = record.get("batch_id")
         item.model = record.get("model")
