@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -200,6 +201,10 @@ def _saturation(
         )
         p50, p99 = _percentiles(result)
     accepted_per_s = result.accepted() / result.duration_s
+    cores = cpu.share()
+    # What one submit costs the gateway process (all its threads, librdkafka's included):
+    # the figure that does not depend on how much of the machine the process was given.
+    cpu_ms = cores / accepted_per_s * 1000 if accepted_per_s else 0.0
     return {
         "tool": "wrk (closed loop, 1 thread)" if wrk else "python closed loop",
         "connections": options.connections,
@@ -212,7 +217,9 @@ def _saturation(
         "ratio_to_target": accepted_per_s / TARGET_SUBMITS_PER_S,
         "latency_p50_ms": p50 * 1000,
         "latency_p99_ms": p99 * 1000,
-        "gateway_cpu_cores": cpu.share(),
+        "gateway_cpu_cores": cores,
+        "gateway_cpu_ms_per_submit": cpu_ms,
+        "submits_per_s_per_busy_core": 1000 / cpu_ms if cpu_ms else 0.0,
     }
 
 
@@ -236,9 +243,11 @@ def _fixed_rate(
     options: GatewayBenchOptions, port: int, raw: bytes, process: psutil.Process
 ) -> dict[str, Any]:
     cpu = _Cpu(process)
+    before = _server_buckets(port)
     result = asyncio.run(
         open_loop("127.0.0.1", port, raw, rate=options.fixed_rate, duration_s=options.fixed_s)
     )
+    after = _server_buckets(port)
     p50, p99 = _percentiles(result)
     failed = result.errors + result.offered - result.accepted()
     return {
@@ -251,10 +260,38 @@ def _fixed_rate(
         "latency_p50_ms": p50 * 1000,
         "latency_p99_ms": p99 * 1000,
         "latency_max_ms": max(result.latencies_s, default=0.0) * 1000,
+        # The gateway's own view (its histogram): from the request read to the response
+        # started, so without the client's or the kernel's queueing. A bucket's upper bound.
+        "server_p50_at_most_ms": _bucket_percentile(before, after, 0.5) * 1000,
+        "server_p99_at_most_ms": _bucket_percentile(before, after, 0.99) * 1000,
         "target_p99_ms": TARGET_P99_S * 1000,
         "ratio_to_target": (TARGET_P99_S / p99) if p99 else 0.0,
         "gateway_cpu_cores": cpu.share(),
     }
+
+
+_BUCKET_LINE = re.compile(
+    r'^diffstream_gateway_request_seconds_bucket\{le="([^"]+)",route="/v1/generations"\} (\S+)$',
+    re.MULTILINE,
+)
+
+
+def _server_buckets(port: int) -> dict[float, float]:
+    """The gateway's cumulative latency buckets of POST /v1/generations."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return {float(le): float(count) for le, count in _BUCKET_LINE.findall(text)}
+
+
+def _bucket_percentile(
+    before: dict[float, float], after: dict[float, float], fraction: float
+) -> float:
+    """The smallest bucket bound holding ``fraction`` of the requests between two reads."""
+    counts = {le: after[le] - before.get(le, 0.0) for le in sorted(after)}
+    total = counts.get(float("inf"), 0.0)
+    for le, count in counts.items():
+        if total and count >= fraction * total:
+            return le
+    return float("inf")
 
 
 def _percentiles(result: LoadResult) -> tuple[float, float]:
@@ -369,23 +406,24 @@ class _FanOut:
         return False
 
     async def publish(self, ids: list[str]) -> None:
-        """Progress steps for every request, a round per ``step_interval_s``, then completed."""
+        """Progress steps for every request, then completed: each round of steps spread
+        evenly over ``step_interval_s``, as steps from many processors would arrive."""
         codec = Codec(self.settings)
         producer = make_producer(self.settings, {"linger.ms": 0, "acks": "all"})
         steps = self.options.progress_steps
+        gap = self.options.step_interval_s / len(ids)
+        began = time.perf_counter()
         for step in range(1, steps + 1):
-            began = time.perf_counter()
-            for request_id in ids:
+            for n, request_id in enumerate(ids):
+                due = began + ((step - 1) * len(ids) + n) * gap
+                await asyncio.sleep(max(due - time.perf_counter(), 0))
                 record = {**example(EventName.PROGRESS), "request_id": request_id, "step": step}
                 record |= {"steps": steps, "updated_at": now_millis()}
                 self.sent[(request_id, step)] = time.perf_counter()
                 value = codec.encode(EventName.PROGRESS, record)
                 producer.produce(self.settings.topic(PROGRESS), value, request_id.encode())
                 producer.poll(0)
-            producer.flush(10)
-            await asyncio.sleep(
-                max(self.options.step_interval_s - (time.perf_counter() - began), 0)
-            )
+        producer.flush(10)
         for request_id in ids:
             status = {**example(EventName.STATUS), "request_id": request_id, "state": "completed"}
             status |= {"tenant": "bench", "error_code": None, "message": None}
@@ -416,15 +454,17 @@ def gateway_table(report: dict[str, Any]) -> Table:
         f">= {TARGET_SUBMITS_PER_S:,.0f}",
         f"{saturation['ratio_to_target']:.2f}",
         f"{saturation['tool']}, {saturation['connections']} connections, "
-        f"{saturation['errors']} errors, gateway {saturation['gateway_cpu_cores']:.2f} cores",
+        f"{saturation['errors']} errors, gateway {saturation['gateway_cpu_cores']:.2f} cores, "
+        f"{saturation['gateway_cpu_ms_per_submit']:.2f} ms CPU per submit "
+        f"({saturation['submits_per_s_per_busy_core']:,.0f}/s per busy core)",
     )
     out.add_row(
         f"POST p50 / p99 at {fixed['offered_per_s']:,.0f} req/s",
         f"{fixed['latency_p50_ms']:.1f} / {fixed['latency_p99_ms']:.1f} ms",
         f"p99 <= {fixed['target_p99_ms']:.0f} ms",
         f"{fixed['ratio_to_target']:.2f}",
-        f"{fixed['tool']}, {fixed['errors']} errors, "
-        f"gateway {fixed['gateway_cpu_cores']:.2f} cores",
+        f"{fixed['tool']}, {fixed['errors']} errors, gateway {fixed['gateway_cpu_cores']:.2f} "
+        f"cores, server-side p99 <= {fixed['server_p99_at_most_ms']:g} ms",
     )
     out.add_row(
         f"SSE delay p50 / p99, {sse['watchers']:,} watchers",

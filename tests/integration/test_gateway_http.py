@@ -385,3 +385,26 @@ def test_keys_commands_create_list_and_revoke(client: httpx.Client, isolated: Se
     while client.get("/v1/models", headers=auth(shown["key"])).status_code != 401:
         assert time.monotonic() < deadline + 10, "a key revoked by `keys revoke` still works"
         time.sleep(0.1)
+
+
+def test_interactive_submits_are_shed_while_the_lane_lags(settings: Settings) -> None:
+    # No processor reads this stack's topics: every interactive submit adds to the lag.
+    own = isolate(settings)
+    key = new_key(own, "acme")
+    shedding = {"shed_interactive_lag": 2, "lag_check_interval_s": 0.2}
+    with running_gateway(own, **shedding) as url, httpx.Client(base_url=url, timeout=30) as client:
+        for _ in range(3):
+            assert client.post("/v1/generations", json=SEVEN, headers=auth(key)).status_code == 202
+        deadline = time.monotonic() + 15
+        while True:
+            answer = client.post("/v1/generations", json=SEVEN, headers=auth(key))
+            if answer.status_code == 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert answer.status_code == 503, answer.text
+        assert int(answer.headers["retry-after"]) >= 1
+        error = answer.json()["errors"][0]
+        assert error["field"] == "interactive_lag"
+        assert "SHED_INTERACTIVE_LAG" in error["message"]
+        batch = client.post("/v1/generations", json={**SEVEN, "lane": "batch"}, headers=auth(key))
+        assert batch.status_code == 202
