@@ -41,7 +41,11 @@ def gateway_command(
             settings, DEV_TENANT, rate_per_s=100.0, images_per_min=6000, max_in_flight=1000
         )
         url = f"http://{gateway.host}:{gateway.port}"
-        console.print(f"tenant {DEV_TENANT!r}, API key (shown once): {created.key}", markup=False)
+        console.print(
+            f"tenant {DEV_TENANT!r}, API key (shown once): {created.key}",
+            markup=False,
+            soft_wrap=True,
+        )
         console.print(f"open {url}/#key={created.key}", markup=False, soft_wrap=True)
         console.print(
             f'try: curl -s -H "Authorization: Bearer {created.key}" {url}/v1/models',
