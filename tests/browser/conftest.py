@@ -62,7 +62,7 @@ def _wait_for_topics(own: Settings, timeout_s: float = 30.0) -> None:
 @pytest.fixture
 def page(chromium: Chromium, tmp_path: Path) -> Iterator[Page]:
     """A fresh browser (its own profile, so its own sessionStorage), screenshots in tmp_path."""
-    driver = start_browser(chromium)
+    driver = start_browser(chromium, tmp_path / "downloads")
     try:
         page = Page(driver, tmp_path)
         yield page

@@ -31,9 +31,14 @@ class Web:
     settings: Settings
 
 
-def start_browser(chromium: Chromium) -> webdriver.Chrome:
-    """Chromium without a display; a failure to start raises (the test fails, never skips)."""
+def start_browser(chromium: Chromium, downloads: Path) -> webdriver.Chrome:
+    """Chromium without a display, saving downloads in ``downloads``; a failure to start
+    raises (the test fails, never skips)."""
     options = webdriver.ChromeOptions()
+    options.add_experimental_option(
+        "prefs",
+        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
+    )
     options.binary_location = str(chromium.browser)
     for argument in (
         "--headless=new",

@@ -129,6 +129,12 @@ def _check_the_result_view(page: Page, web: Web, image: WebElement, request_id: 
     seed = body["seed"]
     assert isinstance(seed, int), "the curl line repeats the image's seed"
     page.shot("result")
+    page.find("#result-download").click()
+    saved = page.folder / "downloads" / f"{request_id}-0.png"
+    page.wait("the downloaded image", saved.is_file)
+    with Image.open(saved) as downloaded:
+        assert (downloaded.format, downloaded.size) == ("PNG", (128, 128))
+    assert len(page.driver.window_handles) == 1, "the download opened no other tab"
     page.find("#result-curl").click()
     page.wait("the copied note", lambda: "copied" in page.find("#toasts").text)
     return seed

@@ -64,6 +64,9 @@ export class Requests {
   update(entry) {
     const { state } = entry;
     const status = state.status ?? "queued";
+    if (entry.el.dataset.status && entry.el.dataset.status !== status) {
+      $("#announcer").textContent = `${entry.params.prompt ?? "Request"}: ${LABELS[status] ?? status}`;
+    }
     entry.el.dataset.status = status;
     entry.chip.className = `chip ${status}`;
     entry.chip.textContent = LABELS[status] ?? status;
