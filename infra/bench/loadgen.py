@@ -34,6 +34,14 @@ class LoadResult:
     latencies_s: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    connections: int = 0
+
+    def failed(self, error: BaseException) -> None:
+        """Count a request that got no answer, by the kind of failure."""
+        self.errors += 1
+        kind = type(error).__name__
+        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
 
     def accepted(self, status: int = 202) -> int:
         """Answers with ``status``."""
@@ -78,11 +86,16 @@ async def open_loop(
         if idle:
             connection = idle.pop()
         else:
-            connection = _Connection(*await asyncio.open_connection(host, port))
+            try:
+                connection = _Connection(*await asyncio.open_connection(host, port))
+            except OSError as error:
+                result.failed(error)
+                return
+            result.connections += 1
         try:
             status = await connection.exchange(raw)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            result.errors += 1
+        except (OSError, asyncio.IncompleteReadError, ValueError) as error:
+            result.failed(error)
             connection.close()
             return
         result.latencies_s.append(loop.time() - due)
@@ -121,8 +134,8 @@ async def closed_loop(
                 result.offered += 1
                 try:
                     status = await connection.exchange(raw)
-                except (OSError, asyncio.IncompleteReadError, ValueError):
-                    result.errors += 1
+                except (OSError, asyncio.IncompleteReadError, ValueError) as error:
+                    result.failed(error)
                     return
                 result.latencies_s.append(loop.time() - sent)
                 result.statuses[status] = result.statuses.get(status, 0) + 1

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import threading
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -81,7 +81,7 @@ class GenerationView:
         self._gateway = gateway
         self._codec = codec
         self._items: OrderedDict[str, Generation] = OrderedDict()
-        self._by_tenant: dict[str, list[str]] = {}
+        self._by_tenant: dict[str, deque[str]] = {}
         self._in_flight: dict[str, int] = {}
         self._wakes: dict[str, asyncio.Event] = {}
         self._seq = 0
@@ -202,14 +202,21 @@ class GenerationView:
         item = self._items[request_id] = Generation(request_id, self._seq)
         while len(self._items) > self._gateway.view_max_requests:
             _, oldest = self._items.popitem(last=False)
-            if oldest.tenant is not None and not oldest.terminal and oldest.state is not None:
+            self._wakes.pop(oldest.request_id, None)
+            if oldest.tenant is None:
+                continue
+            if not oldest.terminal and oldest.state is not None:
                 self._in_flight[oldest.tenant] -= 1
+            # The oldest request is (nearly always) at the front of its tenant's list.
+            ids = self._by_tenant[oldest.tenant]
+            while ids and ids[0] not in self._items:
+                ids.popleft()
         return item
 
     def _own(self, item: Generation, tenant: object) -> None:
         if item.tenant is None and isinstance(tenant, str):
             item.tenant = tenant
-            self._by_tenant.setdefault(tenant, []).append(item.request_id)
+            self._by_tenant.setdefault(tenant, deque()).append(item.request_id)
             if item.state is not None and not item.terminal:
                 self._in_flight[tenant] = self._in_flight.get(tenant, 0) + 1
 

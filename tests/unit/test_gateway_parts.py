@@ -180,3 +180,26 @@ def test_object_keys_hold_the_tenant() -> None:
     assert object_key("images", request, 0, "image/png") == "images/2025/02/01/r1/0.png"
     theirs = object_key("images", {**request, "tenant": "a/b"}, 0, "image/png")
     assert theirs == "images/tenants/a%2Fb/2025/02/01/r1/0.png"
+
+
+def test_the_view_keeps_at_most_its_limit_and_forgets_the_oldest() -> None:
+    view = GenerationView(
+        Settings(), GatewaySettings(view_max_requests=3), Codec.without_registry()
+    )
+
+    async def fill() -> list[str]:
+        ids = []
+        for n in range(5):
+            record = build_request(
+                {"prompt": "7", "model": "digits"},
+                request_id=idempotent_id("acme", str(n)),
+                tenant="acme",
+                limits=RequestLimits(),
+            )
+            ids.append(view.note_request(record).request_id)
+        return ids
+
+    ids = asyncio.run(fill())
+    assert [item.request_id for item in view.recent("acme")] == ids[:1:-1]
+    assert view.find(ids[0]) is None
+    assert view.in_flight("acme") == 3
