@@ -190,9 +190,7 @@ class TenantDirectory:
             },
         )
         try:
-            ends = self._assign(consumer)
-            while ends is None and not self._stop.wait(1.0):
-                ends = self._assign(consumer)  # the topic may be created after we start
+            ends = self._assign_retrying(consumer)
             read: dict[int, int] = {}
             while ends is not None and not self._stop.is_set():
                 for message in consumer.consume(500, timeout=0.05):
@@ -203,10 +201,22 @@ class TenantDirectory:
                 done = all(read.get(p, 0) >= end for p, end in ends.items())
                 if done and not self.caught_up.is_set():
                     self.caught_up.set()
-        except KafkaException as exc:
-            log.error("tenant keys: %s stopped: %s", self._topic, exc)
         finally:
             consumer.close()
+
+    def _assign_retrying(self, consumer: Any) -> dict[int, int] | None:
+        """``_assign`` until it works (the topic may be created after we start, a busy
+        broker may time out) or we are stopped."""
+        while not self._stop.is_set():
+            try:
+                ends = self._assign(consumer)
+            except KafkaException as exc:
+                log.warning("tenant keys: cannot read %s yet, retrying: %s", self._topic, exc)
+                ends = None
+            if ends is not None:
+                return ends
+            self._stop.wait(1.0)
+        return None
 
     def _assign(self, consumer: Any) -> dict[int, int] | None:
         """Assign every partition from the start; the high watermarks to catch up to."""

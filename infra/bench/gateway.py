@@ -265,7 +265,7 @@ def _fixed_rate(
         "errors": failed,
         "statuses": {str(k): v for k, v in sorted(result.statuses.items())},
         "error_kinds": result.error_kinds,
-        "connections_opened": result.connections,
+        "connections": result.connections,
         "latency_p50_ms": p50 * 1000,
         "latency_p99_ms": p99 * 1000,
         "latency_max_ms": max(result.latencies_s, default=0.0) * 1000,

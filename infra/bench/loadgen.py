@@ -75,32 +75,43 @@ def post_bytes(host: str, port: int, path: str, body: bytes, headers: dict[str, 
 
 
 async def open_loop(
-    host: str, port: int, raw: bytes, *, rate: float, duration_s: float
+    host: str,
+    port: int,
+    raw: bytes,
+    *,
+    rate: float,
+    duration_s: float,
+    max_connections: int = 128,
 ) -> LoadResult:
-    """Send ``raw`` at ``rate`` requests/s for ``duration_s``; latency from each due time."""
+    """Send ``raw`` at ``rate`` requests/s for ``duration_s``; latency from each due time.
+    At most ``max_connections`` are opened (a request due while all are busy waits for one,
+    and the wait counts), so a stall cannot turn into a storm of new connections."""
     loop = asyncio.get_running_loop()
-    idle: list[_Connection] = []
+    idle: asyncio.Queue[_Connection] = asyncio.Queue()
     result = LoadResult(offered=int(rate * duration_s), duration_s=duration_s)
 
-    async def one(due: float) -> None:
-        if idle:
-            connection = idle.pop()
-        else:
-            try:
-                connection = _Connection(*await asyncio.open_connection(host, port))
-            except OSError as error:
-                result.failed(error)
-                return
+    async def connection() -> _Connection:
+        if idle.empty() and result.connections < max_connections:
             result.connections += 1
+            return _Connection(*await asyncio.open_connection(host, port))
+        return await idle.get()
+
+    async def one(due: float) -> None:
         try:
-            status = await connection.exchange(raw)
+            current = await connection()
+        except OSError as error:
+            result.failed(error)
+            return
+        try:
+            status = await current.exchange(raw)
         except (OSError, asyncio.IncompleteReadError, ValueError) as error:
             result.failed(error)
-            connection.close()
+            current.close()
+            result.connections -= 1
             return
         result.latencies_s.append(loop.time() - due)
         result.statuses[status] = result.statuses.get(status, 0) + 1
-        idle.append(connection)
+        idle.put_nowait(current)
 
     start = loop.time() + 0.05
     tasks = []
@@ -112,8 +123,8 @@ async def open_loop(
         tasks.append(asyncio.create_task(one(due)))
     await asyncio.gather(*tasks)
     result.duration_s = loop.time() - start
-    for connection in idle:
-        connection.close()
+    while not idle.empty():
+        idle.get_nowait().close()
     return result
 
 

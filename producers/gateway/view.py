@@ -333,7 +333,7 @@ class GenerationView:
                     "fetch.error.backoff.ms": 50,
                 },
             )
-            ends = self._assign(consumer)
+            ends = self._assign_retrying(consumer)
             if not ends:
                 self._loop_call(self.caught_up.set)
             while not self._stop.is_set():
@@ -357,6 +357,20 @@ class GenerationView:
         finally:
             if consumer is not None:
                 consumer.close()
+
+    def _assign_retrying(self, consumer: Consumer) -> dict[tuple[str, int], int]:
+        """``_assign`` until it works; meanwhile ``failure`` says why (and /readyz shows it)."""
+        while True:
+            try:
+                ends = self._assign(consumer)
+            except KafkaException as exc:
+                self.failure = f"cannot read the outcome topics yet: {exc}"
+                log.warning("%s (retrying)", self.failure)
+                if self._stop.wait(1.0):
+                    raise
+                continue
+            self.failure = None
+            return ends
 
     def _published_here(self, message: Any) -> bool:
         """A request this instance published and noted already: skip decoding it again
