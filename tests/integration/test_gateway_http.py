@@ -408,3 +408,22 @@ def test_interactive_submits_are_shed_while_the_lane_lags(settings: Settings) ->
         assert "SHED_INTERACTIVE_LAG" in error["message"]
         batch = client.post("/v1/generations", json={**SEVEN, "lane": "batch"}, headers=auth(key))
         assert batch.status_code == 202
+
+
+def test_a_second_instance_serves_the_same_requests(
+    client: httpx.Client, key: str, isolated: Settings
+) -> None:
+    # Stateless: another gateway on the same topics knows what the first one accepted.
+    with running_gateway(isolated) as other, httpx.Client(base_url=other, timeout=30) as peer:
+        created = client.post("/v1/generations", json=SEVEN, headers=auth(key)).json()
+        url = f"/v1/generations/{created['id']}"
+        deadline = time.monotonic() + 10
+        while peer.get(url, headers=auth(key)).status_code != 200:
+            assert time.monotonic() < deadline, "the second instance never saw the request"
+            time.sleep(0.05)
+        events = sse_events(peer, f"{other}{url}/events", auth(key))
+        assert events[-1]["event"] == "completed"
+        assert peer.get(f"{url}/images/0", headers=auth(key)).status_code == 302
+        assert created["id"] in [
+            g["id"] for g in peer.get("/v1/generations", headers=auth(key)).json()["data"]
+        ]
