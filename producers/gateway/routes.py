@@ -16,7 +16,7 @@ from producers.gateway.bodies import InvalidBody, parse_json_object, read_body
 from producers.gateway.exceptions import NotFoundError
 from producers.gateway.render import generation_json, links
 from producers.gateway.service import Gateway
-from producers.gateway.view import STATES, TERMINAL
+from producers.gateway.view import STATES, TERMINAL, event_id, parse_event_id
 from producers.lines import Format
 from schemas.exceptions import FieldError
 from schemas.tenants import TenantKey
@@ -212,21 +212,23 @@ async def generation_events(
     cancelled or expired), after which the stream ends. Resume with ``Last-Event-ID``."""
     gateway = gateway_of(request)
     item = await gateway.generation(key, request_id)
-    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    after = parse_event_id(last_event_id)
     base = base_url(request)
 
     async def stream() -> AsyncIterator[dict[str, str]]:
-        sent = start
+        sent = 0
         gateway.metrics.watchers.inc()
         try:
             while True:
                 wake = gateway.view.wake_event(item.request_id)
                 while sent < len(item.events):
-                    name, data = item.events[sent]
+                    name, data, order = item.events[sent]
                     sent += 1
+                    if after is not None and order <= after:
+                        continue  # sent before the client reconnected
                     if name in TERMINAL:
                         data = generation_json(item, base, gateway.presigner.url)
-                    yield {"id": str(sent), "event": name, "data": json.dumps(data)}
+                    yield {"id": event_id(order), "event": name, "data": json.dumps(data)}
                 if item.terminal:
                     return
                 await wake.wait()

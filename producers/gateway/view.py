@@ -40,6 +40,22 @@ STATES = (QUEUED, RUNNING, COMPLETED_STATE, FAILED_STATE, CANCELLED_STATE, EXPIR
 _RANK = {QUEUED: 1, RUNNING: 2} | dict.fromkeys(TERMINAL, 3)
 _FOLLOWED = (REQUESTS, REQUESTS_BATCH, STATUS, PROGRESS, COMPLETED, FAILED)
 _BATCH = 500
+# Where an event stands in its request's stream: (state rank, attempt, step). The same on
+# every instance, so an SSE stream resumes (Last-Event-ID) on any of them.
+EventOrder = tuple[int, int, int]
+
+
+def event_id(order: EventOrder) -> str:
+    """The SSE id of an event, e.g. ``2.1.11`` (running, attempt 1, step 11)."""
+    return ".".join(str(part) for part in order)
+
+
+def parse_event_id(text: str | None) -> EventOrder | None:
+    """The order an SSE id stands for; None when it is not one of ours."""
+    parts = (text or "").split(".")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        return None
+    return int(parts[0]), int(parts[1]), int(parts[2])
 
 
 @dataclass(slots=True)
@@ -60,7 +76,7 @@ class Generation:
     updated_at: datetime | None = None
     batch_id: str | None = None
     model: str | None = None
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    events: list[tuple[str, dict[str, Any], EventOrder]] = field(default_factory=list)
 
     @property
     def terminal(self) -> bool:
@@ -245,7 +261,7 @@ class GenerationView:
         self._own(item, record.get("tenant"))
         if self._move(item, QUEUED):
             item.updated_at = item.submitted_at
-            item.events.append(("status", {"id": item.request_id, "status": QUEUED}))
+            _emit(item, "status", {"id": item.request_id, "status": QUEUED}, (1, 0, 0))
 
     def _take_progress(self, item: Generation, record: Mapping[str, Any]) -> None:
         if item.terminal:
@@ -254,18 +270,14 @@ class GenerationView:
         item.step, item.steps = int(record["step"]), int(record["steps"])
         item.updated_at = record.get("updated_at")
         stamp = record.get("updated_at")
-        item.events.append(
-            (
-                "progress",
-                {
-                    "id": item.request_id,
-                    "status": RUNNING,
-                    "step": item.step,
-                    "steps": item.steps,
-                    "updated_at": stamp.isoformat(timespec="milliseconds") if stamp else None,
-                },
-            )
-        )
+        data = {
+            "id": item.request_id,
+            "status": RUNNING,
+            "step": item.step,
+            "steps": item.steps,
+            "updated_at": stamp.isoformat(timespec="milliseconds") if stamp else None,
+        }
+        _emit(item, "progress", data, (2, int(record.get("attempt") or 1), item.step))
 
     def _take_status(self, item: Generation, record: Mapping[str, Any]) -> None:
         self._own(item, record.get("tenant"))
@@ -275,7 +287,7 @@ class GenerationView:
         if state in (RequestState.PROCESSING, RequestState.GENERATED):
             if self._move(item, RUNNING):
                 item.updated_at = record.get("updated_at")
-                item.events.append(("status", {"id": item.request_id, "status": RUNNING}))
+                _emit(item, "status", {"id": item.request_id, "status": RUNNING}, (2, 0, 0))
         elif state == RequestState.COMPLETED:
             if not item.images:
                 item.images = [{"index": i, "uri": u} for i, u in enumerate(record["image_uris"])]
@@ -316,7 +328,7 @@ class GenerationView:
     def _finish(self, item: Generation, state: str, when: datetime | None) -> None:
         if self._move(item, state):
             item.updated_at = when
-            item.events.append((state, {"id": item.request_id, "status": state}))
+            _emit(item, state, {"id": item.request_id, "status": state}, (3, 0, 0))
 
     # -- the follower thread ----------------------------------------------------------------
 
@@ -444,6 +456,12 @@ class GenerationView:
             if tp.offset >= ends[(tp.topic, tp.partition)]
         }
         return {key: end for key, end in ends.items() if key not in reached}
+
+
+def _emit(item: Generation, name: str, data: dict[str, Any], order: EventOrder) -> None:
+    """Append an event unless the stream is already past it (a step read twice)."""
+    if not item.events or order > item.events[-1][2]:
+        item.events.append((name, data, order))
 
 
 def _next_messages(consumer: Consumer) -> list[Any]:

@@ -130,7 +130,7 @@ def test_the_view_moves_forward_only_and_counts_in_flight() -> None:
     item = view.get(request_id, "acme")
     assert item is not None
     assert item.state == "completed"  # a late request or progress event does not undo it
-    assert [name for name, _ in item.events] == ["completed"]
+    assert [name for name, _, _ in item.events] == ["completed"]
     assert view.in_flight("acme") == 0
     assert view.get(request_id, "globex") is None
 
