@@ -16,7 +16,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q uv
-	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[inference,view,dev]'
+	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[inference,view,gateway,dev]'
 	touch $@
 
 venv install: $(VENV)/.installed

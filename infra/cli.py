@@ -14,6 +14,7 @@ from rich.table import Table
 
 from diffstream.settings import Settings
 from infra.bench.cli import bench as bench_command
+from infra.bench.cli import bench_gateway
 from infra.chaos.cli import chaos as chaos_command
 
 if TYPE_CHECKING:
@@ -28,7 +29,10 @@ bucket_app = typer.Typer(help="The object-store bucket images are written to.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(bucket_app, name="bucket")
-app.command("bench")(bench_command)
+bench_app = typer.Typer(help="Benchmarks.")
+bench_app.callback(invoke_without_command=True)(bench_command)
+bench_app.command("gateway")(bench_gateway)
+app.add_typer(bench_app, name="bench")
 app.command("chaos")(chaos_command)
 
 
@@ -108,12 +112,16 @@ def bucket_create() -> None:
 
 
 @app.command("run")
-def run_all() -> None:
+def run_all(
+    gateway: Annotated[
+        bool, typer.Option("--gateway", help="Also serve the HTTP gateway (DIFFSTREAM_GATEWAY__*).")
+    ] = False,
+) -> None:
     """Every role in one process (processor, image sink, notifier), for the local demo."""
     from diffstream.signals import stop_on_signals
     from infra.together import run_every_role
 
-    run_every_role(Settings(), stop_on_signals())
+    run_every_role(Settings(), stop_on_signals(), gateway=gateway)
 
 
 @app.command("demo")

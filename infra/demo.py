@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 
 DIGITS = "digits"
+# The demo's requests belong to this tenant, so that its key shows them in the web page.
+DEMO_TENANT = "demo"
 SIDE = 64
 STEPS = 20
 INTERACTIVE = 10  # one of each digit
@@ -85,7 +87,38 @@ def run_demo(settings: Settings, console: Console) -> DemoReport:
     failed = [r for r in requests if r.status != "completed"]
     if failed:
         raise DemoError(f"{len(failed)} of {len(requests)} requests did not complete")
+    _http_hint(settings, console)
     return DemoReport(requests, sheet)
+
+
+def _http_hint(settings: Settings, console: Console) -> None:
+    """A key of the demo's own and the curl line that submits over HTTP with it."""
+    from producers.gateway.keys import create_key  # noqa: PLC0415
+    from producers.gateway.settings import GatewaySettings  # noqa: PLC0415
+
+    gateway = GatewaySettings()
+    key = create_key(
+        settings, DEMO_TENANT, rate_per_s=10, images_per_min=600, max_in_flight=100
+    ).key
+    body = '{"prompt": "a handwritten 7", "model": "digits"}'
+    console.print(
+        "[green]ok[/green] over HTTP, with `diffstream run --gateway` running "
+        "(or `diffstream gateway` beside `diffstream run`):"
+    )
+    console.print(
+        f'curl -s -H "Authorization: Bearer {key}" -H "content-type: application/json" '
+        f"-d '{body}' http://{gateway.host}:{gateway.port}/v1/generations",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print("[green]ok[/green] the web page, signed in, the demo's images in its gallery:")
+    console.print(
+        f"open http://{gateway.host}:{gateway.port}/#key={key}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _generate(settings: Settings, console: Console) -> list[DemoRequest]:
@@ -121,7 +154,13 @@ def _publish(publisher: Publisher) -> list[DemoRequest]:
         for i in range(BACKFILL)
     ]
     interactive = [{"prompt": DIGIT_WORDS[d], "seed": 100 + d} for d in range(INTERACTIVE)]
-    common = {"model": DIGITS, "width": SIDE, "height": SIDE, "steps": STEPS}
+    common = {
+        "model": DIGITS,
+        "width": SIDE,
+        "height": SIDE,
+        "steps": STEPS,
+        "tenant": DEMO_TENANT,
+    }
     requests: list[DemoRequest] = []
     for load in (backfill, interactive):
         ids = publisher.submit_many([{**common, **fields} for fields in load])

@@ -11,9 +11,9 @@ from diffstream.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def run_every_role(settings: Settings, stop: threading.Event) -> None:
-    """Run the processor, the image sink and (with a signing secret) the notifier until
-    ``stop`` is set; one role failing stops the others."""
+def run_every_role(settings: Settings, stop: threading.Event, *, gateway: bool = False) -> None:
+    """Run the processor, the image sink, (with a signing secret) the notifier and (with
+    ``gateway``) the HTTP gateway until ``stop`` is set; one role failing stops the others."""
     # Roles are imported here: the processor brings torch, and infra stays light without it.
     from processors.serve import serve_processor  # noqa: PLC0415
     from sinks.images import ImageSink  # noqa: PLC0415
@@ -27,6 +27,11 @@ def run_every_role(settings: Settings, stop: threading.Event) -> None:
         roles["notifier"] = lambda: Notifier(settings).run(stop)
     else:
         log.warning("no DIFFSTREAM_WEBHOOKS__SIGNING_SECRET: webhooks are not sent")
+    if gateway:
+        from producers.gateway.serve import serve_gateway_until  # noqa: PLC0415
+        from producers.gateway.settings import GatewaySettings  # noqa: PLC0415
+
+        roles["gateway"] = lambda: serve_gateway_until(settings, GatewaySettings(), stop)
     failures: list[BaseException] = []
 
     def guarded(name: str, role: Callable[[], None]) -> None:

@@ -24,6 +24,7 @@ from diffstream.exceptions import DiffstreamError
 from diffstream.settings import Settings
 from producers.client.publisher import Publisher
 from producers.exceptions import InputError, RequestFailed, WaitTimeout
+from producers.gateway.cli import gateway_command, keys_app
 from producers.operations.backfill import Progress as BackfillProgress
 from producers.operations.backfill import run_backfill
 from producers.operations.backfill_file import Format
@@ -43,6 +44,8 @@ offsets_app = typer.Typer(help="Consumer-group offsets.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters in diffusion.dlq.", no_args_is_help=True)
 app.add_typer(offsets_app, name="offsets")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(keys_app, name="keys")
+app.command("gateway")(gateway_command)
 
 _SIZE = re.compile(r"(\d+)[xX](\d+)")
 _DURATION = re.compile(r"\+?(\d+(?:\.\d+)?)([smhd])")

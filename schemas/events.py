@@ -20,6 +20,7 @@ class EventName(StrEnum):
     STATUS = "RequestStatus"
     CANCEL = "GenerationCancel"
     PROGRESS = "GenerationProgress"
+    TENANT_KEY = "TenantKey"
 
     @property
     def fullname(self) -> str:

@@ -93,4 +93,17 @@ def example(event: EventName | str) -> dict[str, Any]:
         return new_status(request, RequestState.FAILED, source=source, failed=timeout)
     if name is EventName.PROGRESS:
         return new_progress(request["request_id"], step=7, steps=25, attempt=1, model="tiny-sd")
+    if name is EventName.TENANT_KEY:
+        return {
+            "key_hash": "9f" * 32,
+            "key_prefix": "ds_Zk3q",
+            "tenant": "acme",
+            "created_at": now_millis(),
+            "updated_at": now_millis(),
+            "revoked": False,
+            "rate_per_s": 10.0,
+            "images_per_min": 600,
+            "max_in_flight": 100,
+            "webhook_secret": "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY",
+        }
     return new_cancel(request["request_id"], reason="user closed the tab", tenant="acme")

@@ -202,3 +202,18 @@ class GenerationProgress(TypedDict):
     attempt: int
     updated_at: datetime
     model: str | None
+
+
+class TenantKey(TypedDict):
+    """One API key of a tenant (``diffusion.tenant-keys``, compacted; key: its hash)."""
+
+    key_hash: str
+    key_prefix: str
+    tenant: str
+    created_at: datetime
+    updated_at: datetime
+    revoked: bool
+    rate_per_s: float
+    images_per_min: int
+    max_in_flight: int
+    webhook_secret: str

@@ -29,6 +29,7 @@ DLQ = "diffusion.dlq"
 CANCELLATIONS = "diffusion.cancellations"
 WEBHOOKS_DLQ = "diffusion.webhooks.dlq"
 PROGRESS = "diffusion.progress"
+TENANT_KEYS = "diffusion.tenant-keys"
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
@@ -88,6 +89,12 @@ TOPICS: tuple[TopicSpec, ...] = (
         3,
         {"retention.ms": str(4 * WEEK_MS)},
         "webhook deliveries given up: the original event bytes, with dead-letter headers",
+    ),
+    TopicSpec(
+        TENANT_KEYS,
+        3,
+        {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"},
+        "compacted: TenantKey per key hash (API keys, limits, webhook secrets)",
     ),
 )
 

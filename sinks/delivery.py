@@ -77,6 +77,8 @@ class Delivery(NamedTuple):
     url: str
     webhook_id: str
     body: bytes
+    # Whose request it is: signed with that tenant's secret when it has one.
+    tenant: str | None = None
 
 
 class DeliveryResult(NamedTuple):
@@ -224,7 +226,7 @@ class Deliverer:
 
     async def _attempt(self, target: Target, delivery: Delivery) -> _Attempt:
         headers = {
-            **self.signer.headers(delivery.webhook_id, delivery.body),
+            **self.signer.headers(delivery.webhook_id, delivery.body, tenant=delivery.tenant),
             "content-type": "application/json",
             "user-agent": USER_AGENT,
             "host": target.host_header,

@@ -40,6 +40,7 @@ from schemas.codec import Codec
 from schemas.dlq import coordinates, dead_letter
 from schemas.events import EventName
 from schemas.exceptions import DecodeError
+from schemas.tenants import TenantDirectory
 from schemas.topics import COMPLETED, FAILED, WEBHOOKS_DLQ
 from schemas.urls import redact_url
 from schemas.validation import callback_errors
@@ -53,6 +54,7 @@ from sinks.signing import WebhookSigner
 log = logging.getLogger(__name__)
 
 IDLE_POLL_S = 0.1
+TENANTS_CATCH_UP_S = 10.0
 URL_HEADER = "diffstream.webhook.url"
 ID_HEADER = "diffstream.webhook.id"
 
@@ -103,6 +105,7 @@ def plan_delivery(
         url=str(url),
         webhook_id=webhook_id(record["request_id"], event),
         body=webhook_body(event, record),
+        tenant=context.get("tenant"),
     )
 
 
@@ -118,8 +121,11 @@ class Notifier:
     ) -> None:
         self.settings = settings
         self.config = settings.webhooks
-        self.signer = WebhookSigner(self.config.signing_secret)  # fails fast without a secret
         self.codec = codec or Codec(settings)
+        # Each tenant's webhooks are signed with its own secret (from the keys topic).
+        self.tenants = TenantDirectory(settings, self.codec)
+        # Fails fast without a secret (the one for requests without a tenant).
+        self.signer = WebhookSigner(self.config.signing_secret, self.tenants.secret_for)
         self.metrics = NotifierMetrics.create(registry or CollectorRegistry())
         self.topics = [settings.topic(COMPLETED), settings.topic(FAILED)]
         self.tracker = OffsetTracker()
@@ -140,6 +146,8 @@ class Notifier:
         are left to whoever reads the partitions next."""
         thread = threading.Thread(target=self._loop.run_forever, name="webhooks", daemon=True)
         thread.start()
+        self.tenants.start()
+        self.tenants.wait_caught_up(TENANTS_CATCH_UP_S)
         self._deliverer = asyncio.run_coroutine_threadsafe(
             self._make_deliverer(), self._loop
         ).result(10)
@@ -175,6 +183,7 @@ class Notifier:
             asyncio.run_coroutine_threadsafe(self._deliverer.aclose(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
             thread.join(10)
+            self.tenants.stop()
             consumer.close()
             producer.flush(10)
             self._claim.release()

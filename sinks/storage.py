@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 import urllib3
 from minio import Minio
@@ -50,11 +51,15 @@ class StoredObject(NamedTuple):
 
 
 def object_key(prefix: str, request: Mapping[str, Any], index: int, content_type: str) -> str:
-    """``{prefix}/{yyyy}/{mm}/{dd}/{request_id}/{index}.{ext}``, dated by submitted_at (UTC)."""
+    """``{prefix}/{yyyy}/{mm}/{dd}/{request_id}/{index}.{ext}``, dated by submitted_at (UTC);
+    a tenant's under ``{prefix}/tenants/{tenant}/...``, so no tenant writes over another's."""
     submitted: datetime = request["submitted_at"]
     day = submitted.astimezone(UTC) if submitted.tzinfo else submitted
     ext = EXTENSIONS.get(content_type, "bin")
     path = f"{day:%Y/%m/%d}/{request['request_id']}/{index}.{ext}"
+    tenant = request.get("tenant")
+    if tenant:
+        path = f"tenants/{quote(str(tenant), safe='')}/{path}"
     return f"{prefix.strip('/')}/{path}" if prefix.strip("/") else path
 
 

@@ -19,6 +19,7 @@ console = Console()
 
 
 def bench(  # noqa: PLR0917 (typer: one parameter per option)
+    ctx: typer.Context,
     json: Annotated[
         Path | None, typer.Option(help="also write the figures as JSON to this file")
     ] = None,
@@ -36,7 +37,10 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
         Path | None, typer.Option(help="write cProfile stats of each role's thread here")
     ] = None,
 ) -> None:
-    """Pipeline vs bare diffusers loop, batching gain, added latency, control plane."""
+    """Pipeline vs bare diffusers loop, batching gain, added latency, control plane
+    (`bench gateway`: the HTTP gateway's figures)."""
+    if ctx.invoked_subcommand is not None:
+        return
     options = BenchOptions(
         repeats=repeats,
         images_batch1=images_batch1,
@@ -52,6 +56,41 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
     )
     report = run_bench(Settings(), options)
     console.print(table(report))
+    if json is not None:
+        json.write_text(json_module.dumps(report, indent=2, default=str) + "\n")
+        console.print(f"figures written to {json}")
+
+
+def bench_gateway(  # noqa: PLR0917 (typer: one parameter per option)
+    json: Annotated[
+        Path | None, typer.Option(help="also write the figures as JSON to this file")
+    ] = None,
+    duration: Annotated[float, typer.Option(min=1, help="seconds of each POST phase")] = 10.0,
+    rate: Annotated[float, typer.Option(min=1, help="offered req/s for the latency figure")] = 500,
+    connections: Annotated[int, typer.Option(min=1, help="connections for saturation")] = 32,
+    watchers: Annotated[int, typer.Option(min=1, help="SSE watchers")] = 1000,
+    use_wrk: Annotated[
+        bool, typer.Option("--wrk/--no-wrk", help="saturate with wrk (apt-get installs it)")
+    ] = True,
+) -> None:
+    """The HTTP gateway: accepted submits/s per process, POST p50/p99 at a fixed offered
+    rate (open loop), SSE fan-out delay with many watchers."""
+    from infra.bench.gateway import (  # noqa: PLC0415 (the gateway extra)
+        GatewayBenchOptions,
+        gateway_table,
+        run_gateway_bench,
+    )
+
+    options = GatewayBenchOptions(
+        saturate_s=max(int(duration), 1),
+        fixed_s=duration,
+        fixed_rate=rate,
+        connections=connections,
+        watchers=watchers,
+        use_wrk=use_wrk,
+    )
+    report = run_gateway_bench(Settings(), options)
+    console.print(gateway_table(report))
     if json is not None:
         json.write_text(json_module.dumps(report, indent=2, default=str) + "\n")
         console.print(f"figures written to {json}")
