@@ -152,7 +152,7 @@ def _start_gateway(settings: Settings, port: int) -> subprocess.Popen[bytes]:
         # No processor runs: the lane's lag grows, and shedding would refuse the load.
         "DIFFSTREAM_GATEWAY__SHED_INTERACTIVE_LAG": "0",
     }
-    command = [sys.executable, "-m", "diffstream", "--log-level", "WARNING", "gateway"]
+    command = [sys.executable, "-m", "diffstream_cli", "--log-level", "WARNING", "gateway"]
     return subprocess.Popen([*command, "--port", str(port)], env=env, stdout=subprocess.DEVNULL)
 
 

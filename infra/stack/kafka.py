@@ -171,10 +171,16 @@ class LocalKafka:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         config = self._server_properties()
         if not (self.data_dir / "meta.properties").exists():
+            # Passed as --cluster-id=ID: an id may start with "-", which the tool would read
+            # as an option (one format in 64 failed that way).
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             run_download(
                 self._java(
-                    "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)
+                    "kafka.tools.StorageTool",
+                    "format",
+                    f"--cluster-id={cluster_id}",
+                    "-c",
+                    str(config),
                 ),
                 "formatting the Kafka data directory",
             )
