@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from typing import Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -48,7 +48,7 @@ from diffstream.exceptions import (
     StuckClientError,
 )
 from diffstream.kafka import make_consumer, make_producer
-from diffstream.settings import KafkaConfig, Settings
+from diffstream.settings import KafkaConfig, Settings, TransactionalSettings
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,30 @@ class LoopOptions(NamedTuple):
     @property
     def client_id(self) -> str:
         return f"diffstream-{self.role}-{self.instance_id}"
+
+    @classmethod
+    def of(
+        cls,
+        role: str,
+        instance_id: str,
+        topics: list[str],
+        config: TransactionalSettings,
+        **more: Any,
+    ) -> LoopOptions:
+        """The options of a role configured by a ``TransactionalSettings`` section."""
+        return cls(
+            role=role,
+            instance_id=instance_id,
+            group_id=config.group_id,
+            topics=topics,
+            max_batch_size=config.max_batch_size,
+            max_batch_wait_ms=config.max_batch_wait_ms,
+            session_timeout_ms=config.session_timeout_ms,
+            max_poll_interval_ms=config.max_poll_interval_ms,
+            transaction_timeout_ms=config.transaction_timeout_ms,
+            static_membership=config.static_membership,
+            **more,
+        )
 
 
 class Admission(NamedTuple):

@@ -74,7 +74,6 @@ class CompactedTable:
         try:
             partitions = self._partitions(consumer)
             if partitions is None:
-                log.warning("%s is missing: its table stays empty", self.topic)
                 return
             consumer.assign(partitions)
             targets: list[tuple[threading.Event, dict[int, int]]] = []
@@ -108,13 +107,21 @@ class CompactedTable:
             consumer.close()
 
     def _partitions(self, consumer: Consumer) -> list[TopicPartition] | None:
-        deadline = time.monotonic() + TOPIC_WAIT_S
-        # A topic created a moment ago may not be in the metadata yet.
-        while time.monotonic() < deadline and not self._stop.is_set():
-            found = consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
+        """Every partition from its start; waits for a topic created later (or a moment
+        ago, not in the metadata yet), saying so every ``TOPIC_WAIT_S``; None once stopped."""
+        warn_at = time.monotonic() + TOPIC_WAIT_S
+        while not self._stop.is_set():
+            try:
+                found = consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
+            except KafkaException as exc:
+                log.debug("metadata of %s not read: %s", self.topic, exc)
+                found = None
             if found is not None and found.error is None and found.partitions:
                 return [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in found.partitions]
-            time.sleep(0.2)
+            if time.monotonic() >= warn_at:
+                log.warning("%s does not exist yet (run `diffstream topics create`)", self.topic)
+                warn_at = time.monotonic() + 6 * TOPIC_WAIT_S
+            self._stop.wait(0.2)
         return None
 
     @staticmethod

@@ -121,17 +121,11 @@ class StreamProcessor:
         self._last_lag_check = 0.0
         self.loop: ExactlyOnceLoop[Cycle] = ExactlyOnceLoop(
             settings,
-            LoopOptions(
-                role=ROLE,
-                instance_id=self.instance_id,
-                group_id=self.config.group_id,
-                topics=[self.lanes.interactive_topic, self.lanes.batch_topic],
-                max_batch_size=self.config.max_batch_size,
-                max_batch_wait_ms=self.config.max_batch_wait_ms,
-                session_timeout_ms=self.config.session_timeout_ms,
-                max_poll_interval_ms=self.config.max_poll_interval_ms,
-                transaction_timeout_ms=self.config.transaction_timeout_ms,
-                static_membership=self.config.static_membership,
+            LoopOptions.of(
+                ROLE,
+                self.instance_id,
+                [self.lanes.interactive_topic, self.lanes.batch_topic],
+                self.config,
                 shutdown_grace_s=self.config.shutdown_grace_s,
                 consumer_overrides={"fetch.wait.max.ms": FETCH_WAIT_MAX_MS},
                 producer_overrides={"message.max.bytes": RESULTS_MAX_MESSAGE_BYTES},

@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
+from confluent_kafka import Message
 
-from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
+from diffstream.tables import CompactedTable
 from schemas import records
 from schemas.builders import now_millis
 from schemas.codec import Codec
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 KEY_PREFIX = "ds_"
 _SHOWN_CHARS = 8
-_TOPIC_WAIT_S = 10.0
 
 
 def new_api_key() -> str:
@@ -115,9 +114,9 @@ class TenantDirectory:
         self._topic = settings.topic(TENANT_KEYS)
         self._keys: dict[str, TenantKey] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self.caught_up = threading.Event()
-        self._thread = threading.Thread(target=self._follow, name="tenant-keys", daemon=True)
+        # A new or revoked key is seen within about the table's fetch wait (50 ms).
+        self._table = CompactedTable(settings, self._topic, self._take, name="tenant-keys")
+        self.caught_up = self._table.caught_up
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -162,7 +161,7 @@ class TenantDirectory:
 
     def start(self) -> TenantDirectory:
         """Start following the topic."""
-        self._thread.start()
+        self._table.start()
         return self
 
     def wait_caught_up(self, timeout_s: float) -> bool:
@@ -171,9 +170,7 @@ class TenantDirectory:
 
     def stop(self) -> None:
         """Stop following and close the consumer."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        self._table.stop()
 
     def __enter__(self) -> TenantDirectory:
         return self.start()
@@ -181,66 +178,8 @@ class TenantDirectory:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _follow(self) -> None:
-        consumer = make_consumer(
-            self._settings,
-            {
-                "group.id": f"diffstream-tenant-keys-{secrets.token_hex(6)}",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                # A new or revoked key is seen within about this long.
-                "fetch.wait.max.ms": 50,
-            },
-        )
-        try:
-            ends = self._assign_retrying(consumer)
-            read: dict[int, int] = {}
-            while ends is not None and not self._stop.is_set():
-                for message in consumer.consume(500, timeout=0.05):
-                    if message.error() is None:
-                        partition, offset = message.partition() or 0, message.offset() or 0
-                        read[partition] = offset + 1
-                        self._take(message.value(), partition, offset)
-                done = all(read.get(p, 0) >= end for p, end in ends.items())
-                if done and not self.caught_up.is_set():
-                    self.caught_up.set()
-        finally:
-            consumer.close()
-
-    def _assign_retrying(self, consumer: Any) -> dict[int, int] | None:
-        """``_assign`` until it works (the topic may be created after we start, a busy
-        broker may time out) or we are stopped."""
-        while not self._stop.is_set():
-            try:
-                ends = self._assign(consumer)
-            except KafkaException as exc:
-                log.warning("tenant keys: cannot read %s yet, retrying: %s", self._topic, exc)
-                ends = None
-            if ends is not None:
-                return ends
-            self._stop.wait(1.0)
-        return None
-
-    def _assign(self, consumer: Any) -> dict[int, int] | None:
-        """Assign every partition from the start; the high watermarks to catch up to."""
-        deadline_s = _TOPIC_WAIT_S
-        metadata = consumer.list_topics(self._topic, timeout=deadline_s)
-        topic = metadata.topics.get(self._topic)
-        if topic is None or topic.error is not None or not topic.partitions:
-            log.error("topic %s does not exist (run `diffstream topics create`)", self._topic)
-            return None
-        ends: dict[int, int] = {}
-        for partition in topic.partitions:
-            _low, high = consumer.get_watermark_offsets(
-                TopicPartition(self._topic, partition), timeout=deadline_s
-            )
-            ends[partition] = high
-        consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in sorted(ends)])
-        if not any(ends.values()):
-            self.caught_up.set()
-        return ends
-
-    def _take(self, value: bytes | None, partition: int | None, offset: int | None) -> None:
+    def _take(self, message: Message) -> None:
+        value, partition, offset = message.value(), message.partition(), message.offset()
         if value is None:
             return  # a tombstone: nothing to keep (keys are revoked, never deleted)
         try:

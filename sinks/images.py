@@ -74,17 +74,11 @@ class ImageSink:
         self._assigned: list[TopicPartition] = []
         self.loop: ExactlyOnceLoop[list[Admission]] = ExactlyOnceLoop(
             settings,
-            LoopOptions(
-                role=ROLE,
-                instance_id=self.instance_id,
-                group_id=self.config.group_id,
-                topics=[settings.topic(RESULTS)],
-                max_batch_size=self.config.max_batch_size,
-                max_batch_wait_ms=self.config.max_batch_wait_ms,
-                session_timeout_ms=self.config.session_timeout_ms,
-                max_poll_interval_ms=self.config.max_poll_interval_ms,
-                transaction_timeout_ms=self.config.transaction_timeout_ms,
-                static_membership=self.config.static_membership,
+            LoopOptions.of(
+                ROLE,
+                self.instance_id,
+                [settings.topic(RESULTS)],
+                self.config,
                 retry_initial_s=self.config.retry_initial_s,
                 retry_max_s=self.config.retry_max_s,
                 consumer_overrides={
