@@ -70,6 +70,8 @@ def scenario_settings(stack: Settings, name: str, *, models_dir: Path | None = N
                 group_id=f"{prefix}notifier",
                 signing_secret=SecretStr(secret),
                 allow_hosts=frozenset({"127.0.0.1"}),
+                # The live receiver listens on a free (high) port.
+                allow_ports=frozenset({"1024-65535"}),
                 initial_backoff_s=0.2,
                 max_backoff_s=2.0,
                 session_timeout_ms=SESSION_TIMEOUT_MS,
