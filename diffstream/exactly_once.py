@@ -59,10 +59,10 @@ RECONNECT_INITIAL_S = 0.5
 RECONNECT_MAX_S = 10.0
 COMMIT_RETRIES = 5
 COMMIT_TIMEOUT_S = 60.0
-OFFSETS_TIMEOUT_S = 30.0
+OFFSETS_TIMEOUT_S = 10.0
 # Beyond its own timeout, how long a transactional call may block before the loop stops
 # waiting and makes new clients.
-STUCK_GRACE_S = 10.0
+STUCK_GRACE_S = 5.0
 
 Headers = list[tuple[str, str | bytes | None]]
 Key = tuple[str, int]
