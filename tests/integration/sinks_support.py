@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from diffstream.kafka import make_producer
@@ -18,6 +21,7 @@ from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.examples import TINY_PNG
 from schemas.topics import RESULTS
+from sinks.notify import Notifier
 from tests.integration.isolation import SECRET, isolate
 from tests.integration.producing import decode_all, read_all
 
@@ -66,6 +70,21 @@ def read_committed(
     ``settle_s`` longer, so that a duplicate would be seen too), decoded."""
     messages = read_all(settings, topic, expected=expected, timeout_s=timeout_s, settle_s=settle_s)
     return decode_all(settings, messages)
+
+
+@contextmanager
+def running_notifier(settings: Settings) -> Iterator[Notifier]:
+    """A notifier on a thread of its own, stopped (and checked to be) afterwards."""
+    stop = threading.Event()
+    notifier = Notifier(settings)
+    thread = threading.Thread(target=notifier.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield notifier
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
 
 
 def wait_for(condition: Any, timeout_s: float = 30.0, what: str = "condition") -> None:

@@ -8,7 +8,6 @@ a failing endpoint's queue took), and every offset must be committed in the end.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections import Counter
@@ -24,7 +23,7 @@ from schemas.events import EventName
 from schemas.examples import example
 from schemas.topics import COMPLETED, WEBHOOKS_DLQ
 from sinks.notify import ID_HEADER, URL_HEADER, Notifier
-from tests.integration.sinks_support import isolate, publish, wait_for
+from tests.integration.sinks_support import isolate, publish, running_notifier, wait_for
 from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.integration
@@ -53,14 +52,8 @@ def isolated(settings: Settings) -> Settings:
 
 @pytest.fixture
 def notifier(isolated: Settings) -> Iterator[Notifier]:
-    stop = threading.Event()
-    notifier = Notifier(isolated)
-    thread = threading.Thread(target=notifier.run, args=(stop,), daemon=True)
-    thread.start()
-    yield notifier
-    stop.set()
-    thread.join(30)
-    assert not thread.is_alive()
+    with running_notifier(isolated) as running:
+        yield running
 
 
 def _events(url: str, count: int) -> list[dict[str, object]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from schemas.events import EventName
 from schemas.examples import example
 from schemas.topics import COMPLETED, FAILED, WEBHOOKS_DLQ
 from sinks.notify import ID_HEADER, Notifier
-from tests.integration.sinks_support import SECRET, isolate, publish, wait_for
+from tests.integration.sinks_support import SECRET, isolate, publish, running_notifier, wait_for
 from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.integration
@@ -33,14 +32,8 @@ def isolated(settings: Settings) -> Settings:
 
 @pytest.fixture
 def notifier(isolated: Settings) -> Iterator[Notifier]:
-    stop = threading.Event()
-    notifier = Notifier(isolated)
-    thread = threading.Thread(target=notifier.run, args=(stop,), daemon=True)
-    thread.start()
-    yield notifier
-    stop.set()
-    thread.join(30)
-    assert not thread.is_alive()
+    with running_notifier(isolated) as running:
+        yield running
 
 
 def test_three_failures_then_success_is_one_effect(isolated: Settings, notifier: Notifier) -> None:
