@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 TOPIC_WAIT_S = 10.0
 POLL_S = 0.2
+# How long the broker may hold a fetch of an idle table: a row arrives at most this late.
+# Short waits cost the broker a fetch per table many times a second, on every worker.
+DEFAULT_FETCH_WAIT_MS = 500
 
 #: Applies one row (a message of the topic, a tombstone included) to the caller's table.
 Apply = Callable[[Message], None]
@@ -31,8 +34,17 @@ Apply = Callable[[Message], None]
 class CompactedTable:
     """Follows ``topic`` from the beginning and hands every row to ``apply``."""
 
-    def __init__(self, settings: Settings, topic: str, apply: Apply, *, name: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        apply: Apply,
+        *,
+        name: str,
+        fetch_wait_ms: int = DEFAULT_FETCH_WAIT_MS,
+    ) -> None:
         self._settings = settings
+        self._fetch_wait_ms = fetch_wait_ms
         self.topic = topic
         self._apply = apply
         self._stop = threading.Event()
@@ -68,7 +80,7 @@ class CompactedTable:
                 "group.id": f"diffstream-table-{uuid.uuid4()}",
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
-                "fetch.wait.max.ms": 50,
+                "fetch.wait.max.ms": self._fetch_wait_ms,
             },
         )
         try:

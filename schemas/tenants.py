@@ -115,7 +115,9 @@ class TenantDirectory:
         self._keys: dict[str, TenantKey] = {}
         self._lock = threading.Lock()
         # A new or revoked key is seen within about the table's fetch wait (50 ms).
-        self._table = CompactedTable(settings, self._topic, self._take, name="tenant-keys")
+        self._table = CompactedTable(
+            settings, self._topic, self._take, name="tenant-keys", fetch_wait_ms=50
+        )
         self.caught_up = self._table.caught_up
 
     # -- lookups --------------------------------------------------------------------------

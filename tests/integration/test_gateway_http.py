@@ -40,7 +40,8 @@ from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.integration
 
-SEVEN: dict[str, Any] = {"prompt": "a handwritten 7", "model": "digits", "steps": 12}
+# A fixed seed: a random one draws a digit the reader misreads about once in fifty.
+SEVEN: dict[str, Any] = {"prompt": "a handwritten 7", "model": "digits", "steps": 12, "seed": 7}
 
 
 @pytest.fixture(scope="module")
