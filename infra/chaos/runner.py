@@ -166,6 +166,7 @@ def run_scenario(  # noqa: PLR0917  # each is needed, none has a natural default
             ticker.stop()
             say("stopping the roles")
             fleet.close()
+            arena.notes += [f"hung at the end, did not stop on SIGTERM: {h}" for h in fleet.hung]
         result = judge(scenario, arena, time.monotonic() - began)
     stack.heal()
     return result
