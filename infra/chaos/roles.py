@@ -169,13 +169,16 @@ class RoleProcess:
 class Fleet:
     """The role processes of one scenario, under a supervisor thread."""
 
-    def __init__(self, env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log_dir: Path, *, instance_prefix: str = "") -> None:
         # The scenario's settings only: nothing of the caller's own DIFFSTREAM_* leaks in.
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("DIFFSTREAM_")}
         # Wide log lines: rich wraps at 80 columns when it writes to a file.
         # PYTHONFAULTHANDLER: a role aborted because it hung prints every thread's stack.
         self._env = {**inherited, "COLUMNS": "240", "PYTHONFAULTHANDLER": "1", **env}
         self._log_dir = log_dir
+        # Instance ids (hence transactional ids) of the scenario's own: a role of one
+        # scenario must not fence, or be blocked by, the same role of an earlier one.
+        self._instance_prefix = instance_prefix
         log_dir.mkdir(parents=True, exist_ok=True)
         self.roles: dict[str, RoleProcess] = {}
         self.exits: list[RoleExit] = []
@@ -190,6 +193,11 @@ class Fleet:
     def start(self, spec: RoleSpec) -> RoleProcess:
         """Start a role (again, if it was stopped)."""
         with self._lock:
+            own = {
+                key: f"{self._instance_prefix}{value}" if key.endswith("__INSTANCE_ID") else value
+                for key, value in spec.env.items()
+            }
+            spec = RoleSpec(spec.name, spec.command, own)
             role = self.roles.get(spec.name) or RoleProcess(spec, self._env, self._log_dir)
             self.roles[spec.name] = role
             role.start()
