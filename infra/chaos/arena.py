@@ -24,12 +24,13 @@ from diffstream.settings import (
     WebhookSettings,
 )
 from infra.chaos.load import LoadPublisher
-from infra.chaos.outcomes import OutcomeReader
+from infra.chaos.outcomes import OutcomeReader, topic_partitions
 from infra.chaos.roles import Fleet
 from infra.chaos.stack import ChaosStack
 from infra.chaos.verdict import Expect, Fault
 from infra.topic_provisioning import create_topics
 from schemas.prompts import DIGITS_MODEL
+from schemas.topics import TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ def scenario_settings(stack: Settings, name: str, *, models_dir: Path | None = N
         }
     )
     create_topics(own)
+    # Roles and readers subscribe at once: every topic must be in the broker's metadata.
+    topic_partitions(own, [own.topic(spec.name) for spec in TOPICS])
     ensure_bucket(make_s3_client(own), own.s3_bucket, own.s3_region)
     return own
 

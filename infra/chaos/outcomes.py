@@ -7,15 +7,17 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
+from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
 from minio.error import S3Error
 from urllib3.exceptions import HTTPError
 
-from diffstream.kafka import make_consumer
+from diffstream.kafka import make_admin, make_consumer
 from diffstream.s3 import make_s3_client
 from diffstream.settings import Settings
+from infra.chaos.exceptions import ChaosError
 from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.exceptions import DecodeError
@@ -94,12 +96,26 @@ class OutcomeReader:
                 "enable.auto.commit": False,
             },
         )
-        consumer.subscribe([self._settings.topic(COMPLETED), self._settings.topic(FAILED)])
+        # Assigned, not subscribed: a subscription rebalances when metadata shows a topic
+        # late, and with nothing committed it would read everything again.
+        topics = [self._settings.topic(COMPLETED), self._settings.topic(FAILED)]
+        consumer.assign(
+            [
+                TopicPartition(topic, partition, OFFSET_BEGINNING)
+                for topic, count in topic_partitions(self._settings, topics).items()
+                for partition in range(count)
+            ]
+        )
+        seen: set[tuple[str, int, int]] = set()
         try:
             while not self._stop.is_set():
                 message = consumer.poll(0.2)
                 if message is None or message.error() is not None:
                     continue
+                where = (message.topic() or "", message.partition() or 0, message.offset() or 0)
+                if where in seen:  # the same record read again is not a second outcome
+                    continue
+                seen.add(where)
                 try:
                     decoded = self._codec.decode(message.value())
                 except DecodeError as exc:
@@ -125,6 +141,33 @@ class OutcomeReader:
         with self._lock:
             self._events.append(terminal)
             self._by_request[terminal.request_id].append(terminal)
+
+
+def topic_partitions(
+    settings: Settings, topics: Sequence[str], timeout_s: float = 60.0
+) -> dict[str, int]:
+    """Each topic's partition count, once the broker's metadata lists every partition of
+    every one of them with a leader (a topic just created may not be there yet)."""
+    admin = make_admin(settings)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            known = admin.list_topics(timeout=10).topics
+        except KafkaException:
+            known = {}
+        ready = {
+            name: len(known[name].partitions)
+            for name in topics
+            if name in known
+            and known[name].partitions
+            and all(p.leader >= 0 for p in known[name].partitions.values())
+        }
+        if len(ready) == len(topics):
+            return ready
+        if time.monotonic() > deadline:
+            missing = sorted(set(topics) - set(ready))
+            raise ChaosError(f"topics without leaders after {timeout_s:.0f}s: {missing}")
+        time.sleep(0.2)
 
 
 def missing_images(settings: Settings, events: Iterable[Terminal]) -> list[str]:

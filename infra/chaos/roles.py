@@ -129,7 +129,18 @@ class RoleProcess:
         try:
             self.popen.wait(timeout_s)
         except subprocess.TimeoutExpired:
-            log.warning("%s ignored SIGTERM for %.0fs: killing it", self.name, timeout_s)
+            self.abort_with_stacks(f"ignored SIGTERM for {timeout_s:.0f}s")
+
+    def abort_with_stacks(self, why: str) -> None:
+        """SIGABRT a role that hangs: with PYTHONFAULTHANDLER set, its log then ends with
+        every thread's stack, which says where it hung; SIGKILL if even that does not end it."""
+        if self.popen is None or not self.is_alive():
+            return
+        log.warning("%s %s: aborting it (its stacks go to %s)", self.name, why, self.log_file)
+        self.popen.send_signal(signal.SIGABRT)
+        try:
+            self.popen.wait(10)
+        except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait(30)
 
@@ -158,15 +169,21 @@ class RoleProcess:
 class Fleet:
     """The role processes of one scenario, under a supervisor thread."""
 
-    def __init__(self, env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log_dir: Path, *, instance_prefix: str = "") -> None:
         # The scenario's settings only: nothing of the caller's own DIFFSTREAM_* leaks in.
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("DIFFSTREAM_")}
         # Wide log lines: rich wraps at 80 columns when it writes to a file.
-        self._env = {**inherited, "COLUMNS": "240", **env}
+        # PYTHONFAULTHANDLER: a role aborted because it hung prints every thread's stack.
+        self._env = {**inherited, "COLUMNS": "240", "PYTHONFAULTHANDLER": "1", **env}
         self._log_dir = log_dir
+        # Instance ids (hence transactional ids) of the scenario's own: a role of one
+        # scenario must not fence, or be blocked by, the same role of an earlier one.
+        self._instance_prefix = instance_prefix
         log_dir.mkdir(parents=True, exist_ok=True)
         self.roles: dict[str, RoleProcess] = {}
         self.exits: list[RoleExit] = []
+        # Roles that did not stop on SIGTERM when the scenario ended (a hang, not a crash).
+        self.hung: list[str] = []
         self.kills = 0
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -176,6 +193,11 @@ class Fleet:
     def start(self, spec: RoleSpec) -> RoleProcess:
         """Start a role (again, if it was stopped)."""
         with self._lock:
+            own = {
+                key: f"{self._instance_prefix}{value}" if key.endswith("__INSTANCE_ID") else value
+                for key, value in spec.env.items()
+            }
+            spec = RoleSpec(spec.name, spec.command, own)
             role = self.roles.get(spec.name) or RoleProcess(spec, self._env, self._log_dir)
             self.roles[spec.name] = role
             role.start()
@@ -237,8 +259,9 @@ class Fleet:
             try:
                 role.popen.wait(max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                role.popen.kill()
-                role.popen.wait(30)
+                role.planned_death = True
+                role.abort_with_stacks(f"ignored SIGTERM for {STOP_TIMEOUT_S:.0f}s")
+                self.hung.append(f"{role.name} (stacks at the end of {role.log_file})")
             role.close_log()
 
     def unplanned_exits(self) -> int:

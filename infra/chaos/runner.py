@@ -142,7 +142,11 @@ def run_scenario(  # noqa: PLR0917  # each is needed, none has a natural default
     settings = scenario_settings(
         stack.settings, scenario.name, models_dir=tweaks.models_dir if tweaks else None
     )
-    fleet = Fleet(role_env(settings, tweaks.env if tweaks else None), workdir)
+    fleet = Fleet(
+        role_env(settings, tweaks.env if tweaks else None),
+        workdir,
+        instance_prefix=settings.topic_prefix,
+    )
     began = time.monotonic()
     with OutcomeReader(settings) as outcomes:
         arena = Arena(
@@ -166,6 +170,7 @@ def run_scenario(  # noqa: PLR0917  # each is needed, none has a natural default
             ticker.stop()
             say("stopping the roles")
             fleet.close()
+            arena.notes += [f"hung at the end, did not stop on SIGTERM: {h}" for h in fleet.hung]
         result = judge(scenario, arena, time.monotonic() - began)
     stack.heal()
     return result

@@ -58,7 +58,7 @@ def play_consumer_churn(arena: Arena) -> None:
         with arena.fault(f"processor-3 joins and leaves ({cycle}/{CHURN_CYCLES})"):
             arena.fleet.start(extra)
             arena.fleet.wait_ready([extra.name], timeout_s=JOIN_TIMEOUT_S)
-            time.sleep(3.0)  # long enough to take partitions and work on some
+            time.sleep(8.0)  # long enough to be given partitions and work on some
             arena.fleet.stop(extra.name)
     _drain(arena, load)
 

@@ -103,7 +103,11 @@ def play_dead_webhooks(arena: Arena) -> None:
             time.sleep(0.1)
         arrived = receiver.arrived(live_id)
     if completed is None or arrived is None:
-        detail = f"not delivered within {LIVE_TIMEOUT_S:.0f}s of its completion"
+        detail = (
+            "its request had no completed event within 60s"
+            if completed is None
+            else f"not delivered within {LIVE_TIMEOUT_S:.0f}s of its completion"
+        )
         arena.checks.append(Check("live webhook delivered at once", False, detail))
         return
     delay = max(arrived - completed, 0.0)
