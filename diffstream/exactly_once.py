@@ -25,12 +25,12 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Generic
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from diffstream.consuming import (
     member_config,
@@ -41,6 +41,7 @@ from diffstream.consuming import (
     take_queued,
     usable,
 )
+from diffstream.deferrals import Deferrals
 from diffstream.exceptions import (
     DeferMessage,
     DownstreamUnavailableError,
@@ -48,7 +49,9 @@ from diffstream.exceptions import (
     StuckClientError,
 )
 from diffstream.kafka import make_consumer, make_producer
-from diffstream.settings import KafkaConfig, Settings, TransactionalSettings
+from diffstream.loop_contract import Admission, Key, LoopOptions, Output, Prepared, Role
+from diffstream.settings import KafkaConfig, Settings
+from diffstream.transactions import Transactions
 
 log = logging.getLogger(__name__)
 
@@ -57,112 +60,6 @@ IDLE_POLL_S = 0.1
 CARRY_BATCHES = 4
 RECONNECT_INITIAL_S = 0.5
 RECONNECT_MAX_S = 10.0
-COMMIT_RETRIES = 5
-COMMIT_TIMEOUT_S = 60.0
-OFFSETS_TIMEOUT_S = 10.0
-# Beyond its own timeout, how long a transactional call may block before the loop stops
-# waiting and makes new clients.
-STUCK_GRACE_S = 5.0
-
-Headers = list[tuple[str, str | bytes | None]]
-Key = tuple[str, int]
-Prepared = TypeVar("Prepared")
-
-
-class Output(NamedTuple):
-    """One event a role asks to produce in the batch's transaction."""
-
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
-
-
-class LoopOptions(NamedTuple):
-    """How a role's clients are configured and its batches are sized."""
-
-    role: str
-    instance_id: str
-    group_id: str
-    topics: list[str]
-    max_batch_size: int
-    max_batch_wait_ms: int
-    session_timeout_ms: int
-    max_poll_interval_ms: int
-    transaction_timeout_ms: int
-    static_membership: bool = False
-    # On stop, how long the batch under way may still take before it is dropped.
-    shutdown_grace_s: float = 0.0
-    # Backoff while work raises DownstreamUnavailableError.
-    retry_initial_s: float = 0.5
-    retry_max_s: float = 30.0
-    consumer_overrides: KafkaConfig = {}  # noqa: RUF012  # read-only, NamedTuple default
-    producer_overrides: KafkaConfig = {}  # noqa: RUF012
-
-    @property
-    def client_id(self) -> str:
-        return f"diffstream-{self.role}-{self.instance_id}"
-
-    @classmethod
-    def of(
-        cls,
-        role: str,
-        instance_id: str,
-        topics: list[str],
-        config: TransactionalSettings,
-        **more: Any,
-    ) -> LoopOptions:
-        """The options of a role configured by a ``TransactionalSettings`` section."""
-        return cls(
-            role=role,
-            instance_id=instance_id,
-            group_id=config.group_id,
-            topics=topics,
-            max_batch_size=config.max_batch_size,
-            max_batch_wait_ms=config.max_batch_wait_ms,
-            session_timeout_ms=config.session_timeout_ms,
-            max_poll_interval_ms=config.max_poll_interval_ms,
-            transaction_timeout_ms=config.transaction_timeout_ms,
-            static_membership=config.static_membership,
-            **more,
-        )
-
-
-class Admission(NamedTuple):
-    """One message of a batch and what the role made of it."""
-
-    message: Message
-    item: object
-
-
-class Role(Protocol[Prepared]):
-    """The hooks a transactional role gives the loop."""
-
-    def gather(self, loop: ExactlyOnceLoop[Prepared]) -> list[Message]:
-        """The next batch (``loop.fill()`` does the plain thing). Polling thread."""
-
-    def admit(self, message: Message) -> object:
-        """Decode and check one message; raise ``DeferMessage`` to read its partition again
-        later. Polling thread."""
-
-    def prepare(self, admitted: Sequence[Admission]) -> Prepared:
-        """Batch-level decisions before the work (e.g. duplicates). Polling thread."""
-
-    def work(self, prepared: Prepared, abort: threading.Event) -> list[Output]:
-        """The batch's work and the events to produce; raise ``DroppedBatch`` to give the
-        batch up, ``DownstreamUnavailableError`` to have it retried. Worker thread."""
-
-    def held_while_working(self, assignment: list[TopicPartition]) -> list[TopicPartition]:
-        """Partitions kept paused while a batch is worked on (not carried)."""
-
-    def assigned(self, partitions: list[TopicPartition]) -> None:
-        """Partitions were assigned (inside poll)."""
-
-    def committed(self, prepared: Prepared, outputs: Sequence[Output]) -> None:
-        """The batch's transaction committed."""
-
-    def dropped(self, prepared: Prepared, reason: str) -> None:
-        """The batch was given up; it will be read again (here or by the next owner)."""
 
 
 class ExactlyOnceLoop(Generic[Prepared]):
@@ -184,11 +81,10 @@ class ExactlyOnceLoop(Generic[Prepared]):
         self._batch_partitions: set[Key] = set()
         self._revoked_since_gather: set[Key] = set()
         self._revoked_in_batch = False
-        self._deferred: dict[Key, float] = {}  # partition -> when to resume it
+        self._deferrals = Deferrals()
         self._abort = threading.Event()
         self._closing = False
-        # Calls to the transaction coordinator run here, so that a stuck one can be left.
-        self._calls = ThreadPoolExecutor(1, thread_name_prefix=f"{options.role}-txn")
+        self._transactions = Transactions(options.role)
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -214,7 +110,7 @@ class ExactlyOnceLoop(Generic[Prepared]):
             self._closing = True
             self._abort.set()
             worker.shutdown(wait=True, cancel_futures=True)
-            self._calls.shutdown(wait=False)
+            self._transactions.shutdown()
             self._disconnect()
             log.info(
                 "%s %s stopped after %d cycles (%d recoveries)",
@@ -235,7 +131,7 @@ class ExactlyOnceLoop(Generic[Prepared]):
             exc.args[0] if exc.args else exc,
         )
         self.carried = []
-        self._deferred.clear()
+        self._deferrals.clear()
         self._disconnect()
         self._connect(stop)
 
@@ -314,8 +210,7 @@ class ExactlyOnceLoop(Generic[Prepared]):
         lost = {(tp.topic, tp.partition) for tp in partitions}
         self.carried = outside(self.carried, partitions)
         self._revoked_since_gather |= lost
-        for key in lost:
-            self._deferred.pop(key, None)
+        self._deferrals.forget(lost)
         if lost & self._batch_partitions:
             # The batch's offsets can no longer be committed by us: drop its output.
             self._revoked_in_batch = True
@@ -356,16 +251,9 @@ class ExactlyOnceLoop(Generic[Prepared]):
 
     def resume(self, partitions: list[TopicPartition]) -> None:
         """Resume ``partitions``, except those deferred for a while."""
-        wanted = [tp for tp in partitions if (tp.topic, tp.partition) not in self._deferred]
+        wanted = [tp for tp in partitions if (tp.topic, tp.partition) not in self._deferrals]
         if wanted and self.consumer is not None:
             self.consumer.resume(wanted)
-
-    def _resume_due(self) -> None:
-        now = time.monotonic()
-        due = [key for key, at in self._deferred.items() if at <= now]
-        for key in due:
-            del self._deferred[key]
-        self.resume([TopicPartition(topic, partition) for topic, partition in due])
 
     def _admit(self, messages: list[Message]) -> list[Admission]:
         """Each message through the role's ``admit``; a deferred one cuts its partition."""
@@ -380,32 +268,16 @@ class ExactlyOnceLoop(Generic[Prepared]):
                 admitted.append(Admission(message, self.role.admit(message)))
             except DeferMessage as defer:
                 cut.add(key)
-                self._defer(message, defer)
+                self.carried = outside(self.carried, [TopicPartition(*key)])
+                self._deferrals.defer(self.consumer, message, defer)
         return admitted
-
-    def _defer(self, message: Message, defer: DeferMessage) -> None:
-        assert self.consumer is not None
-        key = (message.topic() or "", message.partition() or 0)
-        tp = TopicPartition(key[0], key[1], message.offset() or 0)
-        log.warning(
-            "%s[%d]@%d not processed yet, read again in %.1fs: %s",
-            key[0],
-            key[1],
-            tp.offset,
-            defer.delay_s,
-            defer,
-        )
-        self.carried = outside(self.carried, [tp])
-        self.consumer.pause([tp])
-        rewind(self.consumer, [message])
-        self._deferred[key] = time.monotonic() + defer.delay_s
 
     # -- one cycle ------------------------------------------------------------------------
 
     def _cycle(self, worker: ThreadPoolExecutor, stop: threading.Event) -> None:
         assert self.consumer is not None
         assert self.producer is not None
-        self._resume_due()
+        self.resume(self._deferrals.take_due())
         self._revoked_since_gather = set()
         messages = outside(self.role.gather(self), _keys(self._revoked_since_gather))
         if not messages:
@@ -513,53 +385,7 @@ class ExactlyOnceLoop(Generic[Prepared]):
         propagates, and the loop recovers. Polling thread."""
         assert self.consumer is not None
         assert self.producer is not None
-        producer = self.producer
-        try:
-            producer.begin_transaction()
-            for output in outputs:
-                producer.produce(output.topic, output.value, output.key, headers=output.headers)
-            metadata = self.consumer.consumer_group_metadata()
-            self._bounded(
-                lambda: producer.send_offsets_to_transaction(offsets, metadata, OFFSETS_TIMEOUT_S),
-                OFFSETS_TIMEOUT_S,
-            )
-            self._bounded(
-                lambda: self._commit_retrying(producer), COMMIT_TIMEOUT_S * COMMIT_RETRIES
-            )
-        except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            if not error.txn_requires_abort():
-                raise
-            log.warning("transaction failed, aborting: %s", error)
-            producer.abort_transaction(30)
-            raise DroppedBatch(str(error)) from exc
-
-    def _bounded(self, call: Callable[[], None], timeout_s: float) -> None:
-        """Run a transactional call that talks to a coordinator, and give up on the clients
-        if it outlives its own timeout: librdkafka's send_offsets_to_transaction can block
-        for ever when the group coordinator went away (librdkafka issues #5456, #5511)."""
-        future = self._calls.submit(call)
-        try:
-            future.result(timeout_s + STUCK_GRACE_S)
-        except TimeoutError:
-            # The blocked thread cannot be interrupted: leave it (and these clients) behind.
-            self._calls.shutdown(wait=False)
-            self._calls = ThreadPoolExecutor(1, thread_name_prefix=f"{self.options.role}-txn")
-            raise StuckClientError(
-                f"a transactional call did not return within {timeout_s + STUCK_GRACE_S:.0f}s"
-            ) from None
-
-    @staticmethod
-    def _commit_retrying(producer: Producer) -> None:
-        for attempt in range(1, COMMIT_RETRIES + 1):
-            try:
-                producer.commit_transaction(COMMIT_TIMEOUT_S)
-                return
-            except KafkaException as exc:
-                error: KafkaError = exc.args[0]
-                if not error.retriable() or attempt == COMMIT_RETRIES:
-                    raise
-                log.info("commit not acknowledged yet (attempt %d): %s", attempt, error)
+        self._transactions.commit(self.producer, self.consumer, outputs, offsets)
 
 
 def _keys(keys: set[Key]) -> list[TopicPartition]:

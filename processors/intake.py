@@ -65,13 +65,7 @@ def admit(
     topic, partition, offset = message.topic() or "", message.partition(), message.offset()
     source = source_coordinates(topic, partition or 0, offset or 0)
     try:
-        decoded = codec.decode(
-            message.value(),
-            expected=EventName.REQUEST,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-        )
+        decoded = codec.decode_message(message, expected=EventName.REQUEST)
     except DecodeError as error:
         log.warning("dead letter %s: %s", coordinates(message), error)
         return Undecodable(message, error)

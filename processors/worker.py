@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import KafkaException, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from diffstream.exactly_once import Admission, ExactlyOnceLoop, LoopOptions, Output
+from diffstream.exactly_once import ExactlyOnceLoop
 from diffstream.exceptions import DroppedBatch
 from diffstream.identity import claim_instance_id
+from diffstream.loop_contract import Admission, LoopOptions, Output
 from diffstream.settings import Settings
 from processors.cancellations import CancellationView
 from processors.engine.results import StepProgress

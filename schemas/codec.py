@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from confluent_kafka import Message
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.validation import validate
@@ -158,6 +159,18 @@ class Codec:
                 offset=offset,
             )
         return decoded
+
+    def decode_message(
+        self, message: Message, *, expected: EventName | str | None = None
+    ) -> DecodedEvent:
+        """``decode`` the value of a consumed message; errors name its coordinates."""
+        return self.decode(
+            message.value(),
+            expected=expected,
+            topic=message.topic(),
+            partition=message.partition(),
+            offset=message.offset(),
+        )
 
     def _decode(self, data: bytes | None) -> DecodedEvent:
         if not isinstance(data, bytes | bytearray | memoryview):

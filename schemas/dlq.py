@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Message
 
-from diffstream.exactly_once import Output
+from diffstream.loop_contract import Output
 from schemas.exceptions import DeadLetterError
 
 logger = logging.getLogger(__name__)

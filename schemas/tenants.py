@@ -181,17 +181,10 @@ class TenantDirectory:
         self.stop()
 
     def _take(self, message: Message) -> None:
-        value, partition, offset = message.value(), message.partition(), message.offset()
-        if value is None:
+        if message.value() is None:
             return  # a tombstone: nothing to keep (keys are revoked, never deleted)
         try:
-            decoded = self._codec.decode(
-                value,
-                expected=EventName.TENANT_KEY,
-                topic=self._topic,
-                partition=partition,
-                offset=offset,
-            )
+            decoded = self._codec.decode_message(message, expected=EventName.TENANT_KEY)
         except DecodeError as error:
             log.warning("skipping an undecodable tenant key: %s", error)
             return

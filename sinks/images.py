@@ -23,8 +23,9 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from diffstream.consuming import partition_names
-from diffstream.exactly_once import Admission, ExactlyOnceLoop, LoopOptions, Output
+from diffstream.exactly_once import ExactlyOnceLoop
 from diffstream.identity import claim_instance_id
+from diffstream.loop_contract import Admission, LoopOptions, Output
 from diffstream.settings import Settings
 from schemas.builders import new_completed, new_status, now_millis, stored_image
 from schemas.codec import Codec
@@ -167,13 +168,7 @@ class ImageSink:
     def admit(self, message: Message) -> dict[str, Any] | Output:
         """The decoded result, or its dead letter."""
         try:
-            decoded = self.codec.decode(
-                message.value(),
-                expected=EventName.RESULT,
-                topic=message.topic(),
-                partition=message.partition(),
-                offset=message.offset(),
-            )
+            decoded = self.codec.decode_message(message, expected=EventName.RESULT)
         except DecodeError as error:
             self._decode_retries.check(message, error)
             log.warning("dead-lettering %s: %s", coordinates(message), error)

@@ -239,9 +239,7 @@ class Notifier:
         offset = message.offset() or 0
         epoch = self.tracker.add(tp, offset)
         try:
-            decoded = self.codec.decode(
-                message.value(), topic=tp[0], partition=tp[1], offset=offset
-            )
+            decoded = self.codec.decode_message(message)
         except DecodeError as error:
             log.warning("dead-lettering %s: %s", coordinates(message), error)
             self._dead_letter(producer, message, error, None)

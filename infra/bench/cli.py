@@ -75,11 +75,8 @@ def bench_gateway(  # noqa: PLR0917 (typer: one parameter per option)
 ) -> None:
     """The HTTP gateway: accepted submits/s per process, POST p50/p99 at a fixed offered
     rate (open loop), SSE fan-out delay with many watchers."""
-    from infra.bench.gateway import (  # noqa: PLC0415 (the gateway extra)
-        GatewayBenchOptions,
-        gateway_table,
-        run_gateway_bench,
-    )
+    from infra.bench.gateway import gateway_table, run_gateway_bench  # noqa: PLC0415
+    from infra.bench.gateway_setup import GatewayBenchOptions  # noqa: PLC0415 (gateway extra)
 
     options = GatewayBenchOptions(
         saturate_s=max(int(duration), 1),

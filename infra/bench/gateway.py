@@ -10,18 +10,15 @@ producer (so it includes the broker round trip) to the moment a watcher has read
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Coroutine
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,10 +26,20 @@ import httpx
 import psutil
 from rich.table import Table
 
-from diffstream.kafka import make_consumer, make_producer
+from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
 from infra.bench.conditions import machine_conditions
-from infra.bench.exceptions import BenchError
+from infra.bench.gateway_setup import (
+    BODY,
+    TARGET_P99_S,
+    TARGET_SUBMITS_PER_S,
+    GatewayBenchOptions,
+    ProcessCpu,
+    run_loadgen,
+    start_gateway,
+    wait_ready,
+)
+from infra.bench.gateway_sse import fan_out
 from infra.bench.loadgen import (
     LoadResult,
     closed_loop,
@@ -45,35 +52,10 @@ from infra.bench.stats import percentile
 from infra.stack.ports import free_port
 from infra.topic_provisioning import create_topics
 from producers.gateway.keys import create_key
-from schemas.builders import now_millis
-from schemas.codec import Codec
-from schemas.events import EventName
-from schemas.examples import example
-from schemas.topics import PROGRESS, REQUESTS, STATUS
+from schemas.topics import REQUESTS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-TARGET_SUBMITS_PER_S = 1500.0
-TARGET_P99_S = 0.025
-TARGET_SSE_P99_S = 0.100
-BODY = {"prompt": "a handwritten 7", "model": "digits", "steps": 20, "width": 64, "height": 64}
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayBenchOptions:
-    """How long and how hard; the defaults take about a minute."""
-
-    saturate_s: int = 10
-    connections: int = 32
-    fixed_rate: float = 500.0
-    fixed_s: float = 10.0
-    watchers: int = 1000
-    watched_requests: int = 100
-    progress_steps: int = 10
-    step_interval_s: float = 0.5
-    use_wrk: bool = True
-    bring_stack_up: bool = True
 
 
 def run_gateway_bench(settings: Settings, options: GatewayBenchOptions) -> dict[str, Any]:
@@ -94,10 +76,10 @@ def run_gateway_bench(settings: Settings, options: GatewayBenchOptions) -> dict[
             **asdict(options),
         }
     }
-    gateway = _start_gateway(own, port)
+    gateway = start_gateway(own, port)
     try:
         process = psutil.Process(gateway.pid)
-        _wait_ready(port, gateway)
+        wait_ready(port, gateway)
         body = json.dumps(BODY).encode()
         raw = post_bytes(
             "127.0.0.1",
@@ -106,7 +88,7 @@ def run_gateway_bench(settings: Settings, options: GatewayBenchOptions) -> dict[
             body,
             {"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
         )
-        warm_up = _run(closed_loop("127.0.0.1", port, raw, connections=8, duration_s=2.0))
+        warm_up = run_loadgen(closed_loop("127.0.0.1", port, raw, connections=8, duration_s=2.0))
         report["saturation"] = _saturation(
             options, port=port, raw=raw, body=body, key=key, process=process
         )
@@ -118,7 +100,7 @@ def run_gateway_bench(settings: Settings, options: GatewayBenchOptions) -> dict[
             + report["fixed_rate"]["accepted"],
             "records_in_the_topic": _published(own),
         }
-        report["sse"] = _run(_fan_out(own, options, port, key, process))
+        report["sse"] = run_loadgen(fan_out(own, options, port, key, process))
     finally:
         gateway.terminate()
         try:
@@ -130,60 +112,6 @@ def run_gateway_bench(settings: Settings, options: GatewayBenchOptions) -> dict[
     return report
 
 
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run the load generator on uvloop when it is installed (it comes with
-    uvicorn[standard]): a cheaper client leaves more of the machine to what is measured."""
-    try:
-        import uvloop  # noqa: PLC0415
-    except ImportError:
-        return asyncio.run(coroutine)
-    return uvloop.run(coroutine)
-
-
-def _start_gateway(settings: Settings, port: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env |= {
-        "DIFFSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "DIFFSTREAM_TOPIC_PREFIX": settings.topic_prefix,
-        "DIFFSTREAM_S3_ENDPOINT": settings.s3_endpoint,
-        "DIFFSTREAM_S3_BUCKET": settings.s3_bucket,
-        "DIFFSTREAM_S3_ACCESS_KEY": settings.s3_access_key.get_secret_value(),
-        "DIFFSTREAM_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
-        # No processor runs: the lane's lag grows, and shedding would refuse the load.
-        "DIFFSTREAM_GATEWAY__SHED_INTERACTIVE_LAG": "0",
-    }
-    command = [sys.executable, "-m", "diffstream_cli", "--log-level", "WARNING", "gateway"]
-    return subprocess.Popen([*command, "--port", str(port)], env=env, stdout=subprocess.DEVNULL)
-
-
-def _wait_ready(port: int, gateway: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if gateway.poll() is not None:
-            raise BenchError(f"the gateway exited with {gateway.returncode} while starting")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise BenchError(f"the gateway on port {port} was not ready within {timeout_s:g}s")
-
-
-class _Cpu:
-    """The gateway process's CPU use over a phase, as a share of one core."""
-
-    def __init__(self, process: psutil.Process) -> None:
-        self.process = process
-        times = process.cpu_times()
-        self.start = (time.perf_counter(), times.user + times.system)
-
-    def share(self) -> float:
-        times = self.process.cpu_times()
-        wall = time.perf_counter() - self.start[0]
-        return (times.user + times.system - self.start[1]) / wall if wall else 0.0
-
-
 def _saturation(
     options: GatewayBenchOptions,
     *,
@@ -193,7 +121,7 @@ def _saturation(
     key: str,
     process: psutil.Process,
 ) -> dict[str, Any]:
-    cpu = _Cpu(process)
+    cpu = ProcessCpu(process)
     wrk = wrk_path() if options.use_wrk else None
     if wrk is not None:
         with tempfile.TemporaryDirectory() as folder:
@@ -208,7 +136,7 @@ def _saturation(
             )
         p50, p99 = result.latencies_s
     else:
-        result = _run(
+        result = run_loadgen(
             closed_loop(
                 "127.0.0.1",
                 port,
@@ -260,9 +188,9 @@ def _published(settings: Settings) -> int:
 def _fixed_rate(
     options: GatewayBenchOptions, port: int, raw: bytes, process: psutil.Process
 ) -> dict[str, Any]:
-    cpu = _Cpu(process)
+    cpu = ProcessCpu(process)
     before = _server_buckets(port)
-    result = _run(
+    result = run_loadgen(
         open_loop("127.0.0.1", port, raw, rate=options.fixed_rate, duration_s=options.fixed_s)
     )
     after = _server_buckets(port)
@@ -319,139 +247,6 @@ def _percentiles(result: LoadResult) -> tuple[float, float]:
     if not result.latencies_s:
         return 0.0, 0.0
     return percentile(result.latencies_s, 0.5), percentile(result.latencies_s, 0.99)
-
-
-async def _fan_out(
-    settings: Settings,
-    options: GatewayBenchOptions,
-    port: int,
-    key: str,
-    process: psutil.Process,
-) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-        ids = []
-        for _ in range(options.watched_requests):
-            answer = await client.post("/v1/generations", json=BODY, headers=headers)
-            if answer.status_code != 202:
-                raise BenchError(f"a submit for the SSE figure answered {answer.status_code}")
-            ids.append(answer.json()["id"])
-    fan = _FanOut(settings, options, port, key)
-    watchers = [asyncio.create_task(fan.watch(ids[i % len(ids)])) for i in range(options.watchers)]
-    try:
-        await asyncio.wait_for(fan.connected.wait(), 120)
-    except TimeoutError:
-        raise BenchError(f"only {fan.ready} of {options.watchers} SSE watchers connected") from None
-    cpu = _Cpu(process)
-    await fan.publish(ids)
-    _, pending = await asyncio.wait(watchers, timeout=60)
-    for task in pending:
-        task.cancel()
-    delays = fan.delays
-    p50 = percentile(delays, 0.5) if delays else 0.0
-    p99 = percentile(delays, 0.99) if delays else 0.0
-    return {
-        "watchers": options.watchers,
-        "requests_watched": len(ids),
-        "events_per_s_into_kafka": len(ids) / options.step_interval_s,
-        "deliveries_expected": options.watchers * options.progress_steps,
-        "deliveries_seen": len(delays),
-        "terminal_events_seen": fan.terminal,
-        "streams_not_closed": len(pending),
-        "errors": fan.errors,
-        "delay_p50_ms": p50 * 1000,
-        "delay_p99_ms": p99 * 1000,
-        "delay_max_ms": max(delays, default=0.0) * 1000,
-        "target_p99_ms": TARGET_SSE_P99_S * 1000,
-        "ratio_to_target": (TARGET_SSE_P99_S / p99) if p99 else 0.0,
-        "gateway_cpu_cores": cpu.share(),
-    }
-
-
-class _FanOut:
-    """SSE watchers on raw connections, and the progress events they wait for."""
-
-    def __init__(self, settings: Settings, options: GatewayBenchOptions, port: int, key: str):
-        self.settings = settings
-        self.options = options
-        self.port = port
-        self.key = key
-        self.sent: dict[tuple[str, int], float] = {}
-        self.delays: list[float] = []
-        self.terminal = 0
-        self.errors = 0
-        self.ready = 0
-        self.connected = asyncio.Event()
-
-    async def watch(self, request_id: str) -> None:
-        """Follow one stream to its terminal event, timing every progress event."""
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        except OSError:
-            self.errors += 1
-            return
-        writer.write(
-            (
-                f"GET /v1/generations/{request_id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                f"Authorization: Bearer {self.key}\r\nAccept: text/event-stream\r\n\r\n"
-            ).encode()
-        )
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            event = ""
-            while not reader.at_eof():
-                line = (await reader.readline()).decode().strip()
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:") and event and self._take(event, line, request_id):
-                    return
-        except (OSError, asyncio.IncompleteReadError):
-            self.errors += 1
-        finally:
-            writer.close()
-
-    def _take(self, event: str, line: str, request_id: str) -> bool:
-        """Record one event; whether it ended the stream."""
-        now = time.perf_counter()
-        if event == "status":
-            self.ready += 1
-            if self.ready >= self.options.watchers:
-                self.connected.set()
-        elif event == "progress":
-            at = self.sent.get((request_id, json.loads(line[5:])["step"]))
-            if at is not None:
-                self.delays.append(now - at)
-        elif event in ("completed", "failed"):
-            self.terminal += 1
-            return True
-        return False
-
-    async def publish(self, ids: list[str]) -> None:
-        """Progress steps for every request, then completed: each round of steps spread
-        evenly over ``step_interval_s``, as steps from many processors would arrive."""
-        codec = Codec(self.settings)
-        producer = make_producer(self.settings, {"linger.ms": 0, "acks": "all"})
-        steps = self.options.progress_steps
-        gap = self.options.step_interval_s / len(ids)
-        began = time.perf_counter()
-        for step in range(1, steps + 1):
-            for n, request_id in enumerate(ids):
-                due = began + ((step - 1) * len(ids) + n) * gap
-                await asyncio.sleep(max(due - time.perf_counter(), 0))
-                record = {**example(EventName.PROGRESS), "request_id": request_id, "step": step}
-                record |= {"steps": steps, "updated_at": now_millis()}
-                self.sent[(request_id, step)] = time.perf_counter()
-                value = codec.encode(EventName.PROGRESS, record)
-                producer.produce(self.settings.topic(PROGRESS), value, request_id.encode())
-                producer.poll(0)
-        producer.flush(10)
-        for request_id in ids:
-            status = {**example(EventName.STATUS), "request_id": request_id, "state": "completed"}
-            status |= {"tenant": "bench", "error_code": None, "message": None}
-            status |= {"image_uris": [f"s3://{self.settings.s3_bucket}/bench/{request_id}.png"]}
-            value = codec.encode(EventName.STATUS, status)
-            producer.produce(self.settings.topic(STATUS), value, request_id.encode())
-        producer.flush(10)
 
 
 def gateway_table(report: dict[str, Any]) -> Table:

@@ -14,8 +14,8 @@ from pathlib import Path
 import psutil
 
 from diffstream.settings import Settings
+from infra.stack.isolated import isolated_settings
 from infra.stack.local import LocalServer, LocalStack
-from infra.stack.ports import free_port
 
 log = logging.getLogger(__name__)
 
@@ -24,20 +24,10 @@ SUITE_PARTITIONS = 6
 
 
 def suite_settings(home: Path, **overrides: object) -> Settings:
-    """Settings of a stack of the suite's own: free ports, a throwaway home, the shared
-    downloads (Kafka jars, the MinIO build), so that nothing of a running stack is touched."""
-    shared = Settings()
-    values: dict[str, object] = {
-        "home": home,
-        "artifacts_dir": shared.artifacts,
-        "kafka_bootstrap": f"127.0.0.1:{free_port()}",
-        "kafka_controller_port": free_port(),
-        "s3_endpoint": f"http://127.0.0.1:{free_port()}",
-        "kafka_heap": "768m",
-        "topic_partitions": SUITE_PARTITIONS,
-        **overrides,
-    }
-    return Settings(**values)  # type: ignore[arg-type]
+    """Settings of a stack of the suite's own, beside any running one."""
+    return isolated_settings(
+        home, **{"kafka_heap": "768m", "topic_partitions": SUITE_PARTITIONS, **overrides}
+    )
 
 
 class ServerHandle:

@@ -85,9 +85,7 @@ class OutcomeReader(Closing):
                 continue
             topic, partition, offset = message.topic(), message.partition(), message.offset()
             try:
-                decoded = self._codec.decode(
-                    message.value(), topic=topic, partition=partition, offset=offset
-                )
+                decoded = self._codec.decode_message(message)
             except DecodeError as exc:
                 logger.warning("skipping an undecodable outcome: %s", exc)
                 continue

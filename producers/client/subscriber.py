@@ -80,12 +80,7 @@ class Subscription(Closing):
             return None
         self._pending = message
         try:
-            decoded = self._codec.decode(
-                message.value(),
-                topic=message.topic(),
-                partition=message.partition(),
-                offset=message.offset(),
-            )
+            decoded = self._codec.decode_message(message)
         except DecodeError as exc:
             logger.warning("skipping an undecodable event: %s", exc)
             return None

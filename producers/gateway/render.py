@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from producers.gateway.view import COMPLETED_STATE, RUNNING, Generation
+from producers.gateway.generation import COMPLETED_STATE, RUNNING, Generation
 
 _TIMINGS = ("queued_s", "inference_s", "storage_s", "end_to_end_s")
 

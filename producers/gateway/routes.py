@@ -14,9 +14,9 @@ from sse_starlette.sse import EventSourceResponse
 from producers.gateway.auth import tenant_of
 from producers.gateway.bodies import InvalidBody, parse_json_object, read_body
 from producers.gateway.exceptions import NotFoundError
+from producers.gateway.generation import STATES, TERMINAL, event_id, parse_event_id
 from producers.gateway.render import generation_json, links
 from producers.gateway.service import Gateway
-from producers.gateway.view import STATES, TERMINAL, event_id, parse_event_id
 from producers.operations.backfill_file import Format
 from schemas.exceptions import FieldError
 from schemas.tenants import TenantKey

@@ -29,12 +29,13 @@ from producers.gateway.exceptions import (
     OverloadedError,
     UnavailableError,
 )
+from producers.gateway.generation import STATES, Generation
 from producers.gateway.lag import LaneLag
 from producers.gateway.limits import TenantLimiter
 from producers.gateway.metrics import GatewayMetrics
 from producers.gateway.presign import Presigner
 from producers.gateway.settings import GatewaySettings
-from producers.gateway.view import STATES, Generation, GenerationView
+from producers.gateway.view import GenerationView
 from producers.operations.backfill_file import Format, LineError, read_entries
 from schemas.builders import new_cancel
 from schemas.codec import Codec

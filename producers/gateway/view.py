@@ -17,14 +17,24 @@ import threading
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException
 
 from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
+from producers.gateway.catch_up import Ends, assign_since, still_behind
+from producers.gateway.generation import (
+    COMPLETED_STATE,
+    QUEUED,
+    RUNNING,
+    STATE_RANK,
+    TERMINAL,
+    Generation,
+    emit,
+    failed_state,
+)
 from producers.gateway.settings import GatewaySettings
 from schemas.codec import Codec
 from schemas.events import ErrorCode, EventName, RequestState
@@ -33,60 +43,8 @@ from schemas.topics import COMPLETED, FAILED, PROGRESS, REQUESTS, REQUESTS_BATCH
 
 log = logging.getLogger(__name__)
 
-QUEUED, RUNNING, COMPLETED_STATE = "queued", "running", "completed"
-FAILED_STATE, CANCELLED_STATE, EXPIRED_STATE = "failed", "cancelled", "expired"
-TERMINAL = frozenset({COMPLETED_STATE, FAILED_STATE, CANCELLED_STATE, EXPIRED_STATE})
-STATES = (QUEUED, RUNNING, COMPLETED_STATE, FAILED_STATE, CANCELLED_STATE, EXPIRED_STATE)
-_RANK = {QUEUED: 1, RUNNING: 2} | dict.fromkeys(TERMINAL, 3)
 _FOLLOWED = (REQUESTS, REQUESTS_BATCH, STATUS, PROGRESS, COMPLETED, FAILED)
 _BATCH = 500
-# Where an event stands in its request's stream: (state rank, attempt, step). The same on
-# every instance, so an SSE stream resumes (Last-Event-ID) on any of them.
-EventOrder = tuple[int, int, int]
-
-
-def event_id(order: EventOrder) -> str:
-    """The SSE id of an event, e.g. ``2.1.11`` (running, attempt 1, step 11)."""
-    return ".".join(str(part) for part in order)
-
-
-def parse_event_id(text: str | None) -> EventOrder | None:
-    """The order an SSE id stands for; None when it is not one of ours."""
-    parts = (text or "").split(".")
-    if len(parts) != 3 or not all(part.isdigit() for part in parts):
-        return None
-    return int(parts[0]), int(parts[1]), int(parts[2])
-
-
-@dataclass(slots=True)
-class Generation:
-    """One request as the gateway shows it; ``events`` is its SSE stream so far."""
-
-    request_id: str
-    seq: int
-    tenant: str | None = None
-    request: dict[str, Any] | None = None
-    state: str | None = None
-    step: int | None = None
-    steps: int | None = None
-    error: dict[str, Any] | None = None
-    images: list[dict[str, Any]] = field(default_factory=list)
-    timings: dict[str, Any] | None = None
-    submitted_at: datetime | None = None
-    updated_at: datetime | None = None
-    batch_id: str | None = None
-    model: str | None = None
-    events: list[tuple[str, dict[str, Any], EventOrder]] = field(default_factory=list)
-
-    @property
-    def terminal(self) -> bool:
-        """Whether the request has ended (completed, failed, cancelled or expired)."""
-        return self.state in TERMINAL
-
-    @property
-    def labels(self) -> dict[str, str]:
-        """The request's labels (empty until its request event is read)."""
-        return dict((self.request or {}).get("labels") or {})
 
 
 class GenerationView:
@@ -238,7 +196,7 @@ class GenerationView:
 
     def _move(self, item: Generation, state: str) -> bool:
         """Advance ``item`` to ``state`` if that is further along; whether it moved."""
-        if item.state is not None and _RANK[state] <= _RANK[item.state]:
+        if item.state is not None and STATE_RANK[state] <= STATE_RANK[item.state]:
             return False
         was_open = item.state is not None and not item.terminal
         item.state = state
@@ -261,7 +219,7 @@ class GenerationView:
         self._own(item, record.get("tenant"))
         if self._move(item, QUEUED):
             item.updated_at = item.submitted_at
-            _emit(item, "status", {"id": item.request_id, "status": QUEUED}, (1, 0, 0))
+            emit(item, "status", {"id": item.request_id, "status": QUEUED}, (1, 0, 0))
 
     def _take_progress(self, item: Generation, record: Mapping[str, Any]) -> None:
         if item.terminal:
@@ -277,7 +235,7 @@ class GenerationView:
             "steps": item.steps,
             "updated_at": stamp.isoformat(timespec="milliseconds") if stamp else None,
         }
-        _emit(item, "progress", data, (2, int(record.get("attempt") or 1), item.step))
+        emit(item, "progress", data, (2, int(record.get("attempt") or 1), item.step))
 
     def _take_status(self, item: Generation, record: Mapping[str, Any]) -> None:
         self._own(item, record.get("tenant"))
@@ -287,7 +245,7 @@ class GenerationView:
         if state in (RequestState.PROCESSING, RequestState.GENERATED):
             if self._move(item, RUNNING):
                 item.updated_at = record.get("updated_at")
-                _emit(item, "status", {"id": item.request_id, "status": RUNNING}, (2, 0, 0))
+                emit(item, "status", {"id": item.request_id, "status": RUNNING}, (2, 0, 0))
         elif state == RequestState.COMPLETED:
             if not item.images:
                 item.images = [{"index": i, "uri": u} for i, u in enumerate(record["image_uris"])]
@@ -299,7 +257,7 @@ class GenerationView:
                 "field": None,
                 "message": record.get("message"),
             }
-            self._finish(item, _failed_state(state, code), record.get("updated_at"))
+            self._finish(item, failed_state(state, code), record.get("updated_at"))
 
     def _take_completed(self, item: Generation, record: Mapping[str, Any]) -> None:
         self._own(item, (record.get("context") or {}).get("tenant"))
@@ -323,12 +281,12 @@ class GenerationView:
             "fields": [dict(e) for e in errors],
         }
         state = RequestState.CANCELLED if code == ErrorCode.CANCELLED else RequestState.FAILED
-        self._finish(item, _failed_state(state, code), record.get("failed_at"))
+        self._finish(item, failed_state(state, code), record.get("failed_at"))
 
     def _finish(self, item: Generation, state: str, when: datetime | None) -> None:
         if self._move(item, state):
             item.updated_at = when
-            _emit(item, state, {"id": item.request_id, "status": state}, (3, 0, 0))
+            emit(item, state, {"id": item.request_id, "status": state}, (3, 0, 0))
 
     # -- the follower thread ----------------------------------------------------------------
 
@@ -360,7 +318,7 @@ class GenerationView:
                 if batch and self._loop is not None:
                     self._loop.call_soon_threadsafe(self.apply_batch, batch)
                 if ends and not self.caught_up.is_set():
-                    ends = self._still_behind(consumer, ends)
+                    ends = still_behind(consumer, ends)
                     if not ends:
                         self._loop_call(self.caught_up.set)
         except KafkaException as exc:
@@ -370,7 +328,7 @@ class GenerationView:
             if consumer is not None:
                 consumer.close()
 
-    def _assign_retrying(self, consumer: Consumer) -> dict[tuple[str, int], int]:
+    def _assign_retrying(self, consumer: Consumer) -> Ends:
         """``_assign`` until it works; meanwhile ``failure`` says why (and /readyz shows it)."""
         while True:
             try:
@@ -402,75 +360,21 @@ class GenerationView:
 
     def _decode(self, message: Any) -> tuple[EventName, dict[str, Any], int | None] | None:
         try:
-            decoded = self._codec.decode(
-                message.value(),
-                topic=message.topic(),
-                partition=message.partition(),
-                offset=message.offset(),
-            )
+            decoded = self._codec.decode_message(message)
         except DecodeError as error:
             log.debug("view: skipping %s", error)
             return None
         _kind, stamp = message.timestamp()
         return decoded.event, decoded.value, stamp if stamp > 0 else None
 
-    def _assign(self, consumer: Consumer) -> dict[tuple[str, int], int]:
+    def _assign(self, consumer: Consumer) -> Ends:
         """Assign every partition from ``view_lookback_s`` ago; the ends to catch up to."""
-        timeout_s = self._settings.producer.admin_timeout_s
         since = datetime.now(UTC) - timedelta(seconds=self._gateway.view_lookback_s)
-        millis = int(since.timestamp() * 1000)
-        wanted: list[TopicPartition] = []
-        ends: dict[tuple[str, int], int] = {}
-        for name in _FOLLOWED:
-            topic = self._settings.topic(name)
-            metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
-            if metadata is None or metadata.error is not None or not metadata.partitions:
-                raise KafkaException(
-                    f"topic {topic} does not exist (run `diffstream topics create`)"
-                )
-            for partition in sorted(metadata.partitions):
-                tp = TopicPartition(topic, partition)
-                ends[(topic, partition)] = consumer.get_watermark_offsets(tp, timeout=timeout_s)[1]
-                wanted.append(TopicPartition(topic, partition, millis))
-        found = consumer.offsets_for_times(wanted, timeout=timeout_s)
-        starts = [
-            TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
-            for tp in found
-        ]
-        consumer.assign(starts)
-        return {
-            key: end
-            for key, end in ends.items()
-            if any(
-                s.topic == key[0] and s.partition == key[1] and 0 <= s.offset < end for s in starts
-            )
-        }
-
-    def _still_behind(
-        self, consumer: Consumer, ends: dict[tuple[str, int], int]
-    ) -> dict[tuple[str, int], int]:
-        positions = consumer.position([TopicPartition(t, p) for t, p in ends])
-        reached = {
-            (tp.topic, tp.partition)
-            for tp in positions
-            if tp.offset >= ends[(tp.topic, tp.partition)]
-        }
-        return {key: end for key, end in ends.items() if key not in reached}
-
-
-def _emit(item: Generation, name: str, data: dict[str, Any], order: EventOrder) -> None:
-    """Append an event unless the stream is already past it (a step read twice)."""
-    if not item.events or order > item.events[-1][2]:
-        item.events.append((name, data, order))
+        topics = [self._settings.topic(name) for name in _FOLLOWED]
+        return assign_since(consumer, topics, since, self._settings.producer.admin_timeout_s)
 
 
 def _next_messages(consumer: Consumer) -> list[Any]:
     """Wait for one message, then take what else is there: no waiting to fill a batch."""
     first = consumer.poll(0.05)
     return [] if first is None else [first, *consumer.consume(_BATCH, timeout=0)]
-
-
-def _failed_state(state: str, code: object) -> str:
-    if state == RequestState.CANCELLED or code == ErrorCode.CANCELLED:
-        return CANCELLED_STATE
-    return EXPIRED_STATE if code == ErrorCode.EXPIRED else FAILED_STATE

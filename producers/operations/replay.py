@@ -150,12 +150,7 @@ def _resolve(
 
 def _request_of(codec: Codec, message: Message, report: ReplayReport) -> dict[str, Any] | None:
     try:
-        decoded = codec.decode(
-            message.value(),
-            topic=message.topic(),
-            partition=message.partition(),
-            offset=message.offset(),
-        )
+        decoded = codec.decode_message(message)
     except DecodeError as exc:
         report.skipped.append(Skipped(_coordinates(message), f"undecodable: {exc.reason}"))
         return None

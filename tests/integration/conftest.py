@@ -8,30 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from diffstream.settings import Settings
+from infra.stack.isolated import isolated_settings
 from infra.stack.local import LocalStack
-from infra.stack.ports import free_port
-
-
-def isolated_settings(home: Path, **overrides: object) -> Settings:
-    """Settings for a stack of its own: free ports, its own home, the shared downloads."""
-    shared = Settings()
-    values: dict[str, object] = {
-        "home": home,
-        "artifacts_dir": shared.artifacts,
-        "kafka_bootstrap": f"127.0.0.1:{free_port()}",
-        "kafka_controller_port": free_port(),
-        "s3_endpoint": f"http://127.0.0.1:{free_port()}",
-        "kafka_heap": "512m",
-        "topic_partitions": 3,
-        **overrides,
-    }
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from diffstream.settings import Settings
-from infra.bench.gateway import GatewayBenchOptions, gateway_table, run_gateway_bench
+from infra.bench.gateway import gateway_table, run_gateway_bench
+from infra.bench.gateway_setup import GatewayBenchOptions
 
 pytestmark = pytest.mark.integration
 

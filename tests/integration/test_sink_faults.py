@@ -13,10 +13,10 @@ import pytest
 
 from diffstream.s3 import make_s3_client
 from diffstream.settings import Settings
+from infra.stack.isolated import isolated_settings
 from infra.stack.local import LocalStack
 from schemas.topics import COMPLETED
 from sinks.images import ImageSink
-from tests.integration.conftest import isolated_settings
 from tests.integration.restarts import assert_one_each, kill_then_rerun
 from tests.integration.sinks_support import isolate, publish_results, read_committed, result_record
 

@@ -14,10 +14,10 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 
 from diffstream.settings import Settings
 from infra.stack.exceptions import PortInUseError
+from infra.stack.isolated import isolated_settings
 from infra.stack.local import LocalStack
 from infra.topic_provisioning import create_topics
 from schemas.topics import RESULTS, RESULTS_MAX_MESSAGE_BYTES, STATUS, TOPICS
-from tests.integration.conftest import isolated_settings
 
 pytestmark = pytest.mark.integration
 

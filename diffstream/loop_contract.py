@@ -1,0 +1,114 @@
+"""What a role and the exactly-once loop agree on: the options, the hooks, the outputs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
+
+from confluent_kafka import Message, TopicPartition
+
+from diffstream.settings import KafkaConfig, TransactionalSettings
+
+if TYPE_CHECKING:
+    from diffstream.exactly_once import ExactlyOnceLoop
+
+Headers = list[tuple[str, str | bytes | None]]
+Key = tuple[str, int]
+Prepared = TypeVar("Prepared")
+
+
+class Output(NamedTuple):
+    """One event a role asks to produce in the batch's transaction."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+class LoopOptions(NamedTuple):
+    """How a role's clients are configured and its batches are sized."""
+
+    role: str
+    instance_id: str
+    group_id: str
+    topics: list[str]
+    max_batch_size: int
+    max_batch_wait_ms: int
+    session_timeout_ms: int
+    max_poll_interval_ms: int
+    transaction_timeout_ms: int
+    static_membership: bool = False
+    # On stop, how long the batch under way may still take before it is dropped.
+    shutdown_grace_s: float = 0.0
+    # Backoff while work raises DownstreamUnavailableError.
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 30.0
+    consumer_overrides: KafkaConfig = {}  # noqa: RUF012  # read-only, NamedTuple default
+    producer_overrides: KafkaConfig = {}  # noqa: RUF012
+
+    @property
+    def client_id(self) -> str:
+        return f"diffstream-{self.role}-{self.instance_id}"
+
+    @classmethod
+    def of(
+        cls,
+        role: str,
+        instance_id: str,
+        topics: list[str],
+        config: TransactionalSettings,
+        **more: Any,
+    ) -> LoopOptions:
+        """The options of a role configured by a ``TransactionalSettings`` section."""
+        return cls(
+            role=role,
+            instance_id=instance_id,
+            group_id=config.group_id,
+            topics=topics,
+            max_batch_size=config.max_batch_size,
+            max_batch_wait_ms=config.max_batch_wait_ms,
+            session_timeout_ms=config.session_timeout_ms,
+            max_poll_interval_ms=config.max_poll_interval_ms,
+            transaction_timeout_ms=config.transaction_timeout_ms,
+            static_membership=config.static_membership,
+            **more,
+        )
+
+
+class Admission(NamedTuple):
+    """One message of a batch and what the role made of it."""
+
+    message: Message
+    item: object
+
+
+class Role(Protocol[Prepared]):
+    """The hooks a transactional role gives the loop."""
+
+    def gather(self, loop: ExactlyOnceLoop[Prepared]) -> list[Message]:
+        """The next batch (``loop.fill()`` does the plain thing). Polling thread."""
+
+    def admit(self, message: Message) -> object:
+        """Decode and check one message; raise ``DeferMessage`` to read its partition again
+        later. Polling thread."""
+
+    def prepare(self, admitted: Sequence[Admission]) -> Prepared:
+        """Batch-level decisions before the work (e.g. duplicates). Polling thread."""
+
+    def work(self, prepared: Prepared, abort: threading.Event) -> list[Output]:
+        """The batch's work and the events to produce; raise ``DroppedBatch`` to give the
+        batch up, ``DownstreamUnavailableError`` to have it retried. Worker thread."""
+
+    def held_while_working(self, assignment: list[TopicPartition]) -> list[TopicPartition]:
+        """Partitions kept paused while a batch is worked on (not carried)."""
+
+    def assigned(self, partitions: list[TopicPartition]) -> None:
+        """Partitions were assigned (inside poll)."""
+
+    def committed(self, prepared: Prepared, outputs: Sequence[Output]) -> None:
+        """The batch's transaction committed."""
+
+    def dropped(self, prepared: Prepared, reason: str) -> None:
+        """The batch was given up; it will be read again (here or by the next owner)."""
