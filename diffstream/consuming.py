@@ -6,7 +6,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from diffstream.settings import KafkaConfig
 
@@ -97,3 +105,22 @@ def member_config(
     if static_instance_id is not None:
         config["group.instance.id"] = static_instance_id
     return config
+
+
+def stable_ends(
+    admin: AdminClient, partitions: Sequence[TopicPartition], timeout_s: float
+) -> dict[tuple[str, int], int]:
+    """Each partition's last stable offset: the end a read_committed reader can reach now
+    (an open transaction does not hold it back). One request on the admin client's own
+    connections: a consumer's watermark queries wait behind its fetches (fetch.wait.max.ms
+    each), which made a table's sync take seconds."""
+    latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+    futures = admin.list_offsets(
+        {TopicPartition(tp.topic, tp.partition): latest for tp in partitions},
+        isolation_level=IsolationLevel.READ_COMMITTED,
+        request_timeout=timeout_s,
+    )
+    return {
+        (tp.topic, tp.partition): int(future.result(timeout=timeout_s).offset)
+        for tp, future in futures.items()
+    }

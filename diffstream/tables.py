@@ -16,13 +16,16 @@ from collections.abc import Callable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
-from diffstream.kafka import make_consumer
+from diffstream.consuming import stable_ends
+from diffstream.kafka import make_admin, make_consumer
 from diffstream.settings import Settings
 
 log = logging.getLogger(__name__)
 
 TOPIC_WAIT_S = 10.0
 POLL_S = 0.2
+# Rows taken per call while catching up.
+BATCH = 500
 # How long the broker may hold a fetch of an idle table: a row arrives at most this late.
 # Short waits cost the broker a fetch per table many times a second, on every worker.
 DEFAULT_FETCH_WAIT_MS = 500
@@ -54,6 +57,8 @@ class CompactedTable:
         self._stopped = False
         self.caught_up = threading.Event()
         self._thread = threading.Thread(target=self._follow, name=name, daemon=True)
+        # Ends are asked on connections of their own, not behind the follower's fetches.
+        self._admin = make_admin(settings)
 
     def start(self) -> None:
         """Start following the topic."""
@@ -88,16 +93,20 @@ class CompactedTable:
             if partitions is None:
                 return
             consumer.assign(partitions)
+            # Syncs whose ends are still to be asked (the broker may be away for a while).
+            asked: list[threading.Event] = [self.caught_up]
             targets: list[tuple[threading.Event, dict[int, int]]] = []
-            targets.append((self.caught_up, self._ends(consumer, partitions)))
             while not self._stop.is_set():
-                message = consumer.poll(POLL_S)
-                if message is not None and message.error() is None:
-                    self._apply(message)
+                for message in consumer.consume(BATCH, POLL_S):
+                    if message.error() is None:
+                        self._apply(message)
                 with self._changed:
-                    asked, self._sync_requests = self._sync_requests, []
-                for event in asked:
-                    targets.append((event, self._ends(consumer, partitions)))
+                    asked += self._sync_requests
+                    self._sync_requests = []
+                ends = self._ends(partitions) if asked else None
+                if ends is not None:
+                    targets += [(event, ends) for event in asked]
+                    asked = []
                 if targets:
                     # Positions, not offsets: they also step over transaction markers.
                     at = {tp.partition: tp.offset for tp in consumer.position(partitions)}
@@ -136,9 +145,11 @@ class CompactedTable:
             self._stop.wait(0.2)
         return None
 
-    @staticmethod
-    def _ends(consumer: Consumer, partitions: list[TopicPartition]) -> dict[int, int]:
-        ends = {
-            tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions
-        }
-        return {p: high for p, high in ends.items() if high > 0}
+    def _ends(self, partitions: list[TopicPartition]) -> dict[int, int] | None:
+        """The partitions' stable ends (only those with rows); None while unreadable."""
+        try:
+            ends = stable_ends(self._admin, partitions, timeout_s=10)
+        except (KafkaException, TimeoutError) as exc:
+            log.debug("ends of %s not read yet: %s", self.topic, exc)
+            return None
+        return {partition: end for (_topic, partition), end in ends.items() if end > 0}
