@@ -141,14 +141,20 @@ class Gateway:
                 return found, False
         else:
             request_id = str(uuid.uuid4())
-        record = build_request(
+        record = self._request(key, fields, request_id, traceparent)
+        return await self._publish_new(key, record), True
+
+    def _request(
+        self, key: TenantKey, fields: dict[str, Any], request_id: str, traceparent: str | None
+    ) -> dict[str, Any]:
+        """The request record of ``fields``, checked against the limits (``InvalidBody``)."""
+        return build_request(
             fields,
             request_id=request_id,
             tenant=key.tenant,
             limits=self.settings.limits,
             traceparent=traceparent,
         )
-        return await self._publish_new(key, record), True
 
     async def put(
         self, key: TenantKey, request_id: str, fields: dict[str, Any], traceparent: str | None
@@ -161,13 +167,7 @@ class Gateway:
         except ValueError:
             problem = f"id {request_id!r} is not a UUID: choose a fresh one (e.g. uuid4)"
             raise InvalidBody([FieldError("id", request_id, "a UUID", problem)]) from None
-        record = build_request(
-            fields,
-            request_id=request_id,
-            tenant=key.tenant,
-            limits=self.settings.limits,
-            traceparent=traceparent,
-        )
+        record = self._request(key, fields, request_id, traceparent)
         found = await self._existing(request_id)
         if found is None:
             return await self._publish_new(key, record), True
