@@ -1,0 +1,93 @@
+"""A quick metadata probe before a command talks to Kafka: fail in seconds, saying why.
+
+librdkafka retries an unreachable cluster silently until a command's own timeout (30 s for
+a publish) and then reports only "timed out". The probe asks for the cluster's metadata
+with a short timeout and keeps the errors librdkafka reports meanwhile (``error_cb``), so
+the message names the bootstrap servers and the cause: refused, DNS, TLS or SASL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+
+from diffstream.exceptions import DiffstreamError
+from diffstream.kafka import librdkafka_log
+from diffstream.settings import Settings
+
+PROBE_TIMEOUT_S = 3.0
+_ASK_EVERY_S = 0.5
+
+# What each librdkafka error means to someone at a terminal, and what to check.
+_CAUSES: dict[int, str] = {
+    KafkaError._RESOLVE: "DNS: the host name does not resolve",
+    KafkaError._SSL: "TLS: the handshake failed (DIFFSTREAM_KAFKA_SECURITY_PROTOCOL, CA file)",
+    KafkaError._AUTHENTICATION: (
+        "SASL: authentication failed "
+        "(DIFFSTREAM_KAFKA_SASL_MECHANISM / _SASL_USERNAME / _SASL_PASSWORD)"
+    ),
+    KafkaError.SASL_AUTHENTICATION_FAILED: (
+        "SASL: authentication failed "
+        "(DIFFSTREAM_KAFKA_SASL_MECHANISM / _SASL_USERNAME / _SASL_PASSWORD)"
+    ),
+}
+
+
+class BrokerUnreachableError(DiffstreamError):
+    """The Kafka cluster did not answer a metadata request in time."""
+
+
+def describe_cause(errors: list[KafkaError]) -> str:
+    """The most telling cause among ``errors`` (librdkafka's own words when none is known)."""
+    for error in errors:
+        if error.code() in _CAUSES:
+            return f"{_CAUSES[error.code()]}: {error.str()}"
+    for error in errors:
+        text = error.str()
+        if "refused" in text.lower():
+            return f"connection refused: nothing listens there ({text})"
+        if "resolve" in text.lower():
+            return f"DNS: the host name does not resolve ({text})"
+        if "ssl" in text.lower() or "handshake" in text.lower():
+            return f"TLS: the handshake failed ({text})"
+        if "sasl" in text.lower() or "authenticat" in text.lower():
+            return f"SASL: authentication failed ({text})"
+    if errors:
+        return errors[-1].str()
+    return "no answer (a firewall dropping packets, or a broker still starting)"
+
+
+def probe_broker(settings: Settings, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Return once the cluster answers a metadata request; ``BrokerUnreachableError`` naming
+    the bootstrap servers and the cause otherwise (within about ``timeout_s``)."""
+    errors: list[KafkaError] = []
+    lock = threading.Lock()
+
+    def keep(error: KafkaError) -> None:
+        with lock:
+            errors.append(error)
+
+    config = settings.kafka_config(
+        {"error_cb": keep, "socket.connection.setup.timeout.ms": int(timeout_s * 1000)}
+    )
+    admin = AdminClient(config, logger=librdkafka_log)
+    deadline = time.monotonic() + timeout_s
+    last: list[KafkaError] = []
+    while True:
+        try:
+            admin.list_topics(timeout=max(min(_ASK_EVERY_S, deadline - time.monotonic()), 0.05))
+            return
+        except KafkaException as exc:
+            last = [exc.args[0]] if exc.args and isinstance(exc.args[0], KafkaError) else []
+        admin.poll(0)  # serves error_cb: the connection errors seen so far
+        if time.monotonic() >= deadline:
+            break
+    with lock:
+        seen = [*errors, *last]
+    raise BrokerUnreachableError(
+        f"Kafka at {settings.kafka_bootstrap} (DIFFSTREAM_KAFKA_BOOTSTRAP) did not answer "
+        f"within {timeout_s:g}s: {describe_cause(seen)}"
+    )
