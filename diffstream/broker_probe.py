@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
@@ -70,9 +71,10 @@ def probe_broker(settings: Settings, timeout_s: float = PROBE_TIMEOUT_S) -> None
         with lock:
             errors.append(error)
 
-    config = settings.kafka_config(
-        {"error_cb": keep, "socket.connection.setup.timeout.ms": int(timeout_s * 1000)}
-    )
+    config: dict[str, Any] = {
+        **settings.kafka_config({"socket.connection.setup.timeout.ms": int(timeout_s * 1000)}),
+        "error_cb": keep,
+    }
     admin = AdminClient(config, logger=librdkafka_log)
     deadline = time.monotonic() + timeout_s
     last: list[KafkaError] = []

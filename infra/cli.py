@@ -107,7 +107,9 @@ def bucket_create() -> None:
     from diffstream.s3 import ensure_bucket, make_s3_client
 
     settings = Settings()
-    created = ensure_bucket(make_s3_client(settings), settings.s3_bucket, settings.s3_region)
+    created = ensure_bucket(
+        make_s3_client(settings), settings.s3_bucket, settings.s3_region, settings
+    )
     console.print(f"bucket {settings.s3_bucket}: {'created' if created else 'exists'}")
 
 
