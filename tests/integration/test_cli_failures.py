@@ -1,0 +1,75 @@
+"""Fast, clear failures: an unreachable broker within seconds, refused S3 credentials by name."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from diffstream.settings import Settings
+from infra.stack.ports import free_port
+from producers.cli import app
+
+pytestmark = pytest.mark.integration
+
+
+def test_publish_to_a_closed_port_fails_within_five_seconds_naming_the_servers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    servers = f"127.0.0.1:{free_port()}"  # nothing listens there
+    monkeypatch.setenv("DIFFSTREAM_KAFKA_BOOTSTRAP", servers)
+    started = time.monotonic()
+    result = CliRunner().invoke(app, ["publish", "a fox", "--wait"])
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 2, result.output
+    assert elapsed < 5.0, f"took {elapsed:.1f}s"
+    assert servers in result.output
+    assert "DIFFSTREAM_KAFKA_BOOTSTRAP" in result.output
+    assert "connection refused" in result.output
+
+
+def test_an_unresolvable_host_is_reported_as_dns_without_log_spam() -> None:
+    started = time.monotonic()
+    finished = subprocess.run(
+        [sys.executable, "-m", "diffstream_cli", "dlq", "list"],
+        env={**os.environ, "DIFFSTREAM_KAFKA_BOOTSTRAP": "kafka.invalid:9092"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert finished.returncode == 2, finished.stderr
+    message = " ".join(finished.stderr.split())  # rich wraps long lines
+    assert message.startswith("error: Kafka at kafka.invalid:9092"), message
+    assert "DNS" in message
+    # One error, no stream of librdkafka reconnect lines (process start-up included).
+    assert message.count("Failed to resolve") == 1, message
+    assert "repeated" not in message
+    assert elapsed < 10.0
+
+
+def test_wrong_s3_credentials_name_the_settings_and_the_endpoint(settings: Settings) -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "diffstream_cli", "bucket", "create"],
+        env={
+            **os.environ,
+            "DIFFSTREAM_S3_ENDPOINT": settings.s3_endpoint,
+            "DIFFSTREAM_S3_BUCKET": "wrong-key-test",
+            "DIFFSTREAM_S3_ACCESS_KEY": "not-the-key",
+            "DIFFSTREAM_S3_SECRET_KEY": "not-the-secret",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert finished.returncode == 2, finished.stderr
+    message = " ".join(finished.stderr.split())  # rich may wrap the line
+    assert "DIFFSTREAM_S3_ACCESS_KEY" in message
+    assert "DIFFSTREAM_S3_SECRET_KEY" in message
+    assert settings.s3_endpoint in message
