@@ -99,9 +99,9 @@ def watch(
 @app.command("cancel")
 def cancel(
     request_id: Annotated[str, typer.Argument(help="The request to cancel.")],
-    reason: Annotated[str | None, typer.Option(help="Why; kept on the failed event.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (carried on the cancel event).")] = None,
     tenant: Annotated[
-        str | None, typer.Option(help="The request's tenant (required when it has one).")
+        str | None, typer.Option(help="The tenant asking (carried on the cancel event).")
     ] = None,
 ) -> None:
     """Ask that a request not run: it fails as cancelled unless its inference began."""
