@@ -8,6 +8,7 @@ the message names the bootstrap servers and the cause: refused, DNS, TLS or SASL
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -16,7 +17,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from diffstream.exceptions import DiffstreamError
-from diffstream.kafka import librdkafka_log
+from diffstream.kafka import RepeatThrottle, librdkafka_log
 from diffstream.settings import Settings
 
 PROBE_TIMEOUT_S = 3.0
@@ -35,6 +36,25 @@ _CAUSES: dict[int, str] = {
         "(DIFFSTREAM_KAFKA_SASL_MECHANISM / _SASL_USERNAME / _SASL_PASSWORD)"
     ),
 }
+
+
+class _AsDebug(logging.Filter):
+    """The probe's own client logs at DEBUG (throttled): what it saw is in the error it
+    raises, so at the default level nothing of it reaches the terminal."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._throttle = RepeatThrottle()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _probe_log.isEnabledFor(logging.DEBUG):
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return self._throttle.filter(record)
+
+
+_probe_log = librdkafka_log.getChild("probe")
+_probe_log.addFilter(_AsDebug())
 
 
 class BrokerUnreachableError(DiffstreamError):
@@ -75,7 +95,7 @@ def probe_broker(settings: Settings, timeout_s: float = PROBE_TIMEOUT_S) -> None
         **settings.kafka_config({"socket.connection.setup.timeout.ms": int(timeout_s * 1000)}),
         "error_cb": keep,
     }
-    admin = AdminClient(config, logger=librdkafka_log)
+    admin = AdminClient(config, logger=_probe_log)
     deadline = time.monotonic() + timeout_s
     last: list[KafkaError] = []
     while True:
