@@ -23,18 +23,23 @@ from diffstream.settings import Settings
 PROBE_TIMEOUT_S = 3.0
 _ASK_EVERY_S = 0.5
 
+_SASL = (
+    "SASL: authentication failed (check DIFFSTREAM_KAFKA_SASL_MECHANISM, "
+    "DIFFSTREAM_KAFKA_SASL_USERNAME, DIFFSTREAM_KAFKA_SASL_PASSWORD)"
+)
+_TLS = (
+    "TLS: the handshake failed (check DIFFSTREAM_KAFKA_SECURITY_PROTOCOL, "
+    "DIFFSTREAM_KAFKA_SSL_CA_FILE)"
+)
+_DNS = "DNS: the host name does not resolve (check DIFFSTREAM_KAFKA_BOOTSTRAP)"
+_REFUSED = "connection refused: nothing listens there (is Kafka up? `diffstream stack status`)"
+
 # What each librdkafka error means to someone at a terminal, and what to check.
 _CAUSES: dict[int, str] = {
-    KafkaError._RESOLVE: "DNS: the host name does not resolve",
-    KafkaError._SSL: "TLS: the handshake failed (DIFFSTREAM_KAFKA_SECURITY_PROTOCOL, CA file)",
-    KafkaError._AUTHENTICATION: (
-        "SASL: authentication failed "
-        "(DIFFSTREAM_KAFKA_SASL_MECHANISM / _SASL_USERNAME / _SASL_PASSWORD)"
-    ),
-    KafkaError.SASL_AUTHENTICATION_FAILED: (
-        "SASL: authentication failed "
-        "(DIFFSTREAM_KAFKA_SASL_MECHANISM / _SASL_USERNAME / _SASL_PASSWORD)"
-    ),
+    KafkaError._RESOLVE: _DNS,
+    KafkaError._SSL: _TLS,
+    KafkaError._AUTHENTICATION: _SASL,
+    KafkaError.SASL_AUTHENTICATION_FAILED: _SASL,
 }
 
 
@@ -68,14 +73,15 @@ def describe_cause(errors: list[KafkaError]) -> str:
             return f"{_CAUSES[error.code()]}: {error.str()}"
     for error in errors:
         text = error.str()
-        if "refused" in text.lower():
-            return f"connection refused: nothing listens there ({text})"
-        if "resolve" in text.lower():
-            return f"DNS: the host name does not resolve ({text})"
-        if "ssl" in text.lower() or "handshake" in text.lower():
-            return f"TLS: the handshake failed ({text})"
-        if "sasl" in text.lower() or "authenticat" in text.lower():
-            return f"SASL: authentication failed ({text})"
+        lowered = text.lower()
+        if "refused" in lowered:
+            return f"{_REFUSED}: {text}"
+        if "resolve" in lowered:
+            return f"{_DNS}: {text}"
+        if "ssl" in lowered or "handshake" in lowered:
+            return f"{_TLS}: {text}"
+        if "sasl" in lowered or "authenticat" in lowered:
+            return f"{_SASL}: {text}"
     if errors:
         return errors[-1].str()
     return "no answer (a firewall dropping packets, or a broker still starting)"
