@@ -37,7 +37,8 @@ def test_publish_to_a_closed_port_fails_within_five_seconds_naming_the_servers(
     [("kafka.invalid:9092", "DNS"), (f"127.0.0.1:{free_port()}", "connection refused")],
 )
 def test_an_unreachable_broker_is_one_error_without_log_spam(servers: str, cause: str) -> None:
-    started = time.monotonic()
+    # A process of its own, to see what reaches its terminal; the time limit is checked in
+    # process above (a loaded machine can take seconds just to start Python).
     finished = subprocess.run(
         [sys.executable, "-m", "diffstream_cli", "dlq", "list"],
         env={**os.environ, "DIFFSTREAM_KAFKA_BOOTSTRAP": servers},
@@ -46,7 +47,6 @@ def test_an_unreachable_broker_is_one_error_without_log_spam(servers: str, cause
         timeout=60,
         check=False,
     )
-    elapsed = time.monotonic() - started
     assert finished.returncode == 2, finished.stderr
     message = " ".join(finished.stderr.split())  # rich wraps long lines
     assert message.startswith(f"error: Kafka at {servers}"), message
@@ -54,7 +54,6 @@ def test_an_unreachable_broker_is_one_error_without_log_spam(servers: str, cause
     # One error, no librdkafka reconnect lines (the probe's own log is at DEBUG).
     assert "FAIL" not in message
     assert "repeated" not in message
-    assert elapsed < 10.0  # the process's start-up included
 
 
 def test_wrong_s3_credentials_name_the_settings_and_the_endpoint(settings: Settings) -> None:
