@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from confluent_kafka import KafkaError
 
 from diffstream.broker_probe import describe_cause
@@ -37,16 +39,17 @@ def test_the_cause_of_an_unreachable_broker_is_named() -> None:
 
 
 def test_a_summary_line_names_the_request_its_tenant_and_links() -> None:
-    value = {
+    images = [{"uri": "s3://b/k.png"}, {"uri": "s3://b/k2.png", "url": "http://g/k2"}]
+    value: dict[str, Any] = {
         "request_id": "r1",
-        "images": [{"uri": "s3://b/k.png"}, {"uri": "s3://b/k2.png", "url": "http://g/k2"}],
+        "images": images,
         "context": {"tenant": "acme"},
     }
     event = Event(kind="completed", value=value, topic="t", partition=0, offset=5)
     assert tenant_of(value) == "acme"
     assert tenant_of({"request": {"tenant": "zeta"}}) == "zeta"
     assert tenant_of({"request_id": "r"}) is None
-    assert image_link(value["images"][1]) == "http://g/k2"
+    assert image_link(images[1]) == "http://g/k2"
     assert summary_json(event) == {
         "kind": "completed",
         "request_id": "r1",
