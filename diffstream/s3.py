@@ -15,8 +15,25 @@ from diffstream.settings import Settings
 log = logging.getLogger(__name__)
 
 
+# The codes an object store answers wrong or missing credentials with.
+CREDENTIAL_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
+
+
 class StorageError(DiffstreamError):
     """The object store refused or failed a request."""
+
+
+def describe_s3_error(settings: Settings | None, error: S3Error, what: str) -> str:
+    """``what`` failed: the store's code and message, and for refused credentials the
+    settings to check and the endpoint they were sent to."""
+    text = f"{what}: {error.code}: {error.message}"
+    if error.code in CREDENTIAL_CODES:
+        where = f" at {settings.s3_endpoint}" if settings is not None else ""
+        text += (
+            f"; the object store{where} (DIFFSTREAM_S3_ENDPOINT) refused the credentials: "
+            "check DIFFSTREAM_S3_ACCESS_KEY and DIFFSTREAM_S3_SECRET_KEY"
+        )
+    return text
 
 
 def make_s3_client(settings: Settings, timeout_s: float = 10.0) -> Minio:
@@ -43,8 +60,11 @@ def make_s3_client(settings: Settings, timeout_s: float = 10.0) -> Minio:
     )
 
 
-def ensure_bucket(client: Minio, bucket: str, region: str) -> bool:
-    """Create ``bucket`` when missing; True when this call created it."""
+def ensure_bucket(
+    client: Minio, bucket: str, region: str, settings: Settings | None = None
+) -> bool:
+    """Create ``bucket`` when missing; True when this call created it (``settings`` name the
+    endpoint in errors)."""
     try:
         if client.bucket_exists(bucket):
             return False
@@ -52,7 +72,9 @@ def ensure_bucket(client: Minio, bucket: str, region: str) -> bool:
     except S3Error as exc:
         if exc.code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             return False
-        raise StorageError(f"cannot create bucket {bucket!r}: {exc.code}: {exc.message}") from exc
+        raise StorageError(
+            describe_s3_error(settings, exc, f"cannot create bucket {bucket!r}")
+        ) from exc
     except urllib3.exceptions.HTTPError as exc:
         raise StorageError(f"cannot reach the object store for bucket {bucket!r}: {exc}") from exc
     log.info("created bucket %s", bucket)

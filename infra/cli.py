@@ -93,10 +93,13 @@ def stack_status() -> None:
 @topics_app.command("create")
 def topics_create() -> None:
     """Create every topic with its configuration; safe to run again."""
+    from diffstream.broker_probe import probe_broker
     from infra.topic_provisioning import create_topics
 
+    settings = Settings()
+    probe_broker(settings)  # an unreachable cluster fails in seconds, saying why
     table = Table("topic", "partitions", "action")
-    for outcome in create_topics(Settings()):
+    for outcome in create_topics(settings):
         table.add_row(outcome.name, str(outcome.partitions), outcome.action)
     console.print(table)
 
@@ -107,7 +110,9 @@ def bucket_create() -> None:
     from diffstream.s3 import ensure_bucket, make_s3_client
 
     settings = Settings()
-    created = ensure_bucket(make_s3_client(settings), settings.s3_bucket, settings.s3_region)
+    created = ensure_bucket(
+        make_s3_client(settings), settings.s3_bucket, settings.s3_region, settings
+    )
     console.print(f"bucket {settings.s3_bucket}: {'created' if created else 'exists'}")
 
 
@@ -127,9 +132,12 @@ def run_all(
 @app.command("demo")
 def demo() -> None:
     """Run the end-to-end path against the running stack and report each step."""
+    from diffstream.broker_probe import probe_broker
     from infra.demo import run_demo
 
-    run_demo(Settings(), console)
+    settings = Settings()
+    probe_broker(settings)
+    run_demo(settings, console)
 
 
 def _print_servers(servers: list[ServerStatus]) -> None:

@@ -31,7 +31,10 @@ def process() -> None:
 def train_demo_model(
     out: Annotated[
         Path | None,
-        typer.Option(help="Where to write the pipeline (default: the committed weights)."),
+        typer.Option(
+            help="Where to write the pipeline (default: MODELS_DIR/digits, which the engine "
+            "then loads instead of the packaged weights; never over the packaged ones)."
+        ),
     ] = None,
     steps: Annotated[int, typer.Option(min=1, help="Optimiser steps.")] = 5000,
     seed: Annotated[int, typer.Option(help="The seed every random choice derives from.")] = 0,
@@ -44,8 +47,17 @@ def train_demo_model(
     from processors.engine.digits import PACKAGED_WEIGHTS
     from processors.engine.digits.plan import TrainingPlan
     from processors.engine.digits.train import train_digits_model
+    from schemas.prompts import DIGITS_MODEL
 
-    target = out or PACKAGED_WEIGHTS
+    settings = Settings()
+    target = (out or settings.engine.models_path(settings.home) / DIGITS_MODEL).resolve()
+    packaged = PACKAGED_WEIGHTS.resolve()
+    if target == packaged or packaged in target.parents:
+        console.print(
+            f"[red]error:[/red] --out {target} is the packaged weights; they stay as shipped: "
+            "leave --out out (MODELS_DIR/digits) or name another directory"
+        )
+        raise typer.Exit(2)
     plan = TrainingPlan(steps=steps, seed=seed, threads=threads)
     columns = (TextColumn("training"), BarColumn(), TextColumn("{task.fields[loss]}"))
     with Progress(*columns, TimeRemainingColumn(), console=console) as progress:

@@ -1,4 +1,5 @@
-"""Producer commands of the ``diffstream`` CLI: publish, backfill, replay, offsets, dlq.
+"""Producer commands of the ``diffstream`` CLI: publish, backfill, replay, offsets, dlq,
+subscribe, watch, cancel (the last three in ``watch_cli``, dlq in ``dlq_cli``).
 
 ``app`` is merged into the top-level CLI (``app.add_typer(producers_app)``); it also runs
 on its own as ``python -m producers.cli``. Exit codes: 0 ok, 1 a request failed (or a
@@ -9,63 +10,41 @@ wait timed out.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from diffstream.exceptions import DiffstreamError
-from diffstream.settings import Settings
+from producers.cli_support import console, err_console, kafka_settings
+from producers.cli_support import errors as _errors
 from producers.client.publisher import Publisher
+from producers.dlq_cli import dlq_app
 from producers.exceptions import InputError, RequestFailed, WaitTimeout
 from producers.gateway.cli import gateway_command, keys_app
 from producers.operations.backfill import Progress as BackfillProgress
 from producers.operations.backfill import run_backfill
 from producers.operations.backfill_file import Format
-from producers.operations.dead_letters import DEFAULT_REDRIVE_GROUP, list_dead_letters, redrive
 from producers.operations.field_text import assignment, callback, coerce, parse_time
 from producers.operations.offset_reset import Target, reset_offsets
 from producers.operations.positions import parse_position
 from producers.operations.replay import replay as run_replay
+from producers.watch_cli import app as watch_app
 from schemas.events import Lane
-from schemas.exceptions import ValidationError
-
-console = Console()
-err_console = Console(stderr=True, highlight=False)
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 offsets_app = typer.Typer(help="Consumer-group offsets.", no_args_is_help=True)
-dlq_app = typer.Typer(help="Dead letters in diffusion.dlq.", no_args_is_help=True)
 app.add_typer(offsets_app, name="offsets")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(keys_app, name="keys")
+app.add_typer(watch_app)  # subscribe, watch, cancel
 app.command("gateway")(gateway_command)
 
 _SIZE = re.compile(r"(\d+)[xX](\d+)")
 _DURATION = re.compile(r"\+?(\d+(?:\.\d+)?)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """diffstream's own errors print as clear lines and exit 2; nothing else is caught."""
-    try:
-        yield
-    except ValidationError as exc:
-        err_console.print("[red]error:[/red] invalid request, nothing was published")
-        for error in exc.errors:
-            err_console.print(f"  {error.message}", markup=False)
-        raise typer.Exit(2) from None
-    except DiffstreamError as exc:
-        err_console.print("[red]error:[/red] ", end="")
-        err_console.print(str(exc), markup=False)
-        raise typer.Exit(2) from None
 
 
 # ---- publish ----------------------------------------------------------------------------
@@ -96,7 +75,7 @@ def publish(  # noqa: PLR0917 (typer: one parameter per option)
     ] = None,
 ) -> None:
     """Publish one generation request and print its request_id (and, with --wait, its images)."""
-    settings = Settings()
+    settings = kafka_settings()
     with _errors():
         fields: dict[str, Any] = {"model": model, "lane": lane}
         if size is not None:
@@ -175,7 +154,7 @@ def backfill(  # noqa: PLR0917 (typer: one parameter per option)
     ] = None,
 ) -> None:
     """Publish a file of requests, each line once (a re-run publishes only what is missing)."""
-    settings = Settings()
+    settings = kafka_settings()
     with _errors():
         if lane not in ("batch", "interactive"):
             raise InputError(f"--lane {lane!r}: expected batch or interactive")
@@ -265,9 +244,12 @@ class _BackfillProgress:
 def replay(  # noqa: PLR0917 (typer: one parameter per option)
     topic: Annotated[str, typer.Option(help="Topic to read, e.g. diffusion.requests.")],
     start: Annotated[
-        str, typer.Option("--from", help="Offset, or time (ISO 8601, now, -15m); inclusive.")
+        str,
+        typer.Option(
+            "--from", help="Offset, time (ISO 8601, now, -15m), earliest or latest; inclusive."
+        ),
     ],
-    end: Annotated[str, typer.Option("--to", help="Offset or time; exclusive.")],
+    end: Annotated[str, typer.Option("--to", help="Offset, time, earliest or latest; exclusive.")],
     partition: Annotated[int | None, typer.Option(help="Only this partition.")] = None,
     filters: Annotated[
         list[str] | None, typer.Option("--filter", help="FIELD=VALUE (dotted: labels.k=v).")
@@ -278,7 +260,7 @@ def replay(  # noqa: PLR0917 (typer: one parameter per option)
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, publish nothing.")] = False,
 ) -> None:
     """Re-publish a window of a topic as new requests with lineage (reprocessing)."""
-    settings = Settings()
+    settings = kafka_settings()
     with _errors():
         overrides = {}
         for text in sets or []:
@@ -311,7 +293,10 @@ def replay(  # noqa: PLR0917 (typer: one parameter per option)
 def offsets_reset(  # noqa: PLR0917 (typer: one parameter per option)
     group: Annotated[str, typer.Option(help="Consumer group.")],
     to_time: Annotated[
-        str | None, typer.Option(help="First offset at or after this time (ISO 8601, -1h).")
+        str | None,
+        typer.Option(
+            help="First offset at or after this time (ISO 8601, -1h), or earliest/latest."
+        ),
     ] = None,
     to_earliest: Annotated[bool, typer.Option("--to-earliest")] = False,
     to_latest: Annotated[bool, typer.Option("--to-latest")] = False,
@@ -321,17 +306,20 @@ def offsets_reset(  # noqa: PLR0917 (typer: one parameter per option)
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, change nothing.")] = False,
 ) -> None:
     """Reset a group's offsets; refused (members listed) while the group has members."""
-    settings = Settings()
+    settings = kafka_settings()
     with _errors():
         chosen = [to_time is not None, to_earliest, to_latest]
         if sum(chosen) != 1:
             raise InputError("give exactly one of --to-time, --to-earliest, --to-latest")
-        when = None
+        when: datetime | None = None
+        to: Target = "earliest" if to_earliest else "latest"
         if to_time is not None:
-            when = parse_position(to_time).time
-            if when is None:
-                raise InputError(f"--to-time {to_time!r}: expected a time, not an offset")
-        to: Target = "time" if when else ("earliest" if to_earliest else "latest")
+            position = parse_position(to_time)
+            when, to = position.time, position.edge or "time"
+            if position.offset is not None:
+                raise InputError(
+                    f"--to-time {to_time!r}: expected a time, earliest or latest, not an offset"
+                )
         changes = reset_offsets(
             settings, group, to=to, when=when, topics=topics or [], dry_run=dry_run
         )
@@ -341,53 +329,6 @@ def offsets_reset(  # noqa: PLR0917 (typer: one parameter per option)
         table.add_row(change.topic, str(change.partition), before, str(change.after))
     console.print(table)
     console.print("dry run: nothing changed" if dry_run else f"{len(changes)} offsets reset")
-
-
-# ---- dlq --------------------------------------------------------------------------------
-
-
-@dlq_app.command("list")
-def dlq_list(
-    limit: Annotated[int | None, typer.Option(help="The newest N per partition.")] = None,
-) -> None:
-    """List dead letters: where they came from and why."""
-    with _errors():
-        entries = list_dead_letters(Settings(), limit=limit)
-    table = Table("dlq", "source", "error", "message", "count", "first seen", "bytes")
-    for entry in entries:
-        letter = entry.letter
-        where = f"[{entry.partition}]@{entry.offset}"
-        if letter is None:
-            table.add_row(where, "?", "not an envelope", entry.problem, "", "", str(entry.size))
-            continue
-        table.add_row(
-            where,
-            f"{letter.topic}[{letter.partition}]@{letter.offset}",
-            letter.error_class.rsplit(".", 1)[-1],
-            letter.error_message[:120],
-            str(letter.count),
-            letter.first_seen.isoformat(timespec="seconds"),
-            str(entry.size),
-        )
-    console.print(table)
-    console.print(f"{len(entries)} dead letters")
-
-
-@dlq_app.command("redrive")
-def dlq_redrive(
-    source_topic: Annotated[
-        str | None, typer.Option(help="Only letters from this topic (others are passed over).")
-    ] = None,
-    group: Annotated[
-        str, typer.Option(help="Consumer group holding redrive progress.")
-    ] = DEFAULT_REDRIVE_GROUP,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List, publish nothing.")] = False,
-) -> None:
-    """Re-publish dead letters (not yet redriven) to their source topic, bytes unchanged."""
-    with _errors():
-        report = redrive(Settings(), group=group, source_topic=source_topic, dry_run=dry_run)
-    verb = "would redrive" if dry_run else "redrove"
-    console.print(f"{verb} {len(report.redriven)}, passed over {len(report.skipped)}")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ KINDS: dict[EventName, str] = {
     EventName.FAILED: "failed",
     EventName.STATUS: "status",
     EventName.CANCEL: "cancel",
+    EventName.PROGRESS: "progress",
 }
 
 

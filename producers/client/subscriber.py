@@ -153,5 +153,5 @@ def subscribe(
     from_beginning: bool = False,
 ) -> Subscription:
     """Join ``group`` and iterate (``for`` or ``async for``) over typed events of ``events``
-    ("completed", "failed", "status", "result", "request")."""
+    ("completed", "failed", "progress", "status", "result", "request")."""
     return Subscription(settings or Settings(), events, group, from_beginning=from_beginning)

@@ -11,7 +11,7 @@ from typing import Any
 import urllib3
 from minio.error import S3Error
 
-from diffstream.s3 import StorageError, ensure_bucket, make_s3_client
+from diffstream.s3 import StorageError, describe_s3_error, ensure_bucket, make_s3_client
 from diffstream.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def write_manifest(settings: Settings, batch_id: str, rows: Iterable[Mapping[str
     key = manifest_key(batch_id)
     client = make_s3_client(settings)
     try:
-        ensure_bucket(client, settings.s3_bucket, settings.s3_region)
+        ensure_bucket(client, settings.s3_bucket, settings.s3_region, settings)
         client.put_object(
             settings.s3_bucket,
             key,
@@ -37,8 +37,15 @@ def write_manifest(settings: Settings, batch_id: str, rows: Iterable[Mapping[str
             len(data),
             content_type="application/x-ndjson",
         )
-    except (S3Error, urllib3.exceptions.HTTPError) as exc:
-        raise StorageError(f"cannot store the manifest {key}: {exc}") from exc
+    except S3Error as exc:
+        raise StorageError(
+            describe_s3_error(settings, exc, f"cannot store the manifest {key}")
+        ) from exc
+    except urllib3.exceptions.HTTPError as exc:
+        raise StorageError(
+            f"cannot store the manifest {key}: the object store at {settings.s3_endpoint} "
+            f"(DIFFSTREAM_S3_ENDPOINT) is unreachable: {exc}"
+        ) from exc
     uri = f"s3://{settings.s3_bucket}/{key}"
     logger.info("manifest written to %s", uri)
     return uri

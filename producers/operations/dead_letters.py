@@ -1,10 +1,11 @@
-"""Inspect ``diffusion.dlq`` and redrive dead letters to the topic they came from.
+"""Inspect a dead-letter topic (``diffusion.dlq``, ``diffusion.webhooks.dlq``, ...) and
+redrive its letters to the topic they came from.
 
 A redrive re-publishes the original key and value bytes with every header, the
 ``diffstream.dlq.*`` ones included: if the letter fails again, the processor's new
 envelope keeps its first-seen time and counts the attempt up (see ``schemas.dlq``).
-Redrive progress is the offset committed by its consumer group, so running it again
-redrives only letters that arrived since.
+Redrive progress is the offset committed by its consumer group (one per dead-letter topic),
+so running it again redrives only letters that arrived since.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from confluent_kafka import OFFSET_INVALID, Message, TopicPartition
 from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
 from producers.client.delivery import DeliveryProducer
+from producers.client.topic_lookup import full_name
 from producers.operations.topic_window import PartitionRange, read, reader, whole_topic
 from schemas.dlq import DeadLetter, parse_dead_letter
 from schemas.exceptions import DeadLetterError
@@ -25,6 +27,12 @@ from schemas.topics import DLQ
 logger = logging.getLogger(__name__)
 
 DEFAULT_REDRIVE_GROUP = "diffstream-dlq-redrive"
+
+
+def redrive_group(dlq_topic: str) -> str:
+    """The group holding redrive progress of ``dlq_topic``: ``diffusion.dlq`` keeps the
+    historical name, every other dead-letter topic has its own."""
+    return DEFAULT_REDRIVE_GROUP if dlq_topic == DLQ else f"{DEFAULT_REDRIVE_GROUP}.{dlq_topic}"
 
 
 @dataclass(frozen=True)
@@ -49,12 +57,14 @@ class RedriveReport:
     dry_run: bool = False
 
 
-def list_dead_letters(settings: Settings, *, limit: int | None = None) -> list[DeadLetterEntry]:
-    """Every dead letter in the DLQ (the newest ``limit`` per partition if given)."""
+def list_dead_letters(
+    settings: Settings, *, limit: int | None = None, topic: str = DLQ
+) -> list[DeadLetterEntry]:
+    """Every dead letter in ``topic`` (the newest ``limit`` per partition if given)."""
     consumer = reader(settings)
     timeout_s = settings.producer.admin_timeout_s
     try:
-        ranges = whole_topic(consumer, settings.topic(DLQ), timeout_s)
+        ranges = whole_topic(consumer, full_name(settings, topic), timeout_s)
         if limit is not None:
             ranges = [
                 PartitionRange(r.topic, r.partition, max(r.start, r.end - limit), r.end)
@@ -68,14 +78,17 @@ def list_dead_letters(settings: Settings, *, limit: int | None = None) -> list[D
 def redrive(
     settings: Settings,
     *,
-    group: str = DEFAULT_REDRIVE_GROUP,
+    group: str | None = None,
     source_topic: str | None = None,
     dry_run: bool = False,
+    topic: str = DLQ,
 ) -> RedriveReport:
-    """Re-publish the dead letters not yet redriven by ``group`` (those from
-    ``source_topic`` only, if given; the others are passed over) and commit past them."""
+    """Re-publish the dead letters of ``topic`` not yet redriven by ``group`` (default:
+    ``redrive_group(topic)``; those from ``source_topic`` only, if given; the others are
+    passed over) and commit past them."""
     timeout_s = settings.producer.admin_timeout_s
-    topic = settings.topic(DLQ)
+    group = group or redrive_group(topic)
+    topic = full_name(settings, topic)
     report = RedriveReport(dry_run=dry_run)
     consumer = make_consumer(
         settings,

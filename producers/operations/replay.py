@@ -145,6 +145,10 @@ def _resolve(
 ) -> dict[int, int]:
     if position.time is not None:
         return time_offsets(consumer, topic, position.time, timeout_s, parts)
+    if position.edge is not None:
+        marks = {r.partition: r for r in whole_topic(consumer, topic, timeout_s)}
+        edge = "start" if position.edge == "earliest" else "end"
+        return {p: getattr(marks[p], edge) for p in parts}
     return dict.fromkeys(parts, position.offset or 0)
 
 

@@ -151,9 +151,10 @@ def test_publish_wait_against_a_stopped_broker_fails_within_its_timeout(
     result = CliRunner().invoke(app, ["publish", "a fox", "--wait", "--timeout", "3"])
     elapsed = time.monotonic() - started
     assert result.exit_code == 2
-    assert elapsed < 10, f"took {elapsed:.1f}s"
-    assert f"could not publish to Kafka at 127.0.0.1:{port} within 3s" in result.output
-    assert "Message timed out" in result.output
+    # The broker probe answers before the publish timeout could (see test_cli_failures).
+    assert elapsed < 5, f"took {elapsed:.1f}s"
+    assert f"Kafka at 127.0.0.1:{port} (DIFFSTREAM_KAFKA_BOOTSTRAP)" in result.output
+    assert "connection refused" in result.output
 
 
 def test_subscriber_commits_after_processing(isolated: Settings) -> None:

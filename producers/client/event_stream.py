@@ -1,0 +1,113 @@
+"""Follow the public event topics from a position (earliest, latest or a time), in no
+consumer group: what ``diffstream subscribe`` and ``diffstream watch`` read.
+
+Nothing is committed: each run starts where it is told, so a terminal watching events never
+moves the offsets of a real subscriber's group.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaException, TopicPartition
+
+from diffstream.closing import Closing
+from diffstream.kafka import make_consumer
+from diffstream.settings import Settings
+from producers.client.events import KINDS, Event
+from producers.client.subscriber import TOPICS_OF
+from producers.client.topic_lookup import partitions
+from producers.exceptions import AdminError, InputError
+from schemas.codec import Codec
+from schemas.exceptions import DecodeError
+
+logger = logging.getLogger(__name__)
+
+
+class EventStream(Closing):
+    """Events of ``kinds`` from ``start`` on: ``"earliest"``, ``"latest"`` or a time."""
+
+    def __init__(
+        self, settings: Settings, kinds: Iterable[str], start: str | datetime = "latest"
+    ) -> None:
+        chosen = list(kinds)
+        unknown = [kind for kind in chosen if kind not in TOPICS_OF]
+        if unknown or not chosen:
+            raise InputError(f"--events {','.join(chosen)!r}: choose from {sorted(TOPICS_OF)}")
+        self._codec = Codec(settings)
+        self._consumer = make_consumer(
+            settings,
+            {
+                "group.id": f"diffstream-stream-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            },
+        )
+        try:
+            topics = sorted({settings.topic(t) for kind in chosen for t in TOPICS_OF[kind]})
+            self._consumer.assign(self._starts(settings, topics, start))
+        except Exception:
+            self._consumer.close()
+            raise
+
+    def _starts(
+        self, settings: Settings, topics: list[str], start: str | datetime
+    ) -> list[TopicPartition]:
+        timeout_s = settings.producer.admin_timeout_s
+        wanted = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in partitions(self._consumer, topic, timeout_s)
+        ]
+        if start == "earliest":
+            return [TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING) for tp in wanted]
+        if not isinstance(start, datetime):
+            return [TopicPartition(tp.topic, tp.partition, OFFSET_END) for tp in wanted]
+        millis = int(start.timestamp() * 1000)
+        try:
+            found = self._consumer.offsets_for_times(
+                [TopicPartition(tp.topic, tp.partition, millis) for tp in wanted],
+                timeout=timeout_s,
+            )
+        except KafkaException as exc:
+            raise AdminError(f"cannot find the offsets at {start.isoformat()}: {exc}") from exc
+        # No event at or after the time yet: start at the end, where the next one lands.
+        return [
+            TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
+            for tp in found
+        ]
+
+    def poll(self, timeout_s: float) -> list[Event]:
+        """The events that arrived within ``timeout_s`` (possibly none), in partition order."""
+        events = []
+        for message in self._consumer.consume(500, timeout=timeout_s):
+            if message.error() is not None:
+                logger.warning("event stream: %s", message.error())
+                continue
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            try:
+                decoded = self._codec.decode(
+                    message.value(), topic=topic, partition=partition, offset=offset
+                )
+            except DecodeError as exc:
+                logger.warning("skipping an undecodable event: %s", exc)
+                continue
+            stamp = message.timestamp()[1]
+            events.append(
+                Event(
+                    kind=KINDS.get(decoded.event, str(decoded.event)),
+                    value=decoded.value,
+                    topic=topic or "",
+                    partition=partition or 0,
+                    offset=offset or 0,
+                    timestamp_ms=stamp if stamp > 0 else None,
+                )
+            )
+        return events
+
+    def close(self) -> None:
+        """Leave: nothing was committed."""
+        self._consumer.close()

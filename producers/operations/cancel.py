@@ -1,0 +1,32 @@
+"""Send a GenerationCancel: the processors fail a cancelled request without GPU time (a
+cancel that arrives after its inference began is too late)."""
+
+from __future__ import annotations
+
+from diffstream.settings import Settings
+from producers.client.delivery import DeliveryProducer
+from schemas.builders import new_cancel
+from schemas.codec import Codec
+from schemas.events import EventName
+from schemas.topics import CANCELLATIONS
+
+
+def send_cancel(
+    settings: Settings, request_id: str, *, reason: str | None = None, tenant: str | None = None
+) -> None:
+    """Publish a cancel of ``request_id`` on the compacted cancellations topic (keyed by the
+    request id) and return once the brokers acknowledged it."""
+    codec = Codec(settings)
+    record = new_cancel(request_id, reason=reason, tenant=tenant)
+    producer = DeliveryProducer(settings)
+    try:
+        producer.wait(
+            producer.send(
+                settings.topic(CANCELLATIONS),
+                codec.encode(EventName.CANCEL, record),
+                request_id.encode(),
+                codec.headers(EventName.CANCEL),
+            )
+        )
+    finally:
+        producer.close()
