@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from datetime import timedelta
 
 import urllib3
 from minio import Minio
@@ -79,3 +80,28 @@ def ensure_bucket(
         raise StorageError(f"cannot reach the object store for bucket {bucket!r}: {exc}") from exc
     log.info("created bucket %s", bucket)
     return True
+
+
+class Presigner:
+    """Signs ``s3://bucket/key`` URIs for the endpoint browsers reach (``public_endpoint``,
+    else the configured one); no network call, as the region is set."""
+
+    def __init__(
+        self, settings: Settings, expiry_s: int, public_endpoint: str | None = None
+    ) -> None:
+        endpoint = (public_endpoint or settings.s3_endpoint).rstrip("/")
+        self._client = make_s3_client(settings.model_copy(update={"s3_endpoint": endpoint}))
+        self.expiry = timedelta(seconds=expiry_s)
+
+    def url(self, uri: str) -> str:
+        """A fresh presigned GET URL of ``uri`` (``s3://bucket/key``), valid for ``expiry``."""
+        bucket, key = split_uri(uri)
+        return str(self._client.presigned_get_object(bucket, key, expires=self.expiry))
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """The bucket and key of ``s3://bucket/key``; ValueError naming the URI otherwise."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not bucket or not key:
+        raise ValueError(f"image URI {uri!r} is not s3://bucket/key")
+    return bucket, key

@@ -151,6 +151,13 @@ class SinkSettings(TransactionalSettings):
     # Warn (log and metric) when the oldest unstored result is older than this share of
     # the results topic's retention: past it, results are deleted before they are stored.
     retention_warning_ratio: float = Field(0.5, gt=0, le=1)
+    # The browser-openable url of each image in completed events and webhooks: the
+    # gateway's image URL under this base (e.g. https://gen.example.com) when set, else a
+    # presigned GET URL for public_s3_endpoint (None: DIFFSTREAM_S3_ENDPOINT) that expires
+    # after presign_expiry_s (S3 allows at most 7 days).
+    public_gateway_url: str | None = None
+    public_s3_endpoint: str | None = None
+    presign_expiry_s: int = Field(7 * 24 * 3600, gt=0, le=7 * 24 * 3600)
 
 
 class WebhookSettings(BaseModel):

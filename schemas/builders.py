@@ -143,10 +143,18 @@ def generated_image(
 
 
 def stored_image(
-    image: Mapping[str, Any], *, uri: str, sha256: str, size_bytes: int
+    image: Mapping[str, Any],
+    *,
+    uri: str,
+    sha256: str,
+    size_bytes: int,
+    url: str | None = None,
+    url_expires_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The StoredImage of a generated ``image`` once the object store holds it."""
-    return {**_stored({**image, "uri": uri, "sha256": sha256, "size_bytes": size_bytes})}
+    """The StoredImage of a generated ``image`` once the object store holds it; ``url`` is
+    one a browser opens without credentials (presigned ones expire at ``url_expires_at``)."""
+    fields = {"uri": uri, "sha256": sha256, "size_bytes": size_bytes}
+    return {**_stored({**image, **fields, "url": url, "url_expires_at": url_expires_at})}
 
 
 def new_result(
@@ -344,7 +352,8 @@ def _generated(image: Mapping[str, Any]) -> GeneratedImage:
 
 
 def _stored(image: Mapping[str, Any]) -> StoredImage:
-    return cast(StoredImage, _fields(StoredImage, image))
+    # A v1 image (no url) stays valid: its url fields are null.
+    return cast(StoredImage, _fields(StoredImage, {"url": None, "url_expires_at": None, **image}))
 
 
 def _fields(record_type: type, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -128,6 +128,10 @@ class StoredImage(TypedDict):
     width: int
     height: int
     seed: int
+    # v2: a URL a browser opens without S3 credentials, and when it expires (None: never,
+    # a gateway URL presigns on each visit).
+    url: str | None
+    url_expires_at: datetime | None
 
 
 class GenerationCompleted(TypedDict):

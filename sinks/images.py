@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message, TopicPartition
@@ -35,6 +36,7 @@ from schemas.events import EventName, RequestState
 from schemas.exceptions import DecodeError
 from schemas.topics import COMPLETED, DLQ, FAILED, RESULTS, STATUS, retention_ms
 from sinks.exceptions import StorageUnavailableError
+from sinks.image_urls import ImageUrls
 from sinks.metrics import ImageSinkMetrics
 from sinks.retention import (
     deleted_unread,
@@ -66,6 +68,7 @@ class ImageSink:
         self.codec = codec or Codec(settings)
         self.metrics = ImageSinkMetrics.create(registry or CollectorRegistry())
         self.store = store or ImageStore(settings)
+        self.urls = ImageUrls(settings)
         self._claim = claim_instance_id(ROLE, settings.home, self.config.instance_id)
         self.instance_id = self._claim.instance_id
         self._puts = ThreadPoolExecutor(self.config.put_concurrency, thread_name_prefix="put")
@@ -252,9 +255,7 @@ class ImageSink:
         completed = new_completed(
             result,
             [
-                stored_image(
-                    image, uri=stored.uri, sha256=stored.sha256, size_bytes=stored.size_bytes
-                )
+                self._stored(result, image, stored, completed_at)
                 for image, stored in zip(result["images"], objects, strict=True)
             ],
             storage_s=time.perf_counter() - started,
@@ -287,6 +288,25 @@ class ImageSink:
                 self.codec.headers(EventName.STATUS),
             ),
         ]
+
+    def _stored(
+        self,
+        result: dict[str, Any],
+        image: dict[str, Any],
+        stored: StoredObject,
+        completed_at: datetime,
+    ) -> dict[str, Any]:
+        url, expires_at = self.urls.url(
+            result["request_id"], image["index"], stored.uri, completed_at
+        )
+        return stored_image(
+            image,
+            uri=stored.uri,
+            sha256=stored.sha256,
+            size_bytes=stored.size_bytes,
+            url=url,
+            url_expires_at=expires_at,
+        )
 
 
 def _age_s(message: Message) -> float:
