@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from diffstream.settings import Settings
@@ -61,8 +62,6 @@ def test_every_manifest_passes_its_schema(
 def test_a_broken_scaled_object_fails_keda_schema(
     rendered: list[Manifest], crds: dict[tuple[str, str], Manifest]
 ) -> None:
-    import jsonschema
-
     scaled = _kind(rendered, "ScaledObject")[0]
     broken = {**scaled, "spec": {**scaled["spec"], "minReplicaCount": "one"}}
     with pytest.raises(jsonschema.ValidationError):
@@ -121,7 +120,7 @@ def test_lanes_scale_on_lag_within_the_partitions(rendered: list[Manifest]) -> N
 
 
 def test_too_many_processors_for_the_partitions_is_refused(helm_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="above kafka.partitions"):
+    with pytest.raises(RuntimeError, match=r"above kafka\.partitions"):
         helm(
             helm_path,
             "template",

@@ -104,4 +104,5 @@ def test_every_alert_names_what_to_do() -> None:
         "DiffstreamProcessorRestarting",
     }
     for rule in rules:
-        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+        assert rule["annotations"]["summary"]
+        assert rule["annotations"]["description"]
