@@ -26,9 +26,15 @@ def helm(binary: Path, *args: str) -> str:
     return result.stdout
 
 
+def values_args(values_file: str) -> list[str]:
+    """A values file and the Kubernetes version to render for (a ``go install``ed helm has
+    no build-time default: it would assume v1.20, below the chart's kubeVersion)."""
+    return ["-f", str(CHART / values_file), "--kube-version", KUBERNETES_VERSION]
+
+
 def render(binary: Path, values_file: str) -> list[Manifest]:
     """``helm template`` of the chart with one of its values files, as manifests."""
-    out = helm(binary, "template", "diffstream", str(CHART), "-f", str(CHART / values_file))
+    out = helm(binary, "template", "diffstream", str(CHART), *values_args(values_file))
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 

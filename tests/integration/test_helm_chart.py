@@ -8,10 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import kubernetes_validate
 import pytest
 
 from diffstream.settings import Settings
-from infra.deploy.chart import CHART, VALUES_FILES, Manifest, crd_schemas, helm, render, validate
+from infra.deploy.chart import (
+    CHART,
+    VALUES_FILES,
+    Manifest,
+    crd_schemas,
+    helm,
+    render,
+    validate,
+    values_args,
+)
 from infra.deploy.tools import helm_binary, keda_crd_dir
 from schemas.topics import REQUESTS, REQUESTS_BATCH, TOPICS
 
@@ -48,7 +58,7 @@ def _env(workload: Manifest) -> dict[str, Any]:
 
 @pytest.mark.parametrize("values_file", VALUES_FILES)
 def test_helm_lint_passes(helm_path: Path, values_file: str) -> None:
-    helm(helm_path, "lint", "--strict", str(CHART), "-f", str(CHART / values_file))
+    helm(helm_path, "lint", "--strict", str(CHART), *values_args(values_file))
 
 
 def test_every_manifest_passes_its_schema(
@@ -126,8 +136,7 @@ def test_too_many_processors_for_the_partitions_is_refused(helm_path: Path) -> N
             "template",
             "x",
             str(CHART),
-            "-f",
-            str(CHART / VALUES_FILES[0]),
+            *values_args(VALUES_FILES[0]),
             "--set",
             "processor.lanes.batch.maxReplicaCount=12",
         )
@@ -144,3 +153,12 @@ def test_only_the_notifier_reaches_the_outside(rendered: list[Manifest]) -> None
     assert outside
     for rule in policies["diffstream-roles"]["egress"]:
         assert "ports" in rule
+
+
+def test_an_unknown_kubernetes_field_fails_the_strict_schema(
+    rendered: list[Manifest], crds: dict[tuple[str, str], Manifest]
+) -> None:
+    deployment = _kind(rendered, "Deployment")[0]
+    broken = {**deployment, "spec": {**deployment["spec"], "replica": 2}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(broken, crds)
