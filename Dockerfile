@@ -12,6 +12,10 @@ COPY processors processors
 COPY sinks sinks
 COPY infra infra
 RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}"
+# DIFFSTREAM_HOME in the compose file: named volumes mounted under it take this ownership
+# (a fresh one would be root's, unwritable for nobody); sticky and open to any uid, for the
+# demo that runs as the host user to write its contact sheet into ./demo-output.
+RUN mkdir -p /tmp/diffstream/models /tmp/diffstream/demo && chmod -R 1777 /tmp/diffstream
 USER nobody
 ENTRYPOINT []
 CMD ["diffstream", "--help"]

@@ -1,0 +1,1 @@
+"""Checking the deployment files (Helm chart, KEDA objects) without a cluster."""
