@@ -6,7 +6,13 @@ import logging
 import threading
 from collections.abc import Callable
 
-from prometheus_client import REGISTRY
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    REGISTRY,
+    CollectorRegistry,
+)
 
 from diffstream.health import Health, serve_health
 from diffstream.settings import Settings
@@ -25,7 +31,7 @@ def run_every_role(settings: Settings, stop: threading.Event, *, gateway: bool =
     # Served (DIFFSTREAM_RUN__METRICS_PORT): every role's metrics in the process registry
     # and one readiness, ready once every role is.
     served = settings.run.metrics_port is not None
-    registry = REGISTRY if served else None
+    registry = process_registry() if served else None
     healths: list[Health] = []
     sink = ImageSink(settings, registry=registry)
     healths.append(sink.health)
@@ -52,6 +58,7 @@ def run_every_role(settings: Settings, stop: threading.Event, *, gateway: bool =
             settings.run.metrics_port,
             alive=lambda: all(h.is_alive() for h in healths),
             ready=lambda: len(healths) == expected and all(h.is_ready() for h in healths),
+            registry=registry or REGISTRY,
         )
     failures: list[BaseException] = []
 
@@ -73,3 +80,12 @@ def run_every_role(settings: Settings, stop: threading.Event, *, gateway: bool =
         thread.join()
     if failures:
         raise failures[0]
+
+
+def process_registry() -> CollectorRegistry:
+    """A registry of its own with the process's collectors (memory, CPU, GC): a second run
+    in one process (tests, the demo twice) must not collide with the first one's metrics."""
+    registry = CollectorRegistry()
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+    return registry
