@@ -35,6 +35,7 @@ from diffstream.settings import Settings
 from processors.cancellations import CancellationView
 from processors.engine.results import StepProgress
 from processors.exceptions import InferenceCrashError
+from processors.gpu_metrics import GpuCollector
 from processors.inference import Candidate, InferenceRun, Outcome, PassFailure
 from processors.intake import Admitted, Intake, Refused, Undecodable, admit, coordinates
 from processors.lag import LaneLag
@@ -109,7 +110,9 @@ class StreamProcessor:
         self.config = settings.processor
         self.engine = engine
         self.codec = codec or Codec(settings)
-        self.metrics = ProcessorMetrics.create(registry or CollectorRegistry())
+        registry = registry or CollectorRegistry()
+        self.metrics = ProcessorMetrics.create(registry)
+        registry.register(GpuCollector())  # empty without CUDA
         self._claim = claim_instance_id(ROLE, settings.home, self.config.instance_id)
         self.instance_id = self._claim.instance_id
         self.lanes = LaneGatherer(settings.topic(REQUESTS), settings.topic(REQUESTS_BATCH))
