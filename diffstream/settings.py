@@ -266,6 +266,17 @@ class ViewSettings(BaseModel):
     # Where the HTTP API listens and where `diffstream request` looks for it.
     host: str = "127.0.0.1"
     port: int = Field(6066, gt=0, lt=65536)
+    # /metrics, /healthz and /readyz (``DIFFSTREAM_VIEW__METRICS_PORT``); off when unset.
+    metrics_port: int | None = Field(None, ge=0, lt=65536)
+
+
+class RunSettings(BaseModel):
+    """`diffstream run`, every role in one process (``DIFFSTREAM_RUN__*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # /metrics (every role's), /healthz and /readyz (ready once every role is); off when unset.
+    metrics_port: int | None = Field(None, ge=0, lt=65536)
 
 
 class Settings(BaseSettings):
@@ -320,6 +331,7 @@ class Settings(BaseSettings):
     sink: SinkSettings = SinkSettings()
     webhooks: WebhookSettings = WebhookSettings()
     view: ViewSettings = ViewSettings()
+    run: RunSettings = RunSettings()
 
     @field_validator("home", "artifacts_dir")
     @classmethod

@@ -6,8 +6,9 @@ import logging
 import threading
 import time
 
-from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry
 
+from diffstream.health import Health, serve_health
 from diffstream.settings import Settings
 from diffstream.signals import stop_on_signals
 from processors.engine.engine import InferenceEngine
@@ -17,19 +18,32 @@ log = logging.getLogger(__name__)
 
 
 def serve_processor(
-    settings: Settings, stop: threading.Event | None = None, *, serve_metrics: bool = True
+    settings: Settings,
+    stop: threading.Event | None = None,
+    *,
+    serve_metrics: bool = True,
+    registry: CollectorRegistry | None = None,
+    healths: list[Health] | None = None,
 ) -> None:
-    """Load the engine, then process until SIGTERM/SIGINT (or ``stop``)."""
+    """Load the engine, then process until SIGTERM/SIGINT (or ``stop``). Without
+    ``serve_metrics``, the caller serves ``registry`` and watches the processor's health
+    (appended to ``healths``)."""
     stop = stop or stop_on_signals()
     quiet_model_libraries()
     port = settings.processor.metrics_port if serve_metrics else None
     # The process-wide registry only when served: a second processor in one process (the
     # demo run twice, tests) must not collide with the first one's metrics.
-    registry = REGISTRY if port is not None else CollectorRegistry()
+    registry = registry or (REGISTRY if port is not None else CollectorRegistry())
     processor = StreamProcessor(settings, InferenceEngine(settings.engine), registry=registry)
+    if healths is not None:
+        healths.append(processor.health)
     if port is not None:
-        start_http_server(port, registry=registry)
-        log.info("metrics on :%d/metrics", port)
+        serve_health(
+            port,
+            alive=processor.health.is_alive,
+            ready=processor.health.is_ready,
+            registry=registry,
+        )
     started = time.perf_counter()
     processor.engine.load()
     processor.metrics.model_load_seconds.observe(time.perf_counter() - started)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,14 +29,17 @@ from prometheus_client import CollectorRegistry
 
 from diffstream.exactly_once import ExactlyOnceLoop
 from diffstream.exceptions import DroppedBatch
+from diffstream.health import Health
 from diffstream.identity import claim_instance_id
 from diffstream.loop_contract import Admission, LoopOptions, Output
 from diffstream.settings import Settings
 from processors.cancellations import CancellationView
 from processors.engine.results import StepProgress
 from processors.exceptions import InferenceCrashError
+from processors.gpu_metrics import GpuCollector
 from processors.inference import Candidate, InferenceRun, Outcome, PassFailure
 from processors.intake import Admitted, Intake, Refused, Undecodable, admit, coordinates
+from processors.lag import LaneLag
 from processors.lanes import FETCH_WAIT_MAX_MS, LaneGatherer
 from processors.ledger import RequestLedger, source_key
 from processors.metrics import ProcessorMetrics
@@ -70,7 +72,6 @@ log = logging.getLogger(__name__)
 
 ROLE = "processor"
 CANCELLATIONS_CATCH_UP_S = 10.0
-LAG_EVERY_S = 5.0
 _ATTEMPT_STATES = (RequestState.QUEUED, RequestState.PROCESSING)
 
 
@@ -110,16 +111,19 @@ class StreamProcessor:
         self.config = settings.processor
         self.engine = engine
         self.codec = codec or Codec(settings)
-        self.metrics = ProcessorMetrics.create(registry or CollectorRegistry())
+        registry = registry or CollectorRegistry()
+        self.metrics = ProcessorMetrics.create(registry)
+        registry.register(GpuCollector())  # empty without CUDA
         self._claim = claim_instance_id(ROLE, settings.home, self.config.instance_id)
         self.instance_id = self._claim.instance_id
         self.lanes = LaneGatherer(settings.topic(REQUESTS), settings.topic(REQUESTS_BATCH))
+        self.lag = LaneLag(self.lanes.batch_topic, self.metrics.lag)
         self.ledger = RequestLedger(settings, self.codec)
         self.cancellations = CancellationView(settings, self.codec)
         self._decode_retries = DecodeRetries(self.config.decode_retry_s)
         self._progress: ProgressReporter | None = None
         self._abort = threading.Event()
-        self._last_lag_check = 0.0
+        self.health = Health()
         self.loop: ExactlyOnceLoop[Cycle] = ExactlyOnceLoop(
             settings,
             LoopOptions.of(
@@ -156,6 +160,7 @@ class StreamProcessor:
         try:
             self.loop.run(stop)
         finally:
+            self.health.stopped()
             self.cancellations.stop()
             self.ledger.stop()
             if self._progress is not None:
@@ -167,7 +172,8 @@ class StreamProcessor:
     def gather(self, loop: ExactlyOnceLoop[Cycle]) -> list[Message]:
         """The interactive lane first; the backfill lane while it is idle."""
         messages = self.lanes.gather(loop)  # type: ignore[arg-type]  # the hook takes any loop
-        self._report_lag(loop)
+        if loop.consumer is not None:
+            self.lag.report(loop.consumer)
         return messages
 
     def admit(self, message: Message) -> Intake:
@@ -236,6 +242,8 @@ class StreamProcessor:
     def assigned(self, partitions: list[TopicPartition]) -> None:
         """Read what the previous owner wrote before deciding on its requests."""
         self.ledger.sync()
+        self.lag.reassigned()
+        self.health.ready()  # joined: called with no partitions too, when there are none left
 
     def committed(self, prepared: Cycle, outputs: Sequence[Output]) -> None:
         """Take the committed statuses into the table at once."""
@@ -368,28 +376,6 @@ class StreamProcessor:
     def _dead_letter(self, message: Message, error: BaseException | None) -> Output:
         self.metrics.requests.labels("dead_letter").inc()
         return dead_letter(self.settings.topic(DLQ), message, error or ValueError("undecodable"))
-
-    # -- lag ------------------------------------------------------------------------------
-
-    def _report_lag(self, loop: ExactlyOnceLoop[Cycle]) -> None:
-        now = time.monotonic()
-        if now - self._last_lag_check < LAG_EVERY_S or loop.consumer is None:
-            return
-        self._last_lag_check = now
-        consumer = loop.consumer
-        lag = {"interactive": 0, "batch": 0}
-        try:
-            for tp in consumer.position(consumer.assignment()):
-                # From the last fetch response: asking the broker would wait behind the
-                # fetch long-poll, for every partition, on the processing loop.
-                _, high = consumer.get_watermark_offsets(tp, cached=True)
-                lane = "batch" if tp.topic == self.lanes.batch_topic else "interactive"
-                lag[lane] += max(high - tp.offset, 0) if tp.offset >= 0 else high
-        except KafkaException as exc:
-            log.debug("lag not measured: %s", exc)
-            return
-        for lane, waiting in lag.items():
-            self.metrics.lag.labels(lane).set(waiting)
 
 
 def _source_of(item: Admitted | Refused) -> dict[str, Any]:

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 import typer
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import REGISTRY
 
+from diffstream.health import Health, serve_health
 from diffstream.settings import Settings
 from diffstream.signals import stop_on_signals
 from sinks.view.cli import app as view_app
@@ -42,6 +43,8 @@ def notify() -> None:
 
 
 class _Service(Protocol):
+    health: Health
+
     def run(self, stop: threading.Event) -> None: ...
 
 
@@ -51,6 +54,5 @@ def _serve(build: Callable[[], _Service], metrics_port: int | None) -> None:
     stop = stop_on_signals()
     service = build()
     if metrics_port is not None:
-        start_http_server(metrics_port, registry=REGISTRY)
-        log.info("metrics on :%d/metrics", metrics_port)
+        serve_health(metrics_port, alive=service.health.is_alive, ready=service.health.is_ready)
     service.run(stop)

@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from diffstream.consuming import partition_names
 from diffstream.exactly_once import ExactlyOnceLoop
+from diffstream.health import Health
 from diffstream.identity import claim_instance_id
 from diffstream.loop_contract import Admission, LoopOptions, Output
 from diffstream.settings import Settings
@@ -76,6 +77,7 @@ class ImageSink:
         self._retention_s = retention_ms(RESULTS) / 1000
         self.retries = 0  # batches retried while the object store was unavailable
         self._assigned: list[TopicPartition] = []
+        self.health = Health()
         self.loop: ExactlyOnceLoop[list[Admission]] = ExactlyOnceLoop(
             settings,
             LoopOptions.of(
@@ -105,6 +107,7 @@ class ImageSink:
             self.setup(stop)
             self.loop.run(stop)
         finally:
+            self.health.stopped()
             self._puts.shutdown(wait=True, cancel_futures=True)
             self._claim.release()
 
@@ -215,6 +218,7 @@ class ImageSink:
     def assigned(self, partitions: list[TopicPartition]) -> None:
         """Check them for results deleted unread, at the next gather (outside the callback)."""
         self._assigned += partitions
+        self.health.ready()  # joined: called with no partitions too, when there are none left
 
     def committed(self, prepared: list[Admission], outputs: Sequence[Output]) -> None:
         """Count the stored results."""

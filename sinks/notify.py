@@ -33,6 +33,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from prometheus_client import CollectorRegistry
 
 from diffstream.consuming import member_config, usable
+from diffstream.health import Health
 from diffstream.identity import claim_instance_id
 from diffstream.kafka import make_consumer, make_producer
 from diffstream.settings import KafkaConfig, RequestLimits, Settings
@@ -138,6 +139,7 @@ class Notifier:
         self._claim = claim_instance_id("notifier", settings.home)
         self.instance_id = self._claim.instance_id
         self.recoveries = 0
+        self.health = Health()
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -178,6 +180,7 @@ class Notifier:
                     paused = False
             self._finish(consumer, producer)
         finally:
+            self.health.stopped()
             for future in self._futures.values():
                 future.cancel()
             asyncio.run_coroutine_threadsafe(self._deliverer.aclose(), self._loop).result(10)
@@ -195,6 +198,7 @@ class Notifier:
         self._dlq_errors = []
         consumer.subscribe(
             self.topics,
+            on_assign=lambda c, ps: self.health.ready(),
             on_revoke=lambda c, ps: self._on_revoke(c, producer, ps),
             on_lost=lambda c, ps: self._forget(ps),
         )

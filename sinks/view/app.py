@@ -15,7 +15,9 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.web import Request, Response, View
+from prometheus_client import CollectorRegistry, Counter
 
+from diffstream.health import Health
 from diffstream.settings import Settings
 from schemas import topics
 from schemas.codec import Codec
@@ -74,8 +76,17 @@ def source_partitions(settings: Settings) -> int:
     return counts.pop()
 
 
-def build_app(settings: Settings) -> faust.App:
-    """The view's faust app for ``settings``: one agent, two tables, two pages."""
+def build_app(
+    settings: Settings, *, registry: CollectorRegistry | None = None, health: Health | None = None
+) -> faust.App:
+    """The view's faust app for ``settings``: one agent, two tables, two pages; events folded
+    counted in ``registry``, ``health`` ready after the first rebalance."""
+    folded = Counter(
+        "diffstream_view_events_folded",
+        "Events read by the status view, by event name.",
+        ["event"],
+        registry=registry or CollectorRegistry(),
+    )
     if settings.kafka_security_protocol != "PLAINTEXT":
         raise ViewConfigurationError(
             "diffstream view supports only DIFFSTREAM_KAFKA_SECURITY_PROTOCOL=PLAINTEXT so far"
@@ -98,6 +109,12 @@ def build_app(settings: Settings) -> faust.App:
         web_host=settings.view.host,
         web_port=settings.view.port,
     )
+    if health is not None:
+
+        def rebalanced(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+            health.ready()  # joined and the tables assigned
+
+        app.on_rebalance_complete.connect(rebalanced)  # type: ignore[arg-type]  # mode's stub wants a positional-only sender
     requests = app.Table("requests", default=None, partitions=partitions)
     # Keyed "<partition>:<batch_id>": each source partition keeps its own share of a
     # batch's counts (a table write goes to the changelog partition of the event being
@@ -126,6 +143,7 @@ def build_app(settings: Settings) -> faust.App:
                 continue
             if decoded.event not in FOLDED:
                 continue
+            folded.labels(str(decoded.event)).inc()
             request_id = str(decoded.value["request_id"])
             old = requests.get(request_id)
             new = fold(old, decoded.event, decoded.value)

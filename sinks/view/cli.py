@@ -7,8 +7,10 @@ import logging
 from typing import Annotated
 
 import typer
+from prometheus_client import REGISTRY
 
 from diffstream.exceptions import DiffstreamError
+from diffstream.health import Health, serve_health
 from diffstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,10 @@ def view() -> None:
     from sinks.view.app import build_app  # noqa: PLC0415
 
     settings = Settings()
-    faust_app = build_app(settings)
+    health = Health()
+    faust_app = build_app(settings, registry=REGISTRY, health=health)
+    if settings.view.metrics_port is not None:
+        serve_health(settings.view.metrics_port, alive=health.is_alive, ready=health.is_ready)
     log.info(
         "status view %s on http://%s:%d",
         faust_app.conf.id,

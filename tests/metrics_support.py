@@ -1,0 +1,86 @@
+"""Every role's /metrics from a live pipeline, as metric names: what a dashboard panel or
+an alert rule may name (the deployment checks use ``pipeline_metric_names``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from diffstream.settings import EngineSettings, RunSettings, Settings
+from infra.stack.ports import free_port
+from infra.together import run_every_role
+from schemas.prompts import DIGITS_MODEL
+from tests.integration.gateway_support import running_gateway
+
+
+def metric_names(url: str) -> set[str]:
+    """The families and the sample names (``_total``, ``_bucket``...) one scrape shows."""
+    text = httpx.get(url, timeout=10).raise_for_status().text
+    names: set[str] = set()
+    for family in text_string_to_metric_families(text):
+        names.add(family.name)
+        names.update(sample.name for sample in family.samples)
+    return names
+
+
+def wait_ready(base: str, timeout_s: float = 90.0) -> None:
+    """Until ``base``/readyz answers 200 (and /healthz stays 200 meanwhile)."""
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200, "not alive"
+            answer = httpx.get(f"{base}/readyz", timeout=5)
+            if answer.status_code == 200:
+                return
+            last = f"{answer.status_code} {answer.text.strip()}"
+        except httpx.HTTPError as error:
+            last = repr(error)
+        time.sleep(0.2)
+    raise AssertionError(f"{base} was not ready within {timeout_s:g}s: {last}")
+
+
+@contextmanager
+def running_pipeline(settings: Settings) -> Iterator[dict[str, str]]:
+    """`diffstream run`'s roles (processor, image sink, notifier; the digits model on the
+    CPU) served on one port, and a gateway on its own; yields each port's base URL once
+    both are ready. ``settings``: an isolated copy (tests.integration.isolation)."""
+    own = settings.model_copy(
+        update={
+            "engine": EngineSettings(device="cpu", preload=(DIGITS_MODEL,), warmup=False),
+            "run": RunSettings(metrics_port=free_port()),
+        }
+    )
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_every_role(own, stop)
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=run, name="run", daemon=True)
+    thread.start()
+    bases = {"run": f"http://127.0.0.1:{own.run.metrics_port}"}
+    try:
+        with running_gateway(own) as gateway:
+            bases["gateway"] = gateway
+            wait_ready(bases["run"])
+            assert not failures, failures
+            yield bases
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not failures, failures
+
+
+def pipeline_metric_names(settings: Settings) -> set[str]:
+    """Every metric name the running pipeline's roles export."""
+    with running_pipeline(settings) as bases:
+        return set().union(*(metric_names(f"{base}/metrics") for base in bases.values()))
