@@ -10,6 +10,15 @@ from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
+# Exported only where CUDA is present (a dashboard may name them on a CPU machine).
+GPU_METRIC_NAMES = frozenset(
+    {
+        "diffstream_gpu_memory_allocated_bytes",
+        "diffstream_gpu_memory_reserved_bytes",
+        "diffstream_gpu_utilization_percent",
+    }
+)
+
 
 class GpuCollector(Collector):
     """Per CUDA device: memory allocated and reserved by torch, utilisation from NVML."""

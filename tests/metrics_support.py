@@ -17,6 +17,14 @@ from infra.together import run_every_role
 from schemas.prompts import DIGITS_MODEL
 from tests.integration.gateway_support import running_gateway
 
+# The sample names of a family of each type; a labelled family that has no series yet
+# still shows its HELP and TYPE lines, so its names are known before its first sample.
+_SAMPLE_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_sum", "_count", "_created"),
+    "summary": ("_sum", "_count", "_created"),
+}
+
 
 def metric_names(url: str) -> set[str]:
     """The families and the sample names (``_total``, ``_bucket``...) one scrape shows."""
@@ -24,6 +32,7 @@ def metric_names(url: str) -> set[str]:
     names: set[str] = set()
     for family in text_string_to_metric_families(text):
         names.add(family.name)
+        names.update(family.name + suffix for suffix in _SAMPLE_SUFFIXES.get(family.type, ()))
         names.update(sample.name for sample in family.samples)
     return names
 
