@@ -322,6 +322,10 @@ class Settings(BaseSettings):
     artifacts_dir: Path | None = None
     kafka_controller_port: int = Field(9093, gt=0, lt=65536)
     kafka_heap: str = "1g"
+    # KRaft nodes of the local stack (`stack up --brokers N`); each of several gets the
+    # smaller heap so that three fit beside MinIO and the roles.
+    kafka_brokers: int = Field(1, ge=1, le=9)
+    kafka_cluster_heap: str = "384m"
     stack_start_timeout_s: float = Field(120.0, gt=0)
 
     limits: RequestLimits = RequestLimits()

@@ -49,13 +49,28 @@ def stack_install() -> None:
 
 
 @stack_app.command("up")
-def stack_up() -> None:
+def stack_up(
+    brokers: Annotated[
+        int | None,
+        typer.Option(
+            "--brokers",
+            min=1,
+            max=9,
+            help="Kafka nodes (KRaft broker+controller each); 3 gives replication 3, "
+            "min.insync.replicas 2. Default: as last started, else DIFFSTREAM_KAFKA_BROKERS.",
+        ),
+    ] = None,
+) -> None:
     """Install (first run only), start Kafka and MinIO, create the topics and the bucket."""
     from infra.stack.local import LocalStack
 
-    settings = Settings()
-    with console.status("starting the local stack (the first run downloads and builds)"):
-        report = LocalStack(settings).up()
+    stack = LocalStack(Settings(), brokers)
+    settings = stack.settings
+    with console.status(
+        f"starting the local stack, {stack.layout.brokers} broker(s) "
+        "(the first run downloads and builds)"
+    ):
+        report = stack.up()
     _print_servers(report.servers)
     created = [t.name for t in report.topics if t.action != "unchanged"]
     console.print(
@@ -64,6 +79,8 @@ def stack_up() -> None:
     )
     console.print(f"bucket: {settings.s3_bucket}" + (" (created)" if report.bucket_created else ""))
     console.print(f"ready in {report.seconds:.1f}s; state under {settings.home}")
+    if stack.layout.brokers > 1:
+        console.print(f"clients: export DIFFSTREAM_KAFKA_BOOTSTRAP={settings.kafka_bootstrap}")
 
 
 @stack_app.command("down")

@@ -40,21 +40,30 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> list[TopicOutc
     """Create missing topics, grow partition counts and apply configs; safe to re-run."""
     admin = make_admin(settings)
     try:
-        existing = admin.list_topics(timeout=timeout_s).topics
+        metadata = admin.list_topics(timeout=timeout_s)
+        existing = metadata.topics
     except KafkaException as exc:
         raise TopicProvisioningError(
             f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}"
         ) from exc
+    replication = replication_factor(settings, len(metadata.brokers))
     outcomes = []
     for spec in TOPICS:
         name = settings.topic(spec.name)
         partitions = settings.topic_partitions or spec.partitions
         if name not in existing:
-            _create(admin, settings, spec, name=name, partitions=partitions, timeout_s=timeout_s)
+            _create(
+                admin,
+                spec,
+                name=name,
+                partitions=partitions,
+                replication=replication,
+                timeout_s=timeout_s,
+            )
             outcomes.append(TopicOutcome(name, "created", partitions))
             continue
         current = len(existing[name].partitions)
-        changed = _apply_config(admin, name, spec, timeout_s)
+        changed = _apply_config(admin, name, _topic_config(spec, replication), timeout_s)
         if current < partitions:
             _wait(admin.create_partitions([NewPartitions(name, partitions)]), name, timeout_s)
             changed = True
@@ -66,20 +75,37 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> list[TopicOutc
     return outcomes
 
 
+def replication_factor(settings: Settings, brokers: int) -> int:
+    """DIFFSTREAM_TOPIC_REPLICATION_FACTOR when set, else three copies once there are three
+    brokers (as production runs), else one per broker."""
+    if "topic_replication_factor" in settings.model_fields_set:
+        return settings.topic_replication_factor
+    return max(1, min(3, brokers))
+
+
+def _topic_config(spec: TopicSpec, replication: int) -> dict[str, str]:
+    """The spec's config, with min.insync.replicas=2 where three copies are kept: a write
+    acknowledged by acks=all then survives losing any one broker."""
+    config = dict(spec.config)
+    if replication >= 3:
+        config.setdefault("min.insync.replicas", str(replication - 1))
+    return config
+
+
 def _create(
     admin: AdminClient,
-    settings: Settings,
     spec: TopicSpec,
     *,
     name: str,
     partitions: int,
+    replication: int,
     timeout_s: float,
 ) -> None:
     topic = NewTopic(
         name,
         num_partitions=partitions,
-        replication_factor=settings.topic_replication_factor,
-        config=spec.config,
+        replication_factor=replication,
+        config=_topic_config(spec, replication),
     )
     try:
         _wait(admin.create_topics([topic], operation_timeout=timeout_s), name, timeout_s)
@@ -87,15 +113,15 @@ def _create(
         # Another provisioner won the race: that is the idempotent outcome we want.
         if "TOPIC_ALREADY_EXISTS" not in str(exc):
             raise
-    log.info("created %s (%d partitions)", name, partitions)
+    log.info("created %s (%d partitions, %d replicas)", name, partitions, replication)
 
 
-def _apply_config(admin: AdminClient, name: str, spec: TopicSpec, timeout_s: float) -> bool:
+def _apply_config(admin: AdminClient, name: str, config: dict[str, str], timeout_s: float) -> bool:
     resource = ConfigResource(ConfigResource.Type.TOPIC, name)
     described = admin.describe_configs([resource])[resource].result(timeout=timeout_s)
     stale = {
         key: value
-        for key, value in spec.config.items()
+        for key, value in config.items()
         if key not in described or described[key].value != value
     }
     if not stale:

@@ -33,6 +33,13 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
     size: Annotated[int, typer.Option(min=8, help="image side in pixels")] = 64,
     steps: Annotated[int, typer.Option(min=1, help="inference steps")] = 10,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
+    replication: Annotated[
+        bool,
+        typer.Option(
+            "--replication",
+            help="also measure replication_cost_ratio on a 3-broker cluster the bench starts",
+        ),
+    ] = False,
     profile: Annotated[
         Path | None, typer.Option(help="write cProfile stats of each role's thread here")
     ] = None,
@@ -53,6 +60,7 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
         steps=steps,
         device=device,
         profile_dir=profile,
+        replication=replication,
     )
     report = run_bench(Settings(), options)
     console.print(table(report))

@@ -47,11 +47,14 @@ class ControlPlaneRun:
         return self.events / self.wall_s
 
 
-def events_per_core(settings: Settings, events: int) -> ControlPlaneRun:
-    """Encode+produce ``events`` requests to a fresh topic, then consume+decode them all."""
+def events_per_core(settings: Settings, events: int, replication: int = 1) -> ControlPlaneRun:
+    """Encode+produce ``events`` requests to a fresh topic, then consume+decode them all.
+    With ``replication`` 3 the topic keeps min.insync.replicas 2, as in production."""
     topic = f"bench{uuid.uuid4().hex[:8]}-control-plane"
     admin = make_admin(settings)
-    for future in admin.create_topics([NewTopic(topic, PARTITIONS, 1)]).values():
+    config = {"min.insync.replicas": "2"} if replication >= 3 else {}
+    new = NewTopic(topic, PARTITIONS, replication, config=config)
+    for future in admin.create_topics([new]).values():
         future.result()
     try:
         return _measure(settings, topic, events)
@@ -63,7 +66,7 @@ def events_per_core(settings: Settings, events: int) -> ControlPlaneRun:
 def _measure(settings: Settings, topic: str, events: int) -> ControlPlaneRun:
     codec = Codec(settings)
     records = [new_request(f"a fox in the snow {i}", seed=i) for i in range(events)]
-    producer = make_producer(settings)
+    producer = make_producer(settings, {"acks": "all"})
     consumer = make_consumer(settings, {"group.id": f"{topic}-reader", "enable.auto.commit": False})
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
     wall, cpu = time.perf_counter(), time.process_time()

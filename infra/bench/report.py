@@ -88,6 +88,17 @@ def table(report: dict[str, Any]) -> Table:
         f"Avro encode+produce+consume+decode, {control['events']:,} events, process CPU "
         f"time; wall {_spread_text(control['events_per_wall_s'], 0)}/s",
     )
+    if "replication" in report:
+        replication = report["replication"]
+        three = _spread_text(replication["three_brokers_rf3_acks_all_events_per_wall_s"], 0)
+        out.add_row(
+            "replication_cost_ratio",
+            f"{replication['replication_cost_ratio']:.2f}",
+            "",
+            "events/s (wall) with 3 brokers, replication 3, min ISR 2, acks=all over the same "
+            f"on one broker: {three}"
+            f" vs {_spread_text(replication['one_broker_events_per_wall_s'], 0)}",
+        )
     null = report["null_model"]
     out.add_row(
         "pipeline ceiling, null model (req/s)",

@@ -36,6 +36,8 @@ class BenchOptions:
     steps: int = 10
     device: str = "auto"
     bring_stack_up: bool = True
+    # Also start a three-broker cluster for replication_cost_ratio (a minute more).
+    replication: bool = False
     profile_dir: Path | None = None
 
 
@@ -138,6 +140,13 @@ def _measure(
         "cpu_s": [run.cpu_s for run in runs],
     }
     out["control_plane_events_per_s"] = out["control_plane"]["events_per_core_s"]["median"]
+    if options.replication:
+        from infra.bench.replication import replication_cost  # noqa: PLC0415
+
+        out["replication"] = replication_cost(
+            settings, options.control_plane_events, options.repeats
+        )
+        out["replication_cost_ratio"] = out["replication"]["replication_cost_ratio"]
     with Harness(
         settings, engine, label="null", processor={}, profile_dir=options.profile_dir
     ) as harness:

@@ -64,11 +64,14 @@ def chaos(
     console.print(f"roles' logs: {log_root}")
     began = time.monotonic()
     console.print("starting the suite's own Kafka and MinIO (free ports, a throwaway home)")
-    with chaos_stack() as stack:
-        fitting = [s for s in scenarios if s.brokers == len(stack.brokers)]
-        for skipped in (s for s in scenarios if s not in fitting):
-            console.print(f"skipped {skipped.name}: it needs {skipped.brokers} brokers")
-        results = run_suite(stack, fitting, log_root, console)
+    results = []
+    # One stack per cluster size: the single-broker scenarios first, then the replicated ones.
+    for brokers in sorted({s.brokers for s in scenarios}):
+        fitting = [s for s in scenarios if s.brokers == brokers]
+        if brokers > 1:
+            console.print(f"starting a {brokers}-broker cluster for {len(fitting)} scenario(s)")
+        with chaos_stack(brokers=brokers) as stack:
+            results.extend(run_suite(stack, fitting, log_root, console))
     console.print(results_table(results))
     print_details(console, results)
     if json is not None:

@@ -69,7 +69,7 @@ class ChaosStack:
         self.settings = stack.settings
         timeout = stack.settings.stack_start_timeout_s
         # A list, so that a cluster of several brokers fits the same scenarios.
-        self.brokers = [ServerHandle(stack.kafka, timeout)]
+        self.brokers = [ServerHandle(broker, timeout) for broker in stack.brokers]
         self.object_store = ServerHandle(stack.minio, timeout)
 
     def heal(self) -> None:
@@ -81,10 +81,16 @@ class ChaosStack:
 
 
 @contextmanager
-def chaos_stack(home: Path | None = None) -> Iterator[ChaosStack]:
-    """Kafka and MinIO on free ports under a throwaway home, stopped and purged afterwards."""
+def chaos_stack(home: Path | None = None, brokers: int = 1) -> Iterator[ChaosStack]:
+    """Kafka (``brokers`` nodes) and MinIO on free ports under a throwaway home, stopped and
+    purged afterwards."""
     with tempfile.TemporaryDirectory(prefix="diffstream-chaos-") as scratch:
-        local = LocalStack(suite_settings(home or Path(scratch)))
+        overrides: dict[str, object] = {}
+        if brokers > 1:
+            # One free port per node in the bootstrap; controllers at the base port + 10 each.
+            ports = ",".join(f"127.0.0.1:{free_port()}" for _ in range(brokers))
+            overrides = {"kafka_bootstrap": ports, "kafka_cluster_heap": "384m"}
+        local = LocalStack(suite_settings(home or Path(scratch), **overrides), brokers)
         try:
             local.up()
             yield ChaosStack(local)

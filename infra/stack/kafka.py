@@ -1,12 +1,10 @@
-"""Apache Kafka as a local process: jars from Maven Central, KRaft combined mode, one node."""
+"""Apache Kafka as local processes: jars from Maven Central, KRaft combined broker+controller."""
 
 from __future__ import annotations
 
-import base64
 import logging
 import shutil
 import time
-import uuid
 import xml.etree.ElementTree as ET
 from importlib import resources
 from pathlib import Path
@@ -15,6 +13,7 @@ from confluent_kafka import KafkaException
 
 from diffstream.kafka import make_admin
 from diffstream.settings import Settings
+from infra.stack.cluster import ClusterLayout, KafkaNode, cluster_layout
 from infra.stack.exceptions import StackError, StartupError
 from infra.stack.ports import LOCAL_HOSTS, ensure_free, is_listening
 from infra.stack.process import ManagedProcess
@@ -52,18 +51,27 @@ def local_bootstrap(settings: Settings) -> tuple[str, int]:
 
 
 class LocalKafka:
-    """A single-node KRaft broker+controller under DIFFSTREAM_HOME."""
+    """One KRaft broker+controller node under DIFFSTREAM_HOME (node 1 of one by default)."""
 
-    name = "kafka"
-
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        layout: ClusterLayout | None = None,
+        node: KafkaNode | None = None,
+    ) -> None:
         self.settings = settings
-        self.host, self.port = local_bootstrap(settings)
-        self.controller_port = settings.kafka_controller_port
+        if layout is None:
+            local_bootstrap(settings)
+            layout = cluster_layout(settings, 1)
+        self.layout = layout
+        self.node = node or layout.nodes[0]
+        self.name = "kafka" if layout.brokers == 1 else f"kafka-{self.node.node_id}"
+        self.host, self.port = self.node.host, self.node.port
+        self.controller_port = self.node.controller_port
         self.version = kafka_version()
         self.install_dir = settings.artifacts / f"kafka-{self.version}"
         self.libs = self.install_dir / "libs"
-        self.state_dir = settings.home / "stack" / "kafka"
+        self.state_dir = self.node.state_dir
         self.data_dir = self.state_dir / "data"
         self.logs_dir = self.state_dir / "logs"
         self.process = ManagedProcess("kafka", self.state_dir)
@@ -111,10 +119,12 @@ class LocalKafka:
         listeners = (
             f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}"
         )
+        replicas = str(self.layout.replication_factor)
+        min_isr = str(self.layout.min_insync_replicas)
         lines = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{self.host}:{self.controller_port}",
+            "node.id": str(self.node.node_id),
+            "controller.quorum.voters": self.layout.voters,
             "listeners": listeners,
             "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
             "controller.listener.names": "CONTROLLER",
@@ -124,13 +134,16 @@ class LocalKafka:
             "num.partitions": "1",
             # Topics are provisioned by `diffstream topics create`; a typo must not make one.
             "auto.create.topics.enable": "false",
-            "offsets.topic.replication.factor": "1",
+            # Internal topics as production has them: replicated to three, two in sync.
+            "default.replication.factor": replicas,
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": replicas,
             "offsets.topic.num.partitions": "10",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": min_isr,
             "transaction.state.log.num.partitions": "10",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": replicas,
+            "share.coordinator.state.topic.min.isr": min_isr,
             "group.initial.rebalance.delay.ms": "0",
             "log.cleaner.backoff.ms": "1000",
             # Room for result events carrying images (see schemas.topics).
@@ -141,11 +154,18 @@ class LocalKafka:
         path.write_text("".join(f"{key}={value}\n" for key, value in lines.items()))
         return path
 
+    def _heap(self) -> str:
+        return (
+            self.settings.kafka_heap
+            if self.layout.brokers == 1
+            else self.settings.kafka_cluster_heap
+        )
+
     def _java(self, main: str, *args: str) -> list[str]:
         return [
             require("java", "run the Kafka broker"),
-            "-Xms256m",
-            f"-Xmx{self.settings.kafka_heap}",
+            "-Xms128m",
+            f"-Xmx{self._heap()}",
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true",
@@ -172,8 +192,8 @@ class LocalKafka:
         config = self._server_properties()
         if not (self.data_dir / "meta.properties").exists():
             # Passed as --cluster-id=ID: an id may start with "-", which the tool would read
-            # as an option (one format in 64 failed that way).
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            # as an option (one format in 64 failed that way). Every node shares the id.
+            cluster_id = self.layout.cluster_id
             run_download(
                 self._java(
                     "kafka.tools.StorageTool",
@@ -191,7 +211,10 @@ class LocalKafka:
         """Whether the broker answers a metadata request."""
         if not is_listening(self.host, self.port):
             return False
-        admin = make_admin(self.settings, {"socket.timeout.ms": 2000})
+        # Asked of this node alone: another node answering says nothing about this one.
+        admin = make_admin(
+            self.settings, {"bootstrap.servers": self.endpoint, "socket.timeout.ms": 2000}
+        )
         try:
             return bool(admin.list_topics(timeout=2).brokers)
         except KafkaException:

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from infra.chaos.scenario import Scenario
 from infra.chaos.scenarios.faults import BROKER_RESTART, CONSUMER_CHURN, MINIO_OUTAGE, ROLE_KILLS
+from infra.chaos.scenarios.replicated import (
+    COORDINATOR_KILL,
+    LEADER_KILL,
+    ROLLING_RESTART,
+    TWO_BROKERS_DOWN,
+)
 from infra.chaos.scenarios.requests import (
     CRASHING_REQUEST,
     DEAD_WEBHOOKS,
@@ -18,4 +24,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     CRASHING_REQUEST,
     DUPLICATES_AND_NEIGHBOURS,
     DEAD_WEBHOOKS,
+    LEADER_KILL,
+    COORDINATOR_KILL,
+    ROLLING_RESTART,
+    TWO_BROKERS_DOWN,
 )

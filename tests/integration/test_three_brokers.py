@@ -1,0 +1,104 @@
+"""A three-broker cluster (issue 19, the short variant of `make chaos`'s leader-kill): topics
+are replicated 3 with min.insync.replicas 2, and every role of `diffstream run` rides
+through a kill -9 of one broker with every request getting exactly one outcome."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import ConfigResource
+
+from diffstream.kafka import make_admin
+from diffstream.settings import EngineSettings
+from infra.chaos.cluster_faults import request_leaders, wait_in_sync
+from infra.chaos.load import LoadPublisher, digits_request
+from infra.chaos.outcomes import OutcomeReader
+from infra.chaos.stack import ChaosStack
+from infra.chaos.verdict import COMPLETES
+from infra.stack.local import LocalStack
+from infra.stack.ports import free_port
+from infra.together import run_every_role
+from schemas.prompts import DIGITS_MODEL
+from schemas.topics import REQUESTS
+from tests.integration.conftest import isolated_settings
+from tests.integration.isolation import isolate
+from tests.integration.request_isolation_support import assert_outcomes
+
+pytestmark = pytest.mark.integration
+
+REQUESTS_SENT = 30
+BROKER_DOWN_S = 3.0
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """Three KRaft nodes and MinIO on free ports, stopped and purged after the module."""
+    bootstrap = ",".join(f"127.0.0.1:{free_port()}" for _ in range(3))
+    home = tmp_path_factory.mktemp("three-brokers")
+    local = LocalStack(isolated_settings(home, kafka_bootstrap=bootstrap, topic_partitions=3), 3)
+    try:
+        local.up()
+        yield local
+    finally:
+        local.down(purge=True)
+
+
+def test_topics_are_replicated_three_times_with_two_in_sync(cluster: LocalStack) -> None:
+    settings = cluster.settings
+    topic = settings.topic(REQUESTS)
+    admin = make_admin(settings)
+    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions.values()
+    assert {len(p.replicas) for p in partitions} == {3}
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    config = admin.describe_configs([resource])[resource].result(timeout=10)
+    assert config["min.insync.replicas"].value == "2"
+
+
+def test_every_role_survives_a_broker_kill_on_three_brokers(
+    cluster: LocalStack, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack = ChaosStack(cluster)
+    own = isolate(stack.settings).model_copy(
+        update={
+            "engine": EngineSettings(device="cpu", preload=(DIGITS_MODEL,), warmup=False),
+            "home": tmp_path / "home",
+        }
+    )
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_every_role(own, stop)
+        except BaseException as exc:
+            failures.append(exc)
+
+    roles = threading.Thread(target=run, name="diffstream-run", daemon=True)
+    records = [digits_request(i) for i in range(REQUESTS_SENT)]
+    expected = {str(r["request_id"]): COMPLETES for r in records}
+    with OutcomeReader(own) as reader:
+        roles.start()
+        publisher = LoadPublisher(own)
+        publisher.send(records[: REQUESTS_SENT // 2])
+        deadline = time.monotonic() + 120
+        while reader.count_done(expected) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        leader = request_leaders(own).most_common(1)[0][0]
+        victim = stack.brokers[leader - 1]
+        victim.kill()
+        # The second half is published while the leader is away: the others take over.
+        publisher.send(records[REQUESTS_SENT // 2 :])
+        time.sleep(BROKER_DOWN_S)
+        victim.start()
+        reader.wait_for(expected, 120)
+        wait_in_sync(own, leader, 60)
+        role_failed = stop.is_set()
+        stop.set()
+        roles.join(60)
+        stopped = [r.getMessage() for r in caplog.records if r.name == "infra.together"]
+        assert not role_failed, f"a role stopped after the broker kill: {stopped} {failures}"
+        assert_outcomes(reader, expected)
