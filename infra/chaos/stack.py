@@ -16,6 +16,7 @@ import psutil
 from diffstream.settings import Settings
 from infra.stack.isolated import isolated_settings
 from infra.stack.local import LocalServer, LocalStack
+from infra.stack.ports import free_port
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -99,7 +100,10 @@ class LocalStack:
 
     def down(self, purge: bool = False) -> list[str]:
         """Stop the servers this stack started (by pid file); delete their data if ``purge``."""
-        stopped = [server.name for server in self.servers if server.process.stop()]
+        # All at once: a Kafka node stopped after its peers waits for a quorum that is gone.
+        with ThreadPoolExecutor(len(self.servers)) as pool:
+            results = list(pool.map(lambda server: server.process.stop(), self.servers))
+        stopped = [server.name for server, was in zip(self.servers, results, strict=True) if was]
         if purge:
             for server in self.servers:
                 server.purge()

@@ -19,12 +19,12 @@ from infra.chaos.load import LoadPublisher, digits_request
 from infra.chaos.outcomes import OutcomeReader
 from infra.chaos.stack import ChaosStack
 from infra.chaos.verdict import COMPLETES
+from infra.stack.isolated import isolated_settings
 from infra.stack.local import LocalStack
 from infra.stack.ports import free_port
 from infra.together import run_every_role
 from schemas.prompts import DIGITS_MODEL
 from schemas.topics import REQUESTS
-from tests.integration.conftest import isolated_settings
 from tests.integration.isolation import isolate
 from tests.integration.request_isolation_support import assert_outcomes
 
