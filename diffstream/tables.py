@@ -97,7 +97,7 @@ class CompactedTable:
             asked: list[threading.Event] = [self.caught_up]
             targets: list[tuple[threading.Event, dict[int, int]]] = []
             while not self._stop.is_set():
-                for message in consumer.consume(BATCH, POLL_S):
+                for message in _next_rows(consumer):
                     if message.error() is None:
                         self._apply(message)
                 with self._changed:
@@ -153,3 +153,10 @@ class CompactedTable:
             log.debug("ends of %s not read yet: %s", self.topic, exc)
             return None
         return {partition: end for (_topic, partition), end in ends.items() if end > 0}
+
+
+def _next_rows(consumer: Consumer) -> list[Message]:
+    """Wait for one row, then take what else is there: a lone row is applied at once (a
+    batch call would hold it for the whole poll), a backlog in batches."""
+    first = consumer.poll(POLL_S)
+    return [] if first is None else [first, *consumer.consume(BATCH, 0)]

@@ -24,6 +24,7 @@ from producers.exceptions import InputError
 from producers.operations.cancel import send_cancel
 from producers.operations.positions import parse_position
 from schemas.events import ErrorCode
+from schemas.json_values import jsonable
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -158,21 +159,6 @@ def summary_json(event: Event) -> dict[str, Any]:
 def event_json(event: Event) -> dict[str, Any]:
     """The line ``subscribe --json`` prints: the whole record and where it was read."""
     return {"kind": event.kind, "at": event.coordinates, "event": jsonable(event.value)}
-
-
-def jsonable(value: Any) -> Any:
-    """An Avro record as JSON values: times as ISO 8601, bytes as hex."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="milliseconds")
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
 
 
 def _start(text: str) -> str | datetime:

@@ -14,12 +14,11 @@ retry (and a redelivery after a restart) sends the same bytes under the same web
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from schemas.events import EventName
+from schemas.json_values import jsonable
 
 EVENT_TYPES = {EventName.COMPLETED: "generation.completed", EventName.FAILED: "generation.failed"}
 CALLBACK_EVENTS = {EventName.COMPLETED: "completed", EventName.FAILED: "failed"}
@@ -35,21 +34,7 @@ def webhook_body(event: EventName, record: Mapping[str, Any]) -> bytes:
     """The UTF-8 JSON body of ``record`` (a GenerationCompleted or GenerationFailed)."""
     payload = {
         "type": EVENT_TYPES[event],
-        "timestamp": _json(record[EVENT_TIMES[event]]),
-        "data": _json(record),
+        "timestamp": jsonable(record[EVENT_TIMES[event]]),
+        "data": jsonable(record),
     }
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="milliseconds")
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    return value

@@ -3,7 +3,6 @@ an alert rule may name (the deployment checks use ``pipeline_metric_names``)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,11 +10,10 @@ from contextlib import contextmanager
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from diffstream.settings import EngineSettings, RunSettings, Settings
+from diffstream.settings import RunSettings, Settings
 from infra.stack.ports import free_port
-from infra.together import run_every_role
-from schemas.prompts import DIGITS_MODEL
 from tests.integration.gateway_support import running_gateway
+from tests.roles_support import RolesThread
 
 # The sample names of a family of each type; a labelled family that has no series yet
 # still shows its HELP and TYPE lines, so its names are known before its first sample.
@@ -59,34 +57,18 @@ def running_pipeline(settings: Settings) -> Iterator[dict[str, str]]:
     """`diffstream run`'s roles (processor, image sink, notifier; the digits model on the
     CPU) served on one port, and a gateway on its own; yields each port's base URL once
     both are ready. ``settings``: an isolated copy (tests.integration.isolation)."""
-    own = settings.model_copy(
-        update={
-            "engine": EngineSettings(device="cpu", preload=(DIGITS_MODEL,), warmup=False),
-            "run": RunSettings(metrics_port=free_port()),
-        }
-    )
-    stop = threading.Event()
-    failures: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            run_every_role(own, stop)
-        except BaseException as exc:
-            failures.append(exc)
-
-    thread = threading.Thread(target=run, name="run", daemon=True)
-    thread.start()
+    roles = RolesThread(settings, run=RunSettings(metrics_port=free_port())).start()
+    own = roles.settings
     bases = {"run": f"http://127.0.0.1:{own.run.metrics_port}"}
     try:
         with running_gateway(own) as gateway:
             bases["gateway"] = gateway
             wait_ready(bases["run"])
-            assert not failures, failures
+            assert not roles.failures, roles.failures
             yield bases
     finally:
-        stop.set()
-        thread.join(60)
-    assert not failures, failures
+        roles.finish()
+    assert not roles.failures, roles.failures
 
 
 def pipeline_metric_names(settings: Settings) -> set[str]:

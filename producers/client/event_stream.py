@@ -17,12 +17,11 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaException, TopicP
 from diffstream.closing import Closing
 from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
-from producers.client.events import KINDS, Event
+from producers.client.events import Event, decoded_events
 from producers.client.subscriber import TOPICS_OF
 from producers.client.topic_lookup import partitions
 from producers.exceptions import AdminError, InputError
 from schemas.codec import Codec
-from schemas.exceptions import DecodeError
 
 logger = logging.getLogger(__name__)
 
@@ -82,31 +81,8 @@ class EventStream(Closing):
 
     def poll(self, timeout_s: float) -> list[Event]:
         """The events that arrived within ``timeout_s`` (possibly none), in partition order."""
-        events = []
-        for message in self._consumer.consume(500, timeout=timeout_s):
-            if message.error() is not None:
-                logger.warning("event stream: %s", message.error())
-                continue
-            topic, partition, offset = message.topic(), message.partition(), message.offset()
-            try:
-                decoded = self._codec.decode(
-                    message.value(), topic=topic, partition=partition, offset=offset
-                )
-            except DecodeError as exc:
-                logger.warning("skipping an undecodable event: %s", exc)
-                continue
-            stamp = message.timestamp()[1]
-            events.append(
-                Event(
-                    kind=KINDS.get(decoded.event, str(decoded.event)),
-                    value=decoded.value,
-                    topic=topic or "",
-                    partition=partition or 0,
-                    offset=offset or 0,
-                    timestamp_ms=stamp if stamp > 0 else None,
-                )
-            )
-        return events
+        messages = self._consumer.consume(500, timeout=timeout_s)
+        return decoded_events(self._codec, messages, what="event")
 
     def close(self) -> None:
         """Leave: nothing was committed."""

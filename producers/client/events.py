@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka import Message
+
+from schemas.codec import Codec
 from schemas.events import EventName
+from schemas.exceptions import DecodeError
+
+logger = logging.getLogger(__name__)
 
 # Short names used by the APIs and the CLI (subscribe(events=("completed", "failed"))).
 KINDS: dict[EventName, str] = {
@@ -56,3 +64,41 @@ class Event:
     def coordinates(self) -> str:
         """``topic[partition]@offset``."""
         return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+def kind_of(event: EventName) -> str:
+    """The short name of an event (``KINDS``), or its own name for another."""
+    return KINDS.get(event, str(event))
+
+
+def decoded_events(
+    codec: Codec,
+    messages: Iterable[Message],
+    *,
+    kind: Callable[[EventName], str] = kind_of,
+    what: str = "event",
+) -> list[Event]:
+    """The events of ``messages`` in order; errors and undecodable values are logged and
+    skipped (``what`` names them in the log)."""
+    events = []
+    for message in messages:
+        if message.error() is not None:
+            logger.warning("%s reader: %s", what, message.error())
+            continue
+        try:
+            decoded = codec.decode_message(message)
+        except DecodeError as exc:
+            logger.warning("skipping an undecodable %s: %s", what, exc)
+            continue
+        stamp = message.timestamp()[1]
+        events.append(
+            Event(
+                kind=kind(decoded.event),
+                value=decoded.value,
+                topic=message.topic() or "",
+                partition=message.partition() or 0,
+                offset=message.offset() or 0,
+                timestamp_ms=stamp if stamp > 0 else None,
+            )
+        )
+    return events

@@ -12,12 +12,11 @@ from confluent_kafka import OFFSET_END, KafkaException, TopicPartition
 from diffstream.closing import Closing
 from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
-from producers.client.events import KINDS, Event
+from producers.client.events import Event, decoded_events, kind_of
 from producers.client.topic_lookup import full_name, partitions
 from producers.exceptions import AdminError
 from schemas.codec import Codec
 from schemas.events import EventName
-from schemas.exceptions import DecodeError
 from schemas.topics import COMPLETED, FAILED
 
 logger = logging.getLogger(__name__)
@@ -78,29 +77,8 @@ class OutcomeReader(Closing):
 
     def poll(self, timeout_s: float) -> list[Event]:
         """The outcomes that arrived within ``timeout_s`` (possibly none)."""
-        events = []
-        for message in self._consumer.consume(500, timeout=timeout_s):
-            if message.error() is not None:
-                logger.warning("outcome reader: %s", message.error())
-                continue
-            topic, partition, offset = message.topic(), message.partition(), message.offset()
-            try:
-                decoded = self._codec.decode_message(message)
-            except DecodeError as exc:
-                logger.warning("skipping an undecodable outcome: %s", exc)
-                continue
-            _kind, stamp = message.timestamp()
-            events.append(
-                Event(
-                    kind=_kind_of(decoded.event),
-                    value=decoded.value,
-                    topic=topic or "",
-                    partition=partition or 0,
-                    offset=offset or 0,
-                    timestamp_ms=stamp if stamp > 0 else None,
-                )
-            )
-        return events
+        messages = self._consumer.consume(500, timeout=timeout_s)
+        return decoded_events(self._codec, messages, kind=_kind_of, what="outcome")
 
     def close(self) -> None:
         """Leave: nothing was committed, so nothing is lost."""
@@ -109,5 +87,5 @@ class OutcomeReader(Closing):
 
 def _kind_of(event: EventName) -> str:
     # A GenerationResult stands in for a completion while no image sink runs.
-    kind = KINDS.get(event, str(event))
+    kind = kind_of(event)
     return "completed" if kind == "result" else kind

@@ -22,6 +22,7 @@ def isolate(
     producer: dict[str, Any] | None = None,
     processor: dict[str, Any] | None = None,
     sink: dict[str, Any] | None = None,
+    webhooks: dict[str, Any] | None = None,
 ) -> Settings:
     """Every topic, consumer group and the bucket of this test's own, with timeouts short
     enough for tests; webhooks to 127.0.0.1 are allowed. Overrides go per section."""
@@ -63,6 +64,7 @@ def isolate(
                 max_backoff_s=0.5,
                 session_timeout_ms=6000,
                 commit_interval_s=0.2,
+                **(webhooks or {}),
             ),
         }
     )

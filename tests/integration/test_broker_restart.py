@@ -10,17 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from diffstream.settings import EngineSettings
 from infra.chaos.load import LoadPublisher, digits_request
 from infra.chaos.outcomes import OutcomeReader
 from infra.chaos.stack import ChaosStack
 from infra.chaos.verdict import COMPLETES
 from infra.stack.isolated import isolated_settings
 from infra.stack.local import LocalStack
-from infra.together import run_every_role
-from schemas.prompts import DIGITS_MODEL
 from tests.integration.isolation import isolate
 from tests.integration.request_isolation_support import assert_outcomes
+from tests.roles_support import RolesThread
 
 pytestmark = pytest.mark.integration
 
@@ -35,22 +33,8 @@ def test_every_role_survives_a_broker_kill_and_nothing_is_lost(
     try:
         local.up()
         stack = ChaosStack(local)
-        own = isolate(stack.settings).model_copy(
-            update={
-                "engine": EngineSettings(device="cpu", preload=(DIGITS_MODEL,), warmup=False),
-                "home": tmp_path / "home",
-            }
-        )
-        stop = threading.Event()
-        failures: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                run_every_role(own, stop)
-            except BaseException as exc:
-                failures.append(exc)
-
-        roles = threading.Thread(target=run, name="diffstream-run", daemon=True)
+        roles = RolesThread(isolate(stack.settings), home=tmp_path / "home")
+        own = roles.settings
         records = [digits_request(i) for i in range(REQUESTS)]
         expected = {str(r["request_id"]): COMPLETES for r in records}
         with OutcomeReader(own) as reader:
@@ -69,12 +53,10 @@ def test_every_role_survives_a_broker_kill_and_nothing_is_lost(
             stack.brokers[0].start()
             publisher_thread.join(120)
             reader.wait_for(expected, 120)
-            # `diffstream run` sets the stop event itself when one of its roles fails.
-            role_failed = stop.is_set()
-            stop.set()
-            roles.join(60)
+            role_failed = roles.finish()
             stopped = [r.getMessage() for r in caplog.records if r.name == "infra.together"]
-            assert not role_failed, f"a role stopped after the broker restart: {stopped} {failures}"
+            assert not role_failed, f"a role stopped after the broker restart: {stopped}"
+            assert not roles.failures, roles.failures
             assert_outcomes(reader, expected)
     finally:
         local.down(purge=True)

@@ -22,15 +22,13 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def isolated(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    own = isolate(settings)
+    own = isolate(settings, webhooks={"give_up_after_s": 1.0})
     for name, value in {
         "KAFKA_BOOTSTRAP": own.kafka_bootstrap,
         "TOPIC_PREFIX": own.topic_prefix,
     }.items():
         monkeypatch.setenv(f"DIFFSTREAM_{name}", value)
-    return own.model_copy(
-        update={"webhooks": own.webhooks.model_copy(update={"give_up_after_s": 1.0})}
-    )
+    return own
 
 
 @pytest.fixture

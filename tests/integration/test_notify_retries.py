@@ -24,10 +24,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def isolated(settings: Settings) -> Settings:
-    own = isolate(settings)
-    return own.model_copy(
-        update={"webhooks": own.webhooks.model_copy(update={"give_up_after_s": 1.0})}
-    )
+    return isolate(settings, webhooks={"give_up_after_s": 1.0})
 
 
 @pytest.fixture

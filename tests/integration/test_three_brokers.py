@@ -4,7 +4,6 @@ through a kill -9 of one broker with every request getting exactly one outcome."
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,6 @@ import pytest
 from confluent_kafka.admin import ConfigResource
 
 from diffstream.kafka import make_admin
-from diffstream.settings import EngineSettings
 from infra.chaos.cluster_faults import request_leaders, wait_in_sync
 from infra.chaos.load import LoadPublisher, digits_request
 from infra.chaos.outcomes import OutcomeReader
@@ -22,11 +20,10 @@ from infra.chaos.verdict import COMPLETES
 from infra.stack.isolated import isolated_settings
 from infra.stack.local import LocalStack
 from infra.stack.ports import free_port
-from infra.together import run_every_role
-from schemas.prompts import DIGITS_MODEL
 from schemas.topics import REQUESTS
 from tests.integration.isolation import isolate
 from tests.integration.request_isolation_support import assert_outcomes
+from tests.roles_support import RolesThread
 
 pytestmark = pytest.mark.integration
 
@@ -62,22 +59,8 @@ def test_every_role_survives_a_broker_kill_on_three_brokers(
     cluster: LocalStack, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     stack = ChaosStack(cluster)
-    own = isolate(stack.settings).model_copy(
-        update={
-            "engine": EngineSettings(device="cpu", preload=(DIGITS_MODEL,), warmup=False),
-            "home": tmp_path / "home",
-        }
-    )
-    stop = threading.Event()
-    failures: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            run_every_role(own, stop)
-        except BaseException as exc:
-            failures.append(exc)
-
-    roles = threading.Thread(target=run, name="diffstream-run", daemon=True)
+    roles = RolesThread(isolate(stack.settings), home=tmp_path / "home")
+    own = roles.settings
     records = [digits_request(i) for i in range(REQUESTS_SENT)]
     expected = {str(r["request_id"]): COMPLETES for r in records}
     with OutcomeReader(own) as reader:
@@ -96,9 +79,8 @@ def test_every_role_survives_a_broker_kill_on_three_brokers(
         victim.start()
         reader.wait_for(expected, 120)
         wait_in_sync(own, leader, 60)
-        role_failed = stop.is_set()
-        stop.set()
-        roles.join(60)
+        role_failed = roles.finish()
         stopped = [r.getMessage() for r in caplog.records if r.name == "infra.together"]
-        assert not role_failed, f"a role stopped after the broker kill: {stopped} {failures}"
+        assert not role_failed, f"a role stopped after the broker kill: {stopped}"
+        assert not roles.failures, roles.failures
         assert_outcomes(reader, expected)
