@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from diffstream.port_ranges import canonical_port_range
+
 KafkaConfig = dict[str, str | int | float | bool]
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
@@ -212,30 +214,7 @@ class WebhookSettings(BaseModel):
             value = [value]
         if not isinstance(value, list | tuple | set | frozenset):
             return value  # pydantic names the type error
-        return frozenset(_canonical_port_range(entry) for entry in value)
-
-
-def port_range(entry: str | int) -> tuple[int, int]:
-    """``8080`` or ``"8000-8999"`` as an inclusive (low, high); ValueError names the fix."""
-    text = str(entry).strip()
-    low, dash, high = text.partition("-")
-    try:
-        bounds = (int(low), int(high if dash else low))
-    except ValueError:
-        bounds = (0, 0)
-    if isinstance(entry, bool) or not 1 <= bounds[0] <= bounds[1] <= 65535:
-        raise ValueError(
-            f"webhooks.allow_ports entry {text!r} is not a port or a range (limit: 1-65535, "
-            'low <= high); write e.g. 8080 or "8000-8999"'
-        )
-    return bounds
-
-
-def _canonical_port_range(entry: object) -> str:
-    if not isinstance(entry, str | int):
-        raise ValueError(f"webhooks.allow_ports entry {entry!r} is not a port or a range")
-    low, high = port_range(entry)
-    return str(low) if low == high else f"{low}-{high}"
+        return frozenset(canonical_port_range(entry) for entry in value)
 
 
 class ProducerSettings(BaseModel):

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import NamedTuple
 from urllib.parse import SplitResult, urlsplit
 
-from diffstream.settings import port_range
+from diffstream.port_ranges import port_range
 from schemas.urls import redact_url
 from sinks.exceptions import WebhookRefusedError
 

@@ -21,27 +21,24 @@ from typer.testing import CliRunner
 
 from diffstream.settings import Settings
 from infra.together import run_every_role
-from processors.serve import serve_processor
 from producers.cli import app as producers_app
 from producers.gateway.keys import CreatedKey, create_key, revoke_key
 from schemas.tenants import hash_key
 from schemas.topics import REQUESTS
 from tests.digit_reading import read_digit
 from tests.integration.gateway_support import (
+    SEVEN,
     auth,
     live_key,
-    new_key,
     running_gateway,
     sse_events,
+    wait_state,
 )
 from tests.integration.isolation import SECRET, isolate
 from tests.integration.producing import read_all
 from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.integration
-
-# A fixed seed: a random one draws a digit the reader misreads about once in fifty.
-SEVEN: dict[str, Any] = {"prompt": "a handwritten 7", "model": "digits", "steps": 12, "seed": 7}
 
 
 @pytest.fixture(scope="module")
@@ -77,16 +74,6 @@ def key(acme: CreatedKey) -> str:
 def client(base: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=base, timeout=30) as session:
         yield session
-
-
-def _wait_state(client: httpx.Client, url: str, key: str, states: set[str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = client.get(url, headers=auth(key)).json()
-        if body["status"] in states:
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"{url} never reached {states}: {body}")
 
 
 def test_a_digit_from_submit_to_png(client: httpx.Client, acme: CreatedKey) -> None:
@@ -288,7 +275,7 @@ def test_bad_bodies_each_name_the_field_and_a_good_one_still_completes(
     assert {"steps", "width", "x"} <= {e["field"] for e in several.json()["errors"]}
     good = client.post("/v1/generations", json=SEVEN, headers=auth(key))
     assert good.status_code == 202
-    done = _wait_state(client, good.json()["status_url"], key, {"completed", "failed"})
+    done = wait_state(client, good.json()["status_url"], key, {"completed", "failed"})
     assert done["status"] == "completed"
 
 
@@ -341,30 +328,6 @@ def test_openapi_health_and_metrics(client: httpx.Client) -> None:
     assert "diffstream_gateway_responses" in client.get("/metrics").text
 
 
-def test_cancel_before_processing_ends_cancelled(settings: Settings) -> None:
-    # A stack of its own with no processor yet: the cancel is in before anyone reads.
-    own = isolate(settings)
-    key = new_key(own, "acme")
-    with running_gateway(own) as url, httpx.Client(base_url=url, timeout=30) as client:
-        created = client.post("/v1/generations", json=SEVEN, headers=auth(key)).json()
-        cancel = client.post(f"/v1/generations/{created['id']}/cancel", headers=auth(key))
-        assert cancel.status_code == 202
-        stop = threading.Event()
-        worker = threading.Thread(
-            target=serve_processor, args=(own, stop), kwargs={"serve_metrics": False}, daemon=True
-        )
-        worker.start()
-        try:
-            done = _wait_state(client, created["status_url"], key, {"cancelled", "completed"})
-        finally:
-            stop.set()
-            worker.join(60)
-        assert done["status"] == "cancelled"
-        assert done["error"]["code"] == "cancelled"
-        again = client.post(f"/v1/generations/{created['id']}/cancel", headers=auth(key))
-        assert again.status_code == 409
-
-
 def test_keys_commands_create_list_and_revoke(client: httpx.Client, isolated: Settings) -> None:
     env = {
         "DIFFSTREAM_KAFKA_BOOTSTRAP": isolated.kafka_bootstrap,
@@ -392,29 +355,6 @@ def test_keys_commands_create_list_and_revoke(client: httpx.Client, isolated: Se
     while client.get("/v1/models", headers=auth(shown["key"])).status_code != 401:
         assert time.monotonic() < deadline + 10, "a key revoked by `keys revoke` still works"
         time.sleep(0.1)
-
-
-def test_interactive_submits_are_shed_while_the_lane_lags(settings: Settings) -> None:
-    # No processor reads this stack's topics: every interactive submit adds to the lag.
-    own = isolate(settings)
-    key = new_key(own, "acme")
-    shedding = {"shed_interactive_lag": 2, "lag_check_interval_s": 0.2}
-    with running_gateway(own, **shedding) as url, httpx.Client(base_url=url, timeout=30) as client:
-        for _ in range(3):
-            assert client.post("/v1/generations", json=SEVEN, headers=auth(key)).status_code == 202
-        deadline = time.monotonic() + 15
-        while True:
-            answer = client.post("/v1/generations", json=SEVEN, headers=auth(key))
-            if answer.status_code == 503 or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        assert answer.status_code == 503, answer.text
-        assert int(answer.headers["retry-after"]) >= 1
-        error = answer.json()["errors"][0]
-        assert error["field"] == "interactive_lag"
-        assert "SHED_INTERACTIVE_LAG" in error["message"]
-        batch = client.post("/v1/generations", json={**SEVEN, "lane": "batch"}, headers=auth(key))
-        assert batch.status_code == 202
 
 
 def test_a_second_instance_serves_the_same_requests(
