@@ -12,6 +12,8 @@ from pathlib import Path
 
 import psutil
 
+CREATED_TOLERANCE_S = 10.0
+
 
 class ManagedProcess:
     """One background server, identified by its pid and start time (pids get reused)."""
@@ -43,7 +45,9 @@ class ManagedProcess:
         try:
             record = json.loads(self.pid_file.read_text())
             process = psutil.Process(record["pid"])
-            same = abs(process.create_time() - record["created"]) < 1.0
+            # psutil derives start times from the boot time, which moves when a VM's clock is
+            # stepped: a second was too tight (a live server's pid file was thrown away).
+            same = abs(process.create_time() - record["created"]) < CREATED_TOLERANCE_S
             if same and process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
                 return process
         except (FileNotFoundError, ValueError, KeyError, psutil.Error):
