@@ -19,7 +19,7 @@ from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
 from producers.client.events import Event, decoded_events
 from producers.client.subscriber import TOPICS_OF
-from producers.client.topic_lookup import partitions
+from producers.client.topic_lookup import offsets_at, partitions
 from producers.exceptions import AdminError, InputError
 from schemas.codec import Codec
 
@@ -56,28 +56,17 @@ class EventStream(Closing):
         self, settings: Settings, topics: list[str], start: str | datetime
     ) -> list[TopicPartition]:
         timeout_s = settings.producer.admin_timeout_s
-        wanted = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in partitions(self._consumer, topic, timeout_s)
-        ]
-        if start == "earliest":
-            return [TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING) for tp in wanted]
         if not isinstance(start, datetime):
-            return [TopicPartition(tp.topic, tp.partition, OFFSET_END) for tp in wanted]
-        millis = int(start.timestamp() * 1000)
+            edge = OFFSET_BEGINNING if start == "earliest" else OFFSET_END
+            return [
+                TopicPartition(topic, p, edge)
+                for topic in topics
+                for p in partitions(self._consumer, topic, timeout_s)
+            ]
         try:
-            found = self._consumer.offsets_for_times(
-                [TopicPartition(tp.topic, tp.partition, millis) for tp in wanted],
-                timeout=timeout_s,
-            )
+            return offsets_at(self._consumer, topics, start, timeout_s)
         except KafkaException as exc:
             raise AdminError(f"cannot find the offsets at {start.isoformat()}: {exc}") from exc
-        # No event at or after the time yet: start at the end, where the next one lands.
-        return [
-            TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
-            for tp in found
-        ]
 
     def poll(self, timeout_s: float) -> list[Event]:
         """The events that arrived within ``timeout_s`` (possibly none), in partition order."""

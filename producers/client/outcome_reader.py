@@ -7,13 +7,13 @@ import logging
 import uuid
 from datetime import datetime
 
-from confluent_kafka import OFFSET_END, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 from diffstream.closing import Closing
 from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
 from producers.client.events import Event, decoded_events, kind_of
-from producers.client.topic_lookup import full_name, partitions
+from producers.client.topic_lookup import full_name, offsets_at
 from producers.exceptions import AdminError
 from schemas.codec import Codec
 from schemas.events import EventName
@@ -57,23 +57,11 @@ class OutcomeReader(Closing):
         self, settings: Settings, since: datetime, completed: str, failed: str
     ) -> list[TopicPartition]:
         timeout_s = settings.producer.admin_timeout_s
-        millis = int(since.timestamp() * 1000)
-        wanted = []
-        for name in (completed, failed):
-            topic = full_name(settings, name)
-            wanted += [
-                TopicPartition(topic, p, millis)
-                for p in partitions(self._consumer, topic, timeout_s)
-            ]
+        topics = [full_name(settings, name) for name in (completed, failed)]
         try:
-            found = self._consumer.offsets_for_times(wanted, timeout=timeout_s)
+            return offsets_at(self._consumer, topics, since, timeout_s)
         except KafkaException as exc:
             raise AdminError(f"cannot find where to start reading outcomes: {exc}") from exc
-        # No event at or after ``since`` yet: start at the end, where the next one will land.
-        return [
-            TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
-            for tp in found
-        ]
 
     def poll(self, timeout_s: float) -> list[Event]:
         """The outcomes that arrived within ``timeout_s`` (possibly none)."""

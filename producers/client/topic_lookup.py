@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
-from confluent_kafka import Consumer, KafkaException
+from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 
 from diffstream.settings import Settings
 from producers.exceptions import PublishError, TopicNotFoundError
@@ -39,3 +40,22 @@ def partitions(consumer: Consumer, topic: str, timeout_s: float) -> list[int]:
                 f"topic {topic} does not exist (run `diffstream topics create`?)"
             )
         time.sleep(0.2)
+
+
+def offsets_at(
+    consumer: Consumer, topics: list[str], when: datetime, timeout_s: float
+) -> list[TopicPartition]:
+    """Every partition of ``topics`` at its first record at or after ``when``, or at its end
+    (where the next record lands) when there is none yet; ``KafkaException`` when the
+    cluster cannot say."""
+    millis = int(when.timestamp() * 1000)
+    wanted = [
+        TopicPartition(topic, p, millis)
+        for topic in topics
+        for p in partitions(consumer, topic, timeout_s)
+    ]
+    found = consumer.offsets_for_times(wanted, timeout=timeout_s)
+    return [
+        TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
+        for tp in found
+    ]
