@@ -110,7 +110,6 @@ class ExactlyOnceLoop(Generic[Prepared]):
             self._closing = True
             self._abort.set()
             worker.shutdown(wait=True, cancel_futures=True)
-            self._transactions.shutdown()
             self._disconnect()
             log.info(
                 "%s %s stopped after %d cycles (%d recoveries)",

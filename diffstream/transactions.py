@@ -1,19 +1,19 @@
 """One batch's transaction: outputs and offsets committed together, never blocking for ever.
 
-The calls that talk to a coordinator run on a thread of their own, so that one stuck in
-librdkafka (issues #5456, #5511: send_offsets_to_transaction after the group coordinator
-went away) is left behind and reported as ``StuckClientError``; the loop then makes new
-clients under the same transactional id.
+The calls that talk to a coordinator run on a daemon thread of their own, so that one
+stuck in librdkafka (issues #5456, #5511: send_offsets_to_transaction after the group
+coordinator went away) is left behind and reported as ``StuckClientError``; the loop then
+makes new clients under the same transactional id.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from diffstream.bounded_call import call_within
 from diffstream.exceptions import DroppedBatch, StuckClientError
 from diffstream.loop_contract import Output
 
@@ -32,7 +32,6 @@ class Transactions:
 
     def __init__(self, role: str) -> None:
         self._role = role
-        self._calls = self._executor()
 
     def commit(
         self,
@@ -61,25 +60,16 @@ class Transactions:
             producer.abort_transaction(30)
             raise DroppedBatch(str(error)) from exc
 
-    def shutdown(self) -> None:
-        self._calls.shutdown(wait=False)
-
     def _bounded(self, call: Callable[[], None], timeout_s: float) -> None:
         """Run ``call``, giving up on it (and on these clients) when it outlives its own
         timeout by ``STUCK_GRACE_S``."""
-        future = self._calls.submit(call)
         try:
-            future.result(timeout_s + STUCK_GRACE_S)
+            call_within(call, timeout_s + STUCK_GRACE_S, name=f"{self._role}-txn")
         except TimeoutError:
             # The blocked thread cannot be interrupted: leave it (and these clients) behind.
-            self._calls.shutdown(wait=False)
-            self._calls = self._executor()
             raise StuckClientError(
                 f"a transactional call did not return within {timeout_s + STUCK_GRACE_S:.0f}s"
             ) from None
-
-    def _executor(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(1, thread_name_prefix=f"{self._role}-txn")
 
 
 def _commit_retrying(producer: Producer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 from typing import TYPE_CHECKING
 
 import pytest
@@ -21,6 +22,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
+
+
+# How long the interpreter may take to exit once the session is over. A thread that is
+# joined at exit and never returns once kept a green session from ending until CI's limit;
+# past this the stacks of every thread are printed and the run fails.
+EXIT_GRACE_S = 120
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    faulthandler.dump_traceback_later(EXIT_GRACE_S, exit=True)
 
 
 @pytest.fixture(scope="module")
