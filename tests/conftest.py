@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import faulthandler
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -31,7 +32,7 @@ EXIT_GRACE_S = 120
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    faulthandler.dump_traceback_later(EXIT_GRACE_S, exit=True)
+    faulthandler.dump_traceback_later(EXIT_GRACE_S, exit=True, file=sys.__stderr__)
 
 
 @pytest.fixture(scope="module")
