@@ -24,7 +24,7 @@ def call_within(call: Callable[[], T], timeout_s: float, name: str) -> T:
     def run() -> None:
         try:
             outcome.set_result(call())
-        except BaseException as exc:  # noqa: BLE001  # handed to the caller
+        except BaseException as exc:  # handed to the caller, whatever it is
             outcome.set_exception(exc)
 
     threading.Thread(target=run, name=name, daemon=True).start()

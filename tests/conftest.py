@@ -32,7 +32,7 @@ EXIT_GRACE_S = 120
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    faulthandler.dump_traceback_later(EXIT_GRACE_S, exit=True, file=sys.__stderr__)
+    faulthandler.dump_traceback_later(EXIT_GRACE_S, exit=True, file=sys.__stderr__ or 2)
 
 
 @pytest.fixture(scope="module")
