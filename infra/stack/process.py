@@ -2,7 +2,7 @@
 
 A pid file names the process by its pid and its command line: a pid can be reused, and the
 start time psutil reports moves when the clock is stepped (it is derived from the boot
-time), which once made a live session broker look like a stranger.
+time).
 """
 
 from __future__ import annotations
