@@ -15,7 +15,15 @@ class ProducerError(DiffstreamError):
 
 
 class PublishError(ProducerError):
-    """Kafka did not acknowledge a request in time (unreachable broker, missing topic...)."""
+    """Kafka did not acknowledge a request in time (unreachable broker, missing topic...).
+
+    ``topic`` and ``code`` (librdkafka's error code) are set when a delivery report failed.
+    """
+
+    def __init__(self, message: str, *, topic: str | None = None, code: int | None = None):
+        super().__init__(message)
+        self.topic = topic
+        self.code = code
 
 
 class WaitTimeout(ProducerError):  # noqa: N818 (the public name: publisher.wait raises it)

@@ -1,8 +1,14 @@
-"""A server process the stack started, remembered in a pid file so that only it is stopped."""
+"""A server process the stack started, remembered in a pid file so that only it is stopped.
+
+A pid file names the process by its pid and its command line: a pid can be reused, and the
+start time psutil reports moves when the clock is stepped (it is derived from the boot
+time).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -12,11 +18,14 @@ from pathlib import Path
 
 import psutil
 
+log = logging.getLogger(__name__)
+
+# Only for pid files written before the command line was kept.
 CREATED_TOLERANCE_S = 10.0
 
 
 class ManagedProcess:
-    """One background server, identified by its pid and start time (pids get reused)."""
+    """One background server, identified by its pid and command line (pids get reused)."""
 
     def __init__(self, name: str, state_dir: Path) -> None:
         self.name = name
@@ -37,7 +46,8 @@ class ManagedProcess:
                 start_new_session=True,
             )
         created = psutil.Process(child.pid).create_time()
-        self.pid_file.write_text(json.dumps({"pid": child.pid, "created": created}))
+        record = {"pid": child.pid, "created": created, "argv": list(argv)}
+        self.pid_file.write_text(json.dumps(record))
         return child.pid
 
     def running_process(self) -> psutil.Process | None:
@@ -45,11 +55,15 @@ class ManagedProcess:
         try:
             record = json.loads(self.pid_file.read_text())
             process = psutil.Process(record["pid"])
-            # psutil derives start times from the boot time, which moves when a VM's clock is
-            # stepped: a second was too tight (a live server's pid file was thrown away).
-            same = abs(process.create_time() - record["created"]) < CREATED_TOLERANCE_S
-            if same and process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
-                return process
+            if process.status() != psutil.STATUS_ZOMBIE:
+                if _started_as(process, record):
+                    return process
+                log.warning(
+                    "%s: pid %d is another process now (%s)",
+                    self.pid_file,
+                    process.pid,
+                    " ".join(_command_line(process)),
+                )
         except (FileNotFoundError, ValueError, KeyError, psutil.Error):
             pass
         self.pid_file.unlink(missing_ok=True)
@@ -77,6 +91,23 @@ class ManagedProcess:
             process.wait(timeout=10)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+def _started_as(process: psutil.Process, record: dict[str, object]) -> bool:
+    """Whether ``process`` is the one the pid file ``record`` was written for: the same
+    command line (the start time for a pid file from before the command line was kept)."""
+    if "argv" in record:
+        return bool(_command_line(process) == record["argv"])
+    created = record["created"]
+    return isinstance(created, float) and abs(process.create_time() - created) < CREATED_TOLERANCE_S
+
+
+def _command_line(process: psutil.Process) -> list[str]:
+    """The process's command line; one still inside exec reads empty for a moment."""
+    deadline = time.monotonic() + 1.0
+    while not (command_line := process.cmdline()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return command_line
 
 
 def _alive(process: psutil.Process) -> bool:

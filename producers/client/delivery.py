@@ -11,10 +11,19 @@ from concurrent.futures import Future
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from diffstream.kafka import make_producer
+from diffstream.replica_check import ReplicaCheck
 from diffstream.settings import Settings
 from producers.exceptions import PublishError
 
 logger = logging.getLogger(__name__)
+
+# Delivery failures that mean "not acknowledged in time": worth asking the cluster why.
+_UNACKNOWLEDGED = {
+    KafkaError._MSG_TIMED_OUT,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError.NOT_ENOUGH_REPLICAS,
+    KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+}
 
 Headers = Sequence[tuple[str, str | bytes | None]]
 
@@ -38,6 +47,7 @@ class DeliveryProducer:
                 "message.timeout.ms": max(int(self.timeout_s * 1000), 1),
             },
         )
+        self._replicas = ReplicaCheck(settings)
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="diffstream-delivery", daemon=True)
         self._poller.start()
@@ -69,11 +79,19 @@ class DeliveryProducer:
                 raise PublishError(self._describe(str(exc))) from exc
 
     def wait(self, future: Future[Message]) -> Message:
-        """The acknowledged record, or ``PublishError`` (never longer than the timeout + 5 s)."""
+        """The acknowledged record, or ``PublishError`` (never longer than the timeout + 5 s);
+        an unacknowledged write says which in-sync replicas are missing, when that is why."""
         try:
             return future.result(timeout=self.timeout_s + 5.0)
         except TimeoutError:
             raise PublishError(self._describe("no acknowledgement")) from None
+        except PublishError as exc:
+            if exc.topic is None or exc.code not in _UNACKNOWLEDGED:
+                raise
+            cause = self._replicas.explain(exc.topic)
+            if cause is None:
+                raise
+            raise PublishError(f"{exc}; {cause}", topic=exc.topic, code=exc.code) from exc
 
     def flush(self, timeout_s: float | None = None) -> int:
         """Wait for every queued record; returns how many are still undelivered."""
@@ -101,7 +119,9 @@ class DeliveryProducer:
         if error is None:
             future.set_result(message)
         else:
-            future.set_exception(PublishError(self._describe(error.str())))
+            future.set_exception(
+                PublishError(self._describe(error.str()), topic=message.topic(), code=error.code())
+            )
 
     def _describe(self, reason: str) -> str:
         return (

@@ -20,6 +20,8 @@ from infra.chaos.verdict import COMPLETES
 from infra.stack.isolated import isolated_settings
 from infra.stack.local import LocalStack
 from infra.stack.ports import free_port
+from producers.client.publisher import Publisher
+from producers.exceptions import PublishError
 from schemas.topics import REQUESTS
 from tests.integration.isolation import isolate
 from tests.integration.request_isolation_support import assert_outcomes
@@ -29,6 +31,7 @@ pytestmark = pytest.mark.integration
 
 REQUESTS_SENT = 30
 BROKER_DOWN_S = 3.0
+PUBLISH_TIMEOUT_S = 5.0
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +88,27 @@ def test_every_role_survives_a_broker_kill_on_three_brokers(
         assert not role_failed, f"a role stopped after the broker kill: {stopped}"
         assert not roles.failures, roles.failures
         assert_outcomes(reader, expected)
+
+
+def test_two_brokers_down_a_publish_names_the_missing_in_sync_replicas(
+    cluster: LocalStack,
+) -> None:
+    """Last in the module: it leaves two brokers down (the fixture purges the cluster)."""
+    settings = cluster.settings
+    stack = ChaosStack(cluster)
+    for broker in stack.brokers[1:]:
+        broker.kill()
+    started = time.monotonic()
+    try:
+        with (
+            Publisher(settings, publish_timeout_s=PUBLISH_TIMEOUT_S) as publisher,
+            pytest.raises(PublishError) as refused,
+        ):
+            publisher.publish(digits_request(0))
+        took = time.monotonic() - started
+    finally:
+        stack.brokers[0].kill()  # a broker without its quorum takes 30 s to stop politely
+    message = str(refused.value)
+    assert "not enough in-sync replicas: 1 of 3 brokers answer" in message, message
+    assert "min.insync.replicas=2" in message, message
+    assert took < PUBLISH_TIMEOUT_S + 10, f"the refusal took {took:.1f}s"

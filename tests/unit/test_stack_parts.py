@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 import pydantic
@@ -60,10 +62,26 @@ def test_managed_process_stops_only_what_it_started(tmp_path: Path) -> None:
 
 def test_stale_pid_file_is_not_trusted(tmp_path: Path) -> None:
     process = ManagedProcess("ghost", tmp_path)
-    # Our own pid with a wrong start time: a reused pid must never be signalled.
-    process.pid_file.write_text(f'{{"pid": {os.getpid()}, "created": 1.0}}')
+    # Our own pid under another command line: a reused pid must never be signalled.
+    record = {"pid": os.getpid(), "created": time.time(), "argv": ["kafka", "server.properties"]}
+    process.pid_file.write_text(json.dumps(record))
     assert process.running_process() is None
     assert not process.pid_file.exists()
+    # A pid file from before the command line was kept: the start time decides.
+    process.pid_file.write_text(f'{{"pid": {os.getpid()}, "created": 1.0}}')
+    assert process.running_process() is None
+
+
+def test_a_stepped_clock_does_not_disown_a_live_server(tmp_path: Path) -> None:
+    process = ManagedProcess("sleeper", tmp_path)
+    process.start([sys.executable, "-c", "import time; time.sleep(60)"], {}, tmp_path)
+    try:
+        # What the start time reads after the VM's clock was stepped by an hour.
+        record = json.loads(process.pid_file.read_text())
+        process.pid_file.write_text(json.dumps({**record, "created": record["created"] - 3600}))
+        assert process.running_process() is not None
+    finally:
+        assert process.stop(timeout_s=10) is True
 
 
 def test_kafka_version_is_pinned_in_the_pom() -> None:

@@ -201,7 +201,7 @@ _ANY = st.recursive(
 def test_random_field_values_never_raise(changes: dict[str, Any]) -> None:
     errors = validate_request(_valid(**changes), now=NOW)
     assert all(isinstance(error, FieldError) for error in errors)
-    assert not any(error.field == "request" for error in errors), errors  # no internal failure
+    assert not any(_internal_failure(error) for error in errors), errors
 
 
 @settings(max_examples=200, deadline=None)
@@ -209,7 +209,13 @@ def test_random_field_values_never_raise(changes: dict[str, Any]) -> None:
 def test_random_dicts_never_raise(record: dict[Any, Any]) -> None:
     errors = validate_request(record, now=NOW)
     assert all(isinstance(error, FieldError) for error in errors)
-    assert not any(error.field == "request" for error in errors), errors
+    assert not any(_internal_failure(error) for error in errors), errors
+
+
+def _internal_failure(error: FieldError) -> bool:
+    """The error validate_request reports when a rule itself raised (a random key may well
+    be called "request": that is an unknown field, not an internal failure)."""
+    return (error.field, error.limit) == ("request", "a valid request")
 
 
 def test_new_request_fills_defaults_and_rejects_unknown_overrides() -> None:

@@ -9,6 +9,7 @@ import time
 from confluent_kafka import KafkaError, Message, Producer
 
 from diffstream.kafka import make_admin
+from diffstream.replica_check import ReplicaCheck
 from infra.chaos.arena import Arena
 from infra.chaos.cluster_faults import (
     processor_coordinator,
@@ -114,7 +115,10 @@ def play_two_brokers_down(arena: Arena) -> None:
         error = probe_publish(arena, led[0])
         if error is None:
             raise ChaosError("a publish with one of three replicas in sync succeeded")
-        arena.say(f"a publish with one replica in sync is refused: {error.name()} ({error.str()})")
+        cause = ReplicaCheck(arena.stack.settings).explain(arena.stack.settings.topic(REQUESTS))
+        if cause is None:
+            raise ChaosError(f"a publish failed ({error.name()}) and nothing says why")
+        arena.say(f"a publish with one replica in sync is refused: {error.name()}; {cause}")
         time.sleep(max(0.0, LEADER_DOWN_S - 5.0))
         _node(arena, first).start()
         wait_in_sync(arena.stack.settings, first, SYNC_TIMEOUT_S)
