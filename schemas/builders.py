@@ -301,9 +301,7 @@ def new_status(
         image_uris=list(image_uris),
         source=_source(source) if source is not None else None,
         fingerprint=request_fingerprint(request),
-        callback=_status_callback(
-            (failed.get("context") or {}) if failed is not None else request
-        ),
+        callback=_status_callback((failed.get("context") or {}) if failed is not None else request),
     )
     return {**record}
 
