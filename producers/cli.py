@@ -62,7 +62,12 @@ def publish(  # noqa: PLR0917 (typer: one parameter per option)
     guidance: Annotated[float | None, typer.Option(help="Guidance scale.")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Scheduler, e.g. euler_a.")] = None,
     callback_url: Annotated[
-        str | None, typer.Option("--callback", help="Webhook URL for completed/failed.")
+        str | None,
+        typer.Option(
+            "--callback",
+            help='Webhook URL for completed/failed, or JSON {"url": URL, "events": [...]} '
+            "naming completed, failed and/or status (every state change).",
+        ),
     ] = None,
     lane: Annotated[str, typer.Option(help="interactive or batch.")] = "interactive",
     deadline: Annotated[

@@ -283,7 +283,11 @@ def new_status(
     updated_at: datetime | None = None,
 ) -> dict[str, Any]:
     """The RequestStatus of ``request`` in ``state``; a ``failed`` record gives its error code
-    and message. Request fields of the wrong type (an invalid request) are left out."""
+    and message. Request fields of the wrong type (an invalid request) are left out.
+
+    The request's callback is carried when it asks for ``status`` events, so the notifier can
+    call it from the status topic alone; with ``failed``, the failed event's callback is
+    taken instead (None there when the callback itself broke the request rules)."""
     record = RequestStatus(
         request_id=request["request_id"],
         state=str(RequestState(state)),
@@ -297,6 +301,7 @@ def new_status(
         image_uris=list(image_uris),
         source=_source(source) if source is not None else None,
         fingerprint=request_fingerprint(request),
+        callback=_status_callback((failed.get("context") or {}) if failed is not None else request),
     )
     return {**record}
 
@@ -367,6 +372,17 @@ def _callback(callback: Mapping[str, Any] | None) -> Callback | None:
     if callback is None:
         return None
     return Callback(url=callback["url"], events=[str(e) for e in callback["events"]])
+
+
+def _status_callback(holder: Mapping[str, Any]) -> Callback | None:
+    """``holder``'s callback if it asks for status events (and is shaped like one)."""
+    callback = holder.get("callback")
+    if not isinstance(callback, Mapping) or not isinstance(callback.get("url"), str):
+        return None
+    events = callback.get("events")
+    if not isinstance(events, list | tuple) or "status" not in [str(e) for e in events]:
+        return None
+    return _callback(callback)
 
 
 def _context(request: Mapping[str, Any]) -> RequestContext:

@@ -185,6 +185,7 @@ class RequestStatus(TypedDict):
     image_uris: list[str]
     source: SourceCoordinates | None
     fingerprint: str | None
+    callback: Callback | None
 
 
 class GenerationCancel(TypedDict):

@@ -13,6 +13,10 @@ burst costs one lookup), any other 4xx (``rejected``) and a URL the SSRF guard r
 (``refused``) end after one attempt: retrying cannot change the answer.
 A 410 Gone disables the callback URL: later deliveries to it are skipped. URLs are logged
 only through ``redact_url`` (no userinfo, no query).
+
+Deliveries with a ``sequence_key`` (a request's status webhooks) are sent one at a time in
+the order they started (``sinks.sequences``): the next waits, holding its place in the
+endpoint's queue, until the one before ends however it ends.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from schemas.urls import redact_url
 from sinks.endpoints import EndpointQueues
 from sinks.exceptions import WebhookRefusedError
 from sinks.metrics import NotifierMetrics
+from sinks.sequences import Sequences
 from sinks.signing import WebhookSigner
 from sinks.ssrf import AddressGuard, Target, endpoint_of
 
@@ -79,6 +84,8 @@ class Delivery(NamedTuple):
     body: bytes
     # Whose request it is: signed with that tenant's secret when it has one.
     tenant: str | None = None
+    # Deliveries with the same key are sent one after another (a request's status webhooks).
+    sequence_key: str | None = None
 
 
 class DeliveryResult(NamedTuple):
@@ -130,6 +137,7 @@ class Deliverer:
         )
         # endpoint -> (until when, why): hosts DNS just said do not exist.
         self._unresolvable: dict[str, tuple[float, str]] = {}
+        self.sequences = Sequences()
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -139,16 +147,11 @@ class Deliverer:
         """Try until delivered, gone, refused, rejected, or past the give-up horizon; a
         delivery to an endpoint whose queue is full, or whose host DNS just said does not
         exist, ends at once (``backlog``, ``unresolvable``)."""
-        if delivery.url in self.disabled:
-            self.metrics.attempts.labels("disabled").inc()
-            return DeliveryResult("disabled", 0, "endpoint disabled after 410 Gone")
         endpoint = endpoint_of(delivery.url)
-        known = self._unresolvable.get(endpoint)
-        if known is not None and self._clock() < known[0]:
-            # DNS said "no such host" moments ago: asking again for each event of a burst
-            # would only load the resolver (a negative answer is cached like this too).
-            self.metrics.attempts.labels("unresolvable").inc()
-            return DeliveryResult("unresolvable", 0, known[1])
+        skipped = self._skip(delivery, endpoint)
+        if skipped is not None:
+            return skipped
+        # Nothing above awaits: turns of a sequence are taken in the order deliveries start.
         if not self.endpoints.admit(endpoint):
             self.metrics.attempts.labels("backlog").inc()
             last = self.endpoints.last_failure(endpoint)
@@ -163,9 +166,30 @@ class Deliverer:
                 log.warning("webhooks to %s go to the dead-letter topic: %s", endpoint, detail)
             return DeliveryResult("backlog", 0, detail)
         try:
-            return await self._deliver(delivery, endpoint)
+            # A delivery waiting for its turn keeps its place in the endpoint's queue: what a
+            # dead endpoint holds stays bounded, waiting ones included.
+            async with self.sequences.turn(delivery.sequence_key):
+                # The one before may have found the URL gone or its host missing.
+                skipped = self._skip(delivery, endpoint)
+                if skipped is not None:
+                    return skipped
+                return await self._deliver(delivery, endpoint)
         finally:
             self.endpoints.leave(endpoint)
+
+    def _skip(self, delivery: Delivery, endpoint: str) -> DeliveryResult | None:
+        """How a delivery ends without a request (a disabled URL, a host DNS just said does
+        not exist); None when it is to be tried."""
+        if delivery.url in self.disabled:
+            self.metrics.attempts.labels("disabled").inc()
+            return DeliveryResult("disabled", 0, "endpoint disabled after 410 Gone")
+        known = self._unresolvable.get(endpoint)
+        if known is not None and self._clock() < known[0]:
+            # DNS said "no such host" moments ago: asking again for each event of a burst
+            # would only load the resolver (a negative answer is cached like this too).
+            self.metrics.attempts.labels("unresolvable").inc()
+            return DeliveryResult("unresolvable", 0, known[1])
+        return None
 
     async def _deliver(self, delivery: Delivery, endpoint: str) -> DeliveryResult:
         started = self._clock()

@@ -1,10 +1,15 @@
-"""`diffstream sink notify`: completed and failed events to their callbacks, as webhooks.
+"""`diffstream sink notify`: completed, failed and status events to their callbacks, as webhooks.
 
-The polling thread reads ``diffusion.completed`` and ``diffusion.failed`` (read_committed)
-and hands each event whose request asked for it to an asyncio loop on its own thread, where
-deliveries run concurrently (see ``sinks.delivery``). Delivery is at-least-once: an offset
-is committed only once every event up to it was delivered, skipped, or written to
-``diffusion.webhooks.dlq``; receivers dedupe by the stable ``webhook-id``.
+The polling thread reads ``diffusion.completed``, ``diffusion.failed`` and ``diffusion.status``
+(read_committed) and hands each event whose request asked for it to an asyncio loop on its
+own thread, where deliveries run concurrently (see ``sinks.delivery``). A status event
+carries its request's callback (RequestStatus v3) when the callback asks for ``status``, so
+no other topic is joined; a request's status webhooks are sent one at a time in offset
+order, which is the order of its state changes (``sinks.sequences``).
+
+Delivery is at-least-once: an offset is committed only once every event up to it was
+delivered, skipped, or written to ``diffusion.webhooks.dlq``; receivers dedupe by the stable
+``webhook-id``.
 
 One dead endpoint never holds up the others: each endpoint has a bounded queue
 (``sinks.endpoints``) and what a full queue cannot take is dead-lettered at once
@@ -42,7 +47,7 @@ from schemas.dlq import coordinates, dead_letter
 from schemas.events import EventName
 from schemas.exceptions import DecodeError
 from schemas.tenants import TenantDirectory
-from schemas.topics import COMPLETED, FAILED, WEBHOOKS_DLQ
+from schemas.topics import COMPLETED, FAILED, STATUS, WEBHOOKS_DLQ
 from schemas.urls import redact_url
 from schemas.validation import callback_errors
 from sinks.delivery import DEAD_LETTER_OUTCOMES, Deliverer, Delivery, DeliveryResult
@@ -77,12 +82,19 @@ class Uncallable(NamedTuple):
 
 
 def plan_delivery(
-    event: EventName, record: dict[str, Any], limits: RequestLimits | None = None
+    event: EventName,
+    record: dict[str, Any],
+    limits: RequestLimits | None = None,
+    *,
+    offset: int | None = None,
 ) -> Delivery | Uncallable | None:
     """The webhook an event calls for; None when there is none (no callback, or not for this
-    event); ``Uncallable`` when its callback breaks the request rules."""
+    event); ``Uncallable`` when its callback breaks the request rules. A status event (which
+    carries its callback itself) needs its ``offset``: its sequence."""
     kind = CALLBACK_EVENTS.get(event)
-    context = record.get("context") or {}
+    status = event is EventName.STATUS
+    # Outcomes carry the request's context; a status event carries the callback itself.
+    context = record if status else (record.get("context") or {})
     callback = context.get("callback")
     if kind is None or not callback or kind not in (callback.get("events") or ()):
         return None
@@ -102,11 +114,16 @@ def plan_delivery(
     problems = [error.message for error in callback_errors(callback, limits)]
     if problems:
         return Uncallable("; ".join(problems)[:500], redact_url(url))
+    if status and offset is None:
+        raise ValueError("a status event's webhook needs the event's offset (its sequence)")
+    sequence = offset if status else None
     return Delivery(
         url=str(url),
-        webhook_id=webhook_id(record["request_id"], event),
-        body=webhook_body(event, record),
+        webhook_id=webhook_id(record["request_id"], event, sequence),
+        body=webhook_body(event, record, sequence),
         tenant=context.get("tenant"),
+        # One request's state changes are sent in order, each after the one before ended.
+        sequence_key=str(record["request_id"]) if status else None,
     )
 
 
@@ -128,7 +145,7 @@ class Notifier:
         # Fails fast without a secret (the one for requests without a tenant).
         self.signer = WebhookSigner(self.config.signing_secret, self.tenants.secret_for)
         self.metrics = NotifierMetrics.create(registry or CollectorRegistry())
-        self.topics = [settings.topic(COMPLETED), settings.topic(FAILED)]
+        self.topics = [settings.topic(COMPLETED), settings.topic(FAILED), settings.topic(STATUS)]
         self.tracker = OffsetTracker()
         self.outcomes: dict[str, int] = {}
         self._finished: queue.SimpleQueue[_Finished] = queue.SimpleQueue()
@@ -242,6 +259,9 @@ class Notifier:
         tp = (message.topic() or "", message.partition() or 0)
         offset = message.offset() or 0
         epoch = self.tracker.add(tp, offset)
+        if message.value() is None:  # a tombstone (the status topic is compacted): no event
+            self.tracker.done(tp, offset, epoch)
+            return
         try:
             decoded = self.codec.decode_message(message)
         except DecodeError as error:
@@ -249,7 +269,7 @@ class Notifier:
             self._dead_letter(producer, message, error, None)
             self.tracker.done(tp, offset, epoch)
             return
-        delivery = plan_delivery(decoded.event, decoded.value, self.settings.limits)
+        delivery = plan_delivery(decoded.event, decoded.value, self.settings.limits, offset=offset)
         if isinstance(delivery, Uncallable):
             log.warning(
                 "not calling the callback %s of %s: %s",
