@@ -111,7 +111,7 @@ def _provider(role: str, instance: str) -> TracerProvider:
     # shutdown_on_exit: an interpreter exit flushes what the role did not (a crash, Ctrl-C).
     provider = TracerProvider(resource=resource, shutdown_on_exit=True)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    log.info("tracing %s (instance %s) to %s", role, instance, _endpoint())
+    log.debug("tracing %s (instance %s) to %s", role, instance, _endpoint())
     return provider
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from diffstream.settings import Settings
+from diffstream.signals import stop_on_signals
 from infra.deploy.tools import _go_env
 from infra.stack.ports import free_port
 from infra.stack.tools import require, run_download
@@ -149,6 +150,9 @@ class LocalJaeger:
         data = answer.json().get("data") or []
         return dict(data[0]) if data else None
 
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def log_tail(self, lines: int = 20) -> str:
         path = self._folder / "jaeger.log"
         text = path.read_text(errors="replace") if path.exists() else ""
@@ -158,7 +162,7 @@ class LocalJaeger:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
-                self._process.wait(10)
+                self._process.wait(5)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait(5)
@@ -177,19 +181,17 @@ class LocalJaeger:
 
 
 def main() -> None:
-    """Run a local Jaeger in the foreground until Ctrl-C."""
+    """Run a local Jaeger in the foreground until SIGTERM or Ctrl-C (which stop it too)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--otlp-port", type=int, default=4318)
     parser.add_argument("--query-port", type=int, default=16686)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
+    stop = stop_on_signals()
     with LocalJaeger(Settings(), otlp_port=args.otlp_port, query_port=args.query_port) as jaeger:
         print(f"export OTEL_EXPORTER_OTLP_ENDPOINT={jaeger.otlp_endpoint}", flush=True)
         print(f"traces: curl -s {jaeger.query_url}/api/traces/<trace id>", flush=True)
-        try:
-            while jaeger._process is not None and jaeger._process.poll() is None:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
+        while jaeger.running() and not stop.wait(0.5):
             pass
 
 
