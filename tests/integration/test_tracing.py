@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
 from diffstream import tracing
@@ -20,6 +21,7 @@ from diffstream.settings import Settings
 from infra.chaos.load import digits_request
 from infra.deploy.jaeger import LocalJaeger
 from producers.client.publisher import Publisher
+from tests.integration.gateway_support import SEVEN, auth, live_key, running_gateway
 from tests.integration.isolation import isolate
 from tests.otlp_receiver import ReceivedSpan, receiving_spans
 from tests.roles_support import RolesThread
@@ -81,6 +83,33 @@ def test_one_trace_follows_a_request_through_an_otlp_endpoint(
         _follow_one_request(
             settings, lambda trace_id: otlp.wait_for(trace_id, {"publish", *HOPS}, 30)
         )
+
+
+def test_a_gateway_submit_continues_the_callers_trace(
+    settings: Settings, traced: Callable[[str], None]
+) -> None:
+    client_trace, client_span = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    own = isolate(settings)
+    with receiving_spans() as otlp:
+        traced(otlp.endpoint)
+        roles = RolesThread(own).start()
+        try:
+            with running_gateway(own) as base, httpx.Client(base_url=base, timeout=30) as client:
+                key = live_key(client, own, "tracing")
+                headers = {**auth(key), "traceparent": f"00-{client_trace}-{client_span}-01"}
+                answer = client.post("/v1/generations", json=SEVEN, headers=headers)
+                assert answer.status_code == 202, answer.text
+                spans = otlp.wait_for(client_trace, {"publish", "inference", "storage"}, 120)
+        finally:
+            roles.finish()
+        assert not roles.failures, roles.failures
+    hop = {span.name: span for span in spans}
+    publish = hop["publish"]
+    assert publish.service == "gateway"
+    assert publish.parent_span_id == client_span, "the gateway did not continue the caller's span"
+    assert publish.attributes["diffstream.request_id"] == answer.json()["id"]
+    for name in ("queue wait", "inference", "storage"):
+        assert hop[name].parent_span_id == publish.span_id, f"{name} is not a child of publish"
 
 
 def _follow_one_request(settings: Settings, collected: Collected, tolerance_ns: int = 0) -> None:
