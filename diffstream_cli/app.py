@@ -15,6 +15,7 @@ import pydantic
 import typer
 from rich.console import Console
 
+from diffstream import tracing
 from diffstream.exceptions import DiffstreamError
 from diffstream.logs import configure_logging
 from infra.cli import app as infra_app
@@ -52,3 +53,6 @@ def main() -> None:
     except pydantic.ValidationError as exc:
         err_console.print(f"[red]invalid settings:[/red] {exc}", markup=True, highlight=False)
         sys.exit(2)
+    finally:
+        # A role's last spans leave before the process does (a no-op when tracing is off).
+        tracing.shutdown()

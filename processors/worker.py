@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import KafkaException, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from diffstream import tracing
 from diffstream.exactly_once import ExactlyOnceLoop
 from diffstream.exceptions import DroppedBatch
 from diffstream.health import Health
@@ -50,6 +51,7 @@ from processors.outcomes import (
     status_record,
 )
 from processors.progress import ProgressReporter
+from processors.tracing import trace_request
 from schemas.codec import Codec
 from schemas.decode_retries import DecodeRetries
 from schemas.dlq import dead_letter
@@ -116,6 +118,7 @@ class StreamProcessor:
         registry.register(GpuCollector())  # empty without CUDA
         self._claim = claim_instance_id(ROLE, settings.home, self.config.instance_id)
         self.instance_id = self._claim.instance_id
+        self._tracer = tracing.tracer(ROLE, self.instance_id)
         self.lanes = LaneGatherer(settings.topic(REQUESTS), settings.topic(REQUESTS_BATCH))
         self.lag = LaneLag(self.lanes.batch_topic, self.metrics.lag)
         self.ledger = RequestLedger(settings, self.codec)
@@ -267,11 +270,14 @@ class StreamProcessor:
         self._abort = abort
         started = datetime.now(UTC)
         outcomes = iter(prepared.run.run(prepared.candidates, abort))
+        finished, n = datetime.now(UTC), len(prepared.candidates)
         outputs: list[Output] = []
         for item, decision in prepared.decisions:
             if decision == RUN:
                 assert isinstance(item, Admitted)
-                outputs += self._admitted_events(prepared, item, next(outcomes), started)
+                outcome = next(outcomes)
+                outputs += self._admitted_events(prepared, item, outcome, started)
+                trace_request(self._tracer, item.request, started, finished, outcome, n)
             elif decision == DEAD_LETTER or isinstance(item, Undecodable):
                 outputs.append(self._dead_letter(item.message, getattr(item, "error", None)))
             elif decision == REFUSE:

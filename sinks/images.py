@@ -23,6 +23,7 @@ from typing import Any
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from diffstream import tracing
 from diffstream.consuming import partition_names
 from diffstream.exactly_once import ExactlyOnceLoop
 from diffstream.health import Health
@@ -47,6 +48,7 @@ from sinks.retention import (
     oldest_retained,
 )
 from sinks.storage import ImageStore, StoredObject, object_key, object_metadata
+from sinks.tracing import storage_spans
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ class ImageSink:
         self.urls = ImageUrls(settings)
         self._claim = claim_instance_id(ROLE, settings.home, self.config.instance_id)
         self.instance_id = self._claim.instance_id
+        self._tracer = tracing.tracer(ROLE, self.instance_id)
         self._puts = ThreadPoolExecutor(self.config.put_concurrency, thread_name_prefix="put")
         self._decode_retries = DecodeRetries(self.config.decode_retry_s)
         self._retention_s = retention_ms(RESULTS) / 1000
@@ -201,14 +204,17 @@ class ImageSink:
         outputs = [item.item for item in prepared if isinstance(item.item, Output)]
         results = [item.item for item in prepared if isinstance(item.item, dict)]
         started = time.perf_counter()
+        spans = storage_spans(self._tracer, results)
         stored = [self._store_result(result) for result in results]
         try:
             for result, objects in zip(results, stored, strict=True):
                 outputs += self._events(result, [f.result() for f in objects], started)
-        except StorageUnavailableError:
+        except StorageUnavailableError as error:
+            tracing.finish_all(spans, error)
             self.retries += 1
             self.metrics.retries.inc()
             raise
+        tracing.finish_all(spans)
         return outputs
 
     def held_while_working(self, assignment: list[TopicPartition]) -> list[TopicPartition]:

@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from diffstream import tracing
 from diffstream.consuming import member_config, usable
 from diffstream.health import Health
 from diffstream.identity import claim_instance_id
@@ -56,6 +57,7 @@ from sinks.metrics import NotifierMetrics
 from sinks.offsets import OffsetTracker, TopicPartitionKey
 from sinks.payloads import CALLBACK_EVENTS, webhook_body, webhook_id
 from sinks.signing import WebhookSigner
+from sinks.tracing import traced_delivery
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +157,7 @@ class Notifier:
         self._deliverer: Deliverer | None = None
         self._claim = claim_instance_id("notifier", settings.home)
         self.instance_id = self._claim.instance_id
+        self._tracer = tracing.tracer("notifier", self.instance_id)
         self.recoveries = 0
         self.health = Health()
 
@@ -283,7 +286,10 @@ class Notifier:
             self.tracker.done(tp, offset, epoch)
             return
         assert self._deliverer is not None
-        future = asyncio.run_coroutine_threadsafe(self._deliverer.deliver(delivery), self._loop)
+        deliver = traced_delivery(
+            self._tracer, decoded.value, delivery, self._deliverer.deliver(delivery)
+        )
+        future = asyncio.run_coroutine_threadsafe(deliver, self._loop)
         self._futures[(tp, offset)] = future
         self.metrics.in_flight.inc()
         future.add_done_callback(

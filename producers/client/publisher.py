@@ -17,7 +17,9 @@ from types import TracebackType
 from typing import Any
 
 from confluent_kafka import Message
+from opentelemetry.trace import SpanKind
 
+from diffstream import tracing
 from diffstream.closing import Closing
 from diffstream.settings import Settings
 from producers.client.delivery import DeliveryProducer
@@ -51,10 +53,13 @@ class Publisher(Closing):
         *,
         publish_timeout_s: float | None = None,
         codec: Codec | None = None,
+        service: str = "publisher",
     ) -> None:
         self.settings = settings or Settings()
         self.codec = codec or Codec(self.settings)
         self._delivery = DeliveryProducer(self.settings, publish_timeout_s=publish_timeout_s)
+        # ``service``: the trace's service.name for this process's publishes (the gateway's own).
+        self._tracer = tracing.tracer(service)
         self._submitted: dict[str, datetime] = {}
 
     # ---- building and sending ------------------------------------------------------------
@@ -74,8 +79,21 @@ class Publisher(Closing):
         """``send`` without the check, for a record already checked against these settings'
         limits (by ``build``, or ``check_request`` as backfill and replay do): once a hop."""
         request_id = str(record["request_id"])
+        topic = lane_topic(self.settings, record)
+        # The request's trace starts here (or continues the caller's traceparent): the event
+        # carries the publish span's context, which every later hop continues.
+        span = tracing.start(
+            self._tracer,
+            "publish",
+            traceparent=record.get("traceparent"),
+            tracestate=record.get("tracestate"),
+            kind=SpanKind.PRODUCER,
+            attributes={"diffstream.request_id": request_id, "messaging.destination.name": topic},
+        )
+        if span is not None:
+            record = {**record, "traceparent": tracing.traceparent_of(span)}
         future = self._delivery.send(
-            lane_topic(self.settings, record),
+            topic,
             self.codec.encode(EventName.REQUEST, record),
             request_id.encode(),
             self.codec.headers(
@@ -84,6 +102,7 @@ class Publisher(Closing):
                 tracestate=record.get("tracestate"),
             ),
         )
+        tracing.finish_on(future, span)  # the span lasts until the brokers acknowledge
         self._submitted[request_id] = datetime.now(UTC)
         return future
 
@@ -169,8 +188,11 @@ class AsyncPublisher:
         *,
         publish_timeout_s: float | None = None,
         codec: Codec | None = None,
+        service: str = "publisher",
     ) -> None:
-        self._sync = Publisher(settings, publish_timeout_s=publish_timeout_s, codec=codec)
+        self._sync = Publisher(
+            settings, publish_timeout_s=publish_timeout_s, codec=codec, service=service
+        )
         self.settings = self._sync.settings
 
     async def submit(self, prompt: str, **fields: Any) -> str:

@@ -60,7 +60,7 @@ class Gateway:
         self.config = gateway
         self.metrics = metrics
         self.codec = Codec(settings)
-        self.publisher = Publisher(settings, codec=self.codec)
+        self.publisher = Publisher(settings, codec=self.codec, service="gateway")
         self.cancels = DeliveryProducer(settings)
         self.directory = TenantDirectory(settings, self.codec)
         self.view = GenerationView(settings, gateway, self.codec)
