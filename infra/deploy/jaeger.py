@@ -6,7 +6,7 @@ built inside a throw-away module with ``go get -tool`` rather than ``go install`
 on 127.0.0.1 only, keeps traces in memory, receives OTLP/HTTP and answers Jaeger's query
 API (``/api/traces/<id>``); the UI's assets are not part of a source build.
 
-    python -m infra.deploy.jaeger [--otlp-port 4318] [--query-port 16686]
+    python -m infra.deploy.jaeger [--otlp-port 4318] [--query-port 16686] [--build-only]
 """
 
 from __future__ import annotations
@@ -185,8 +185,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--otlp-port", type=int, default=4318)
     parser.add_argument("--query-port", type=int, default=16686)
+    parser.add_argument("--build-only", action="store_true", help="build (once), then exit")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
+    if args.build_only:
+        print(jaeger_binary(Settings()), flush=True)
+        return
     stop = stop_on_signals()
     with LocalJaeger(Settings(), otlp_port=args.otlp_port, query_port=args.query_port) as jaeger:
         print(f"export OTEL_EXPORTER_OTLP_ENDPOINT={jaeger.otlp_endpoint}", flush=True)
