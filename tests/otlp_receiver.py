@@ -6,8 +6,7 @@ from __future__ import annotations
 import gzip
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import NamedTuple
 
@@ -16,6 +15,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from tests.serving import serving
 
 TRACES_PATH = "/v1/traces"
 
@@ -122,17 +123,6 @@ class OtlpReceiver:
         return Handler
 
 
-@contextmanager
-def receiving_spans() -> Iterator[OtlpReceiver]:
+def receiving_spans() -> AbstractContextManager[OtlpReceiver]:
     """An ``OtlpReceiver`` served on a free port of 127.0.0.1 for the duration of the block."""
-    receiver = OtlpReceiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), receiver.handler())
-    server.daemon_threads = True
-    receiver.server = server
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
+    return serving(OtlpReceiver())
