@@ -28,7 +28,7 @@ from processors.engine.sim_pictures import picture
 
 SIM_MODEL = "sim"
 # Distinct pictures per size; seeds cycle through them.
-PICTURES = 16
+PICTURES = 8
 # Calls kept for whoever measures the accelerator (the bench); older ones are dropped.
 KEPT_CALLS = 4096
 
