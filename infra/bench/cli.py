@@ -113,12 +113,15 @@ def bench_encoding(
     size: Annotated[int, typer.Option(min=8, help="image side in pixels")] = 512,
     pictures: Annotated[int, typer.Option(min=1, help="distinct pictures")] = 4,
     repeats: Annotated[int, typer.Option(min=1, help="encodes of each picture")] = 3,
+    photos: Annotated[
+        bool, typer.Option("--photos/--no-photos", help="also encode scikit-learn's photographs")
+    ] = True,
 ) -> None:
     """CPU ms per image of PNG (levels 0, 1, 3, 6, 9), WebP and JPEG on the sim model's
-    pictures, one thread; no broker needed."""
+    pictures (and two photographs, as the reference), one thread; no broker needed."""
     from infra.bench.encoding import encoding_costs, encoding_table  # noqa: PLC0415
 
-    report = encoding_costs(side=size, pictures=pictures, repeats=repeats)
+    report = encoding_costs(side=size, pictures=pictures, repeats=repeats, photos=photos)
     console.print(encoding_table(report))
     if json is not None:
         json.write_text(json_module.dumps(report, indent=2) + "\n")
