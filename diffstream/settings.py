@@ -81,7 +81,13 @@ class EngineSettings(BaseModel):
     warmup: bool = True
     # torch intra-op threads on cpu; None keeps torch's default (one per core). Process-wide.
     cpu_threads: int | None = Field(None, gt=0)
-    png_compress_level: int = Field(6, ge=0, le=9)
+    # The built-in ``sim`` model (a simulated accelerator): a call of b images takes
+    # sim_ms_per_image * b ** sim_batch_alpha ms (0.8: a batch of 8 costs 5.3 images' time).
+    sim_ms_per_image: float = Field(40.0, gt=0)
+    sim_batch_alpha: float = Field(0.8, ge=0, le=1)
+    # 1, not zlib's 6: at 512x512 it takes 2.5x less CPU per image for 15% more bytes
+    # (README, "Encoding costs": `diffstream bench encoding`).
+    png_compress_level: int = Field(1, ge=0, le=9)
     jpeg_quality: int = Field(95, ge=1, le=100)
     webp_quality: int = Field(90, ge=1, le=100)
 

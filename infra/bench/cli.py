@@ -29,6 +29,9 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
     latency_requests: Annotated[int, typer.Option(min=1, help="one-at-a-time requests")] = 40,
     control_plane_events: Annotated[int, typer.Option(min=1, help="events per run")] = 20_000,
     null_requests: Annotated[int, typer.Option(min=1, help="null-model requests per run")] = 200,
+    sim_requests: Annotated[
+        int, typer.Option(min=1, help="512x512 requests per accelerator_busy_ratio run")
+    ] = 200,
     model: Annotated[str, typer.Option(help="model for the efficiency figures")] = "tiny-sd",
     size: Annotated[int, typer.Option(min=8, help="image side in pixels")] = 64,
     steps: Annotated[int, typer.Option(min=1, help="inference steps")] = 10,
@@ -44,8 +47,9 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
         Path | None, typer.Option(help="write cProfile stats of each role's thread here")
     ] = None,
 ) -> None:
-    """Pipeline vs bare diffusers loop, batching gain, added latency, control plane
-    (`bench gateway`: the HTTP gateway's figures)."""
+    """Pipeline vs bare diffusers loop, batching gain, added latency, control plane, a
+    simulated accelerator's busy ratio (`bench gateway`: the HTTP gateway's figures;
+    `bench encoding`: encoding costs)."""
     if ctx.invoked_subcommand is not None:
         return
     options = BenchOptions(
@@ -55,6 +59,7 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
         latency_requests=latency_requests,
         control_plane_events=control_plane_events,
         null_requests=null_requests,
+        sim_requests=sim_requests,
         model=model,
         side=size,
         steps=steps,
@@ -98,4 +103,26 @@ def bench_gateway(  # noqa: PLR0917 (typer: one parameter per option)
     console.print(gateway_table(report))
     if json is not None:
         json.write_text(json_module.dumps(report, indent=2, default=str) + "\n")
+        console.print(f"figures written to {json}")
+
+
+def bench_encoding(
+    json: Annotated[
+        Path | None, typer.Option(help="also write the figures as JSON to this file")
+    ] = None,
+    size: Annotated[int, typer.Option(min=8, help="image side in pixels")] = 512,
+    pictures: Annotated[int, typer.Option(min=1, help="distinct pictures")] = 4,
+    repeats: Annotated[int, typer.Option(min=1, help="encodes of each picture")] = 3,
+    photos: Annotated[
+        bool, typer.Option("--photos/--no-photos", help="also encode scikit-learn's photographs")
+    ] = True,
+) -> None:
+    """CPU ms per image of PNG (levels 0, 1, 3, 6, 9), WebP and JPEG on the sim model's
+    pictures (and two photographs, as the reference), one thread; no broker needed."""
+    from infra.bench.encoding import encoding_costs, encoding_table  # noqa: PLC0415
+
+    report = encoding_costs(side=size, pictures=pictures, repeats=repeats, photos=photos)
+    console.print(encoding_table(report))
+    if json is not None:
+        json.write_text(json_module.dumps(report, indent=2) + "\n")
         console.print(f"figures written to {json}")

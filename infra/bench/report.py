@@ -12,6 +12,7 @@ TARGETS = {
     "added_latency_p50_ms": "<= 20",
     "added_latency_p99_ms": "<= 50",
     "control_plane_events_per_s": ">= 50,000",
+    "accelerator_busy_ratio": ">= 0.95",
 }
 
 
@@ -106,5 +107,16 @@ def table(report: dict[str, Any]) -> Table:
         "",
         f"{null['requests']} requests at once, 64x64, processor batch "
         f"{null['processor_batch']}, end to end",
+    )
+    sim = report["accelerator"]
+    out.add_row(
+        f"accelerator_busy_ratio (sim {sim['sim_images_per_s']:g} img/s)",
+        _spread_text(sim["busy_ratio"], 3),
+        TARGETS["accelerator_busy_ratio"],
+        f"{sim['requests']} requests at once, {sim['side']}x{sim['side']} PNG level "
+        f"{sim['png_compress_level']}, processor batch {sim['processor_batch']}; "
+        f"{_spread_text(sim['gap_ms_per_call'], 0)} ms between calls; end to end "
+        f"{_spread_text(sim['end_to_end_busy_ratio'], 3)}, "
+        f"{_spread_text(sim['pipeline_images_per_s'], 1)} img/s",
     )
     return out

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from diffstream.settings import Settings
+from infra.bench.accelerator import accelerator_busy, sim_engine_settings
 from infra.bench.conditions import machine_conditions
 from infra.bench.control_plane import events_per_core, null_model_ceiling
 from infra.bench.efficiency import Workload, compare
@@ -31,6 +32,8 @@ class BenchOptions:
     latency_requests: int = 40
     control_plane_events: int = 20_000
     null_requests: int = 200
+    # Requests per accelerator_busy_ratio round (8 s of the simulated 25 img/s).
+    sim_requests: int = 200
     model: str = "tiny-sd"
     side: int = 64
     steps: int = 10
@@ -45,6 +48,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
     """Measure everything once (each figure ``repeats`` times); the report as a dict."""
     from processors.engine.engine import InferenceEngine  # noqa: PLC0415  # brings torch
     from processors.engine.null_model import NULL_MODEL  # noqa: PLC0415
+    from processors.engine.sim_model import SIM_MODEL  # noqa: PLC0415
     from processors.serve import quiet_model_libraries  # noqa: PLC0415
 
     began = time.perf_counter()
@@ -54,8 +58,14 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
         LocalStack(settings).up()
     quiet_model_libraries()
     work = Workload(model=options.model, side=options.side, steps=options.steps)
+    preload = list(dict.fromkeys([options.model, NULL_MODEL, SIM_MODEL]))
     engine_settings = settings.engine.model_copy(
-        update={"device": options.device, "preload": [options.model, NULL_MODEL]}
+        update={
+            "device": options.device,
+            "preload": preload,
+            "max_loaded_models": max(settings.engine.max_loaded_models, len(preload)),
+            **sim_engine_settings(),
+        }
     )
     engine = InferenceEngine(engine_settings, home=settings.home)
     engine.load()
@@ -156,9 +166,14 @@ def _measure(
             for r in range(options.repeats)
         ]
         batch = harness.settings.processor.max_batch_size
+        # The same processor and sink, with the sim model (a simulated 25 img/s accelerator).
+        out["accelerator"] = accelerator_busy(
+            harness, engine, options.sim_requests, options.repeats
+        )
     out["null_model"] = {
         "requests": options.null_requests,
         "processor_batch": batch,
         "requests_per_s": spread(ceilings).as_dict(),
     }
     out["null_model_requests_per_s"] = out["null_model"]["requests_per_s"]["median"]
+    out["accelerator_busy_ratio"] = out["accelerator"]["busy_ratio"]["median"]

@@ -3,8 +3,9 @@
 A name resolves, in order, to:
 1. a built-in model: ``tiny-sd`` (random weights, built on first use into the models
    directory), ``digits`` (handwritten digits, weights committed with the code; a
-   retrained copy in ``models_dir/digits`` takes precedence), or ``null`` (a fixed image
-   with no compute, for measuring the pipeline around a model);
+   retrained copy in ``models_dir/digits`` takes precedence), ``null`` (a fixed image
+   with no compute, for measuring the pipeline around a model) or ``sim`` (a simulated
+   accelerator: a set time per batch, no CPU, pictures that cost a photograph's encoding);
 2. a directory ``models_dir/<name>`` holding a diffusers pipeline (``model_index.json``),
    or an absolute path to such a directory;
 3. a diffusers model id, loaded from the local Hugging Face cache, or from the hub only when
@@ -31,6 +32,7 @@ from processors.engine.digits import PACKAGED_WEIGHTS
 from processors.engine.null_model import NULL_MODEL, NullPipeline
 from processors.engine.schedulers import make_scheduler
 from processors.engine.settings import EngineSettings
+from processors.engine.sim_model import SIM_MODEL, SimPipeline
 from processors.engine.speedups import apply_speedups
 from processors.engine.tiny_sd import TINY_SD, ensure_tiny_sd
 from processors.exceptions import InferenceError, ModelLoadError, ModelNotFoundError
@@ -90,6 +92,11 @@ class ModelRegistry:
             TINY_SD: self._load_tiny_sd,
             DIGITS_MODEL: self._load_digits,
             NULL_MODEL: NullPipeline,
+            SIM_MODEL: functools.partial(
+                SimPipeline,
+                ms_per_image=settings.sim_ms_per_image,
+                batch_alpha=settings.sim_batch_alpha,
+            ),
         }
 
     @property

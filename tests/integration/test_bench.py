@@ -30,6 +30,7 @@ TINY = BenchOptions(
     latency_requests=3,
     control_plane_events=500,
     null_requests=8,
+    sim_requests=16,
     steps=2,
     device="cpu",
     bring_stack_up=False,
@@ -47,6 +48,7 @@ def test_bench_reports_every_figure(settings: Settings, tmp_path: Path) -> None:
         "added_latency_p99_ms",
         "control_plane_events_per_s",
         "null_model_requests_per_s",
+        "accelerator_busy_ratio",
     ):
         assert figures[key] > 0, key
     assert figures["added_latency_ms"]["p50"] <= figures["added_latency_ms"]["p99"]
@@ -57,4 +59,9 @@ def test_bench_reports_every_figure(settings: Settings, tmp_path: Path) -> None:
     assert figures["efficiency"]["batch8"]["images_per_round"] == 8
     stages = figures["added_latency_ms"]["stages_p50"]
     assert set(stages) == {"to_inference", "result_handoff", "storage", "completed_handoff"}
-    assert table(report).row_count == 11
+    sim = figures["accelerator"]
+    assert figures["accelerator_busy_ratio"] <= 1.0
+    assert (sim["sim_images_per_s"], sim["side"], sim["output_format"]) == (25.0, 512, "png")
+    assert sim["png_compress_level"] == Settings().engine.png_compress_level
+    assert 0 < sim["end_to_end_busy_ratio"]["median"] <= figures["accelerator_busy_ratio"]
+    assert table(report).row_count == 12
