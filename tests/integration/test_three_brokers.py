@@ -58,6 +58,7 @@ def test_topics_are_replicated_three_times_with_two_in_sync(cluster: LocalStack)
     assert config["min.insync.replicas"].value == "2"
 
 
+@pytest.mark.timeout(420)  # past the 300 s wait below, so a miss names the requests
 def test_every_role_survives_a_broker_kill_on_three_brokers(
     cluster: LocalStack, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
