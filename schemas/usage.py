@@ -61,8 +61,9 @@ def new_usage(
     delivered = [(int(i["width"]), int(i["height"])) for i in images]
     if queue_s is None:
         submitted = request.get("submitted_at")
-        waited = (recorded_at - submitted).total_seconds() if _aware(submitted) else 0.0
-        queue_s = waited
+        queue_s = 0.0
+        if isinstance(submitted, datetime) and submitted.tzinfo is not None:
+            queue_s = (recorded_at - submitted).total_seconds()
     record = GenerationUsage(
         request_id=request["request_id"],
         recorded_at=recorded_at,
@@ -116,7 +117,7 @@ def completed_usage(result: Mapping[str, Any], completed: Mapping[str, Any]) -> 
 
 
 def committed_usage(
-    codec: Codec, topic: str, outputs: Iterable[tuple[str, Any, bytes | None, Any]]
+    codec: Codec, topic: str, outputs: Iterable[tuple[str, Any, Any, Any]]
 ) -> list[dict[str, Any]]:
     """The usage records among a committed transaction's outputs (for the metrics)."""
     return [
@@ -124,10 +125,6 @@ def committed_usage(
         for out_topic, _key, value, _headers in outputs
         if out_topic == topic and value is not None
     ]
-
-
-def _aware(value: object) -> bool:
-    return isinstance(value, datetime) and value.tzinfo is not None
 
 
 def _text(value: object) -> str | None:
