@@ -5,12 +5,26 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from producers.cli_support import console, errors, kafka_settings
 from producers.operations.positions import parse_position
-from producers.operations.usage import COLUMNS, groupings, to_csv, total, usage_report
+from producers.operations.usage import groupings, to_csv, total, usage_report
 
+# Short headers so that the table fits 80 columns; --csv names them in full (COLUMNS).
+_HEADERS = (
+    "reqs",
+    "done",
+    "failed",
+    "cancel",
+    "expired",
+    "images",
+    "Mpx·steps",
+    "accel s",
+    "wait s",
+)
 _FROM_HELP = "Offset, time (ISO 8601, now, -24h), earliest or latest; inclusive."
 
 
@@ -34,7 +48,17 @@ def usage_command(
     if as_csv:
         typer.echo(to_csv(report.rows, names), nl=False)
         return
-    table = Table(*names, *COLUMNS, title=f"{report.topic} {start} .. {end}")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        title=f"{report.topic} {start} .. {end}",
+    )
+    for index, name in enumerate(names):
+        widest = max((len(row.key[index]) for row in report.rows), default=5)
+        table.add_column(name, min_width=min(max(widest, 5), 24), overflow="fold")
+    for header in _HEADERS:
+        table.add_column(header, justify="right", no_wrap=True)
     for row in [*report.rows, total(report.rows, len(names))]:
         requests, *counts, images, pixel_steps, seconds, queue = row.values()
         table.add_row(
@@ -42,10 +66,11 @@ def usage_command(
             str(requests),
             *(str(count) for count in counts),
             str(images),
-            f"{pixel_steps:,}",
-            f"{seconds:.3f}",
-            f"{queue:.3f}",
+            f"{pixel_steps / 1e6:,.1f}",
+            f"{seconds:.2f}",
+            f"{queue:.2f}",
         )
-    console.print(table)
+    # A pipe gets 80 columns from rich: wide enough for every column rather than cut.
+    (console if console.is_terminal else Console(width=120)).print(table)
     if report.undecodable:
         console.print(f"[yellow]{report.undecodable} undecodable events skipped[/yellow]")
