@@ -91,7 +91,7 @@ def test_a_failure_is_charged_nothing_and_waited_until_it_was_decided() -> None:
 
 def test_an_invalid_request_still_gets_a_usage_event() -> None:
     # Decoded but wrong-typed fields: what an invalid request can look like.
-    odd = {"request_id": uuid.uuid4(), "model": 7, "tenant": ["x"], "steps": "many"}
+    odd: dict[str, Any] = {"request_id": uuid.uuid4(), "model": 7, "tenant": ["x"], "steps": "many"}
     failed = builders.new_failed(odd["request_id"], ErrorCode.INVALID_REQUEST, "bad")
     usage = _round_trip(failed_usage(odd, failed, lane="interactive"))
     assert (usage["model"], usage["tenant"], usage["queue_s"]) == (None, None, 0.0)
