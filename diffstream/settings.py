@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from diffstream.port_ranges import canonical_port_range
+from diffstream.usage_metrics import UsageSettings
 
 KafkaConfig = dict[str, str | int | float | bool]
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -321,6 +322,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = WebhookSettings()
     view: ViewSettings = ViewSettings()
     run: RunSettings = RunSettings()
+    usage: UsageSettings = UsageSettings()
 
     @field_validator("home", "artifacts_dir")
     @classmethod

@@ -48,6 +48,7 @@ def result_record(
             queued_s=max(queued, 0.0), inference_s=result.inference_s + result.encode_s
         ),
         source=source,
+        accelerator_s=result.accelerator_s,
     )
 
 

@@ -66,6 +66,8 @@ from schemas.topics import (
     RESULTS_MAX_MESSAGE_BYTES,
     STATUS,
 )
+from schemas.usage import failed_usage, lane_of
+from schemas.usage_events import UsageEvents
 
 if TYPE_CHECKING:
     from processors.engine.engine import InferenceEngine
@@ -115,6 +117,7 @@ class StreamProcessor:
         self.codec = codec or Codec(settings)
         registry = registry or CollectorRegistry()
         self.metrics = ProcessorMetrics.create(registry)
+        self.usage = UsageEvents(settings, self.codec, registry)
         registry.register(GpuCollector())  # empty without CUDA
         self._claim = claim_instance_id(ROLE, settings.home, self.config.instance_id)
         self.instance_id = self._claim.instance_id
@@ -252,6 +255,7 @@ class StreamProcessor:
         """Take the committed statuses into the table at once."""
         for status in prepared.statuses:
             self.ledger.note(status)
+        self.usage.committed(outputs)
 
     def dropped(self, prepared: Cycle, reason: str) -> None:
         """Attempts of a cycle given up on purpose are no crashes."""
@@ -282,10 +286,11 @@ class StreamProcessor:
                 outputs.append(self._dead_letter(item.message, getattr(item, "error", None)))
             elif decision == REFUSE:
                 assert isinstance(item, Refused)
-                outputs += self._failed_events(prepared, item.request, item.failed, item.state)
+                outputs += self._failed_events(prepared, item, item.failed, item.state)
             elif decision == CONFLICT:
                 failed = duplicate_failed(item.request, source=_source_of(item))
                 outputs.append(self._failed_event(failed))
+                outputs.append(self._usage_event(item, failed))
                 self._count_failure(failed, item.message)
             elif decision == CRASHED:
                 assert isinstance(item, Admitted)
@@ -297,7 +302,7 @@ class StreamProcessor:
                 failed = inference_failed(
                     item.request, error, source=item.source, attempt=self.config.max_crashes
                 )
-                outputs += self._failed_events(prepared, item.request, failed, RequestState.FAILED)
+                outputs += self._failed_events(prepared, item, failed, RequestState.FAILED)
                 outputs.append(self._dead_letter(item.message, error))
             else:
                 self.metrics.requests.labels("duplicate").inc()
@@ -318,14 +323,15 @@ class StreamProcessor:
         self, cycle: Cycle, item: Admitted, outcome: Outcome, started: datetime
     ) -> list[Output]:
         request, key = item.request, str(item.request["request_id"]).encode()
-        lane = "batch" if item.message.topic() == self.lanes.batch_topic else "interactive"
         queued = (started - request["submitted_at"]).total_seconds()
-        self.metrics.queue_wait_seconds.labels(lane).observe(max(queued, 0.0))
+        self.metrics.queue_wait_seconds.labels(lane_of(item.message.topic())).observe(
+            max(queued, 0.0)
+        )
         if isinstance(outcome, PassFailure):
             failed = inference_failed(
                 request, outcome.error, source=item.source, attempt=max(outcome.attempts, 1)
             )
-            return self._failed_events(cycle, request, failed, RequestState.FAILED)
+            return self._failed_events(cycle, item, failed, RequestState.FAILED, queued)
         record = result_record(
             request, outcome, source=item.source, attempt=1, inference_started=started
         )
@@ -342,15 +348,24 @@ class StreamProcessor:
     def _failed_events(
         self,
         cycle: Cycle,
-        request: dict[str, Any],
+        item: Admitted | Refused,
         failed: dict[str, Any],
         state: RequestState,
+        queued: float | None = None,
     ) -> list[Output]:
         status = status_record(
-            request, state, source=failed["source"], attempt=failed["attempt"], failed=failed
+            item.request, state, source=failed["source"], attempt=failed["attempt"], failed=failed
         )
         self._count_failure(failed, None)
-        return [self._failed_event(failed), self._status_event(cycle, status)]
+        usage = self._usage_event(item, failed, queued)
+        return [self._failed_event(failed), self._status_event(cycle, status), usage]
+
+    def _usage_event(
+        self, item: Admitted | Refused, failed: dict[str, Any], queued: float | None = None
+    ) -> Output:
+        """Metered in the failure's transaction: exactly one per GenerationFailed."""
+        lane = lane_of(item.message.topic())
+        return self.usage.output(failed_usage(item.request, failed, lane=lane, queue_s=queued))
 
     def _failed_event(self, failed: dict[str, Any]) -> Output:
         return Output(

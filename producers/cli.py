@@ -1,5 +1,6 @@
 """Producer commands of the ``diffstream`` CLI: publish, backfill, replay, offsets, dlq,
-subscribe, watch, cancel (the last three in ``watch_cli``, dlq in ``dlq_cli``).
+subscribe, watch, cancel (those three in ``watch_cli``), usage (``usage_cli``; dlq in
+``dlq_cli``).
 
 ``app`` is merged into the top-level CLI (``app.add_typer(producers_app)``); it also runs
 on its own as ``python -m producers.cli``. Exit codes: 0 ok, 1 a request failed (or a
@@ -31,6 +32,7 @@ from producers.operations.field_text import assignment, callback, coerce, parse_
 from producers.operations.offset_reset import Target, reset_offsets
 from producers.operations.positions import parse_position
 from producers.operations.replay import replay as run_replay
+from producers.usage_cli import usage_command
 from producers.watch_cli import app as watch_app
 from schemas.events import Lane
 
@@ -41,6 +43,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(keys_app, name="keys")
 app.add_typer(watch_app)  # subscribe, watch, cancel
 app.command("gateway")(gateway_command)
+app.command("usage")(usage_command)
 
 _SIZE = re.compile(r"(\d+)[xX](\d+)")
 _DURATION = re.compile(r"\+?(\d+(?:\.\d+)?)([smhd])")

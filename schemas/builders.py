@@ -166,8 +166,10 @@ def new_result(
     images: Iterable[Mapping[str, Any]],
     timings: Mapping[str, Any],
     source: Mapping[str, Any],
+    accelerator_s: float | None = None,
 ) -> dict[str, Any]:
-    """A GenerationResult: a request's generated images, carrying the request itself."""
+    """A GenerationResult: a request's generated images, carrying the request itself, and
+    ``accelerator_s``, its share of the pipeline calls' time (for ``schemas.usage``)."""
     record = GenerationResult(
         request_id=request["request_id"],
         attempt=attempt,
@@ -176,6 +178,7 @@ def new_result(
         revision=revision,
         images=[_generated(image) for image in images],
         timings=_timings(timings),
+        accelerator_s=accelerator_s,
         source=_source(source),
         # The decoded (or built) request travels on as it is: the codec checks it on encode.
         request=cast(GenerationRequest, request),

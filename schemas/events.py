@@ -21,6 +21,7 @@ class EventName(StrEnum):
     CANCEL = "GenerationCancel"
     PROGRESS = "GenerationProgress"
     TENANT_KEY = "TenantKey"
+    USAGE = "GenerationUsage"
 
     @property
     def fullname(self) -> str:
@@ -66,6 +67,15 @@ class ErrorCode(StrEnum):
     INFERENCE_CRASH = "inference_crash"
     EXPIRED_IN_TRANSIT = "expired_in_transit"
     UNKNOWN = "unknown"
+
+
+class UsageOutcome(StrEnum):
+    """How a request ended, as metered (GenerationUsage.outcome)."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
 
 
 class RequestState(StrEnum):

@@ -24,6 +24,7 @@ from schemas.builders import (
     timings,
 )
 from schemas.events import ErrorCode, EventName, RequestState
+from schemas.usage import completed_usage
 
 # A real 1x1 PNG, so that consumers that open the image can.
 TINY_PNG = bytes.fromhex(
@@ -64,10 +65,11 @@ def example(event: EventName | str) -> dict[str, Any]:
         images=[image],
         timings=spent,
         source=source,
+        accelerator_s=0.42,
     )
     if name is EventName.RESULT:
         return result
-    if name is EventName.COMPLETED:
+    if name in {EventName.COMPLETED, EventName.USAGE}:
         stored = stored_image(
             image,
             uri=f"s3://diffstream/images/{request['request_id']}/0.png",
@@ -76,7 +78,8 @@ def example(event: EventName | str) -> dict[str, Any]:
         )
         # Completed 0.9 s after submission, as an end-to-end time for readers to show.
         finished = request["submitted_at"] + timedelta(seconds=0.9)
-        return new_completed(result, [stored], storage_s=0.02, completed_at=finished)
+        completed = new_completed(result, [stored], storage_s=0.02, completed_at=finished)
+        return completed if name is EventName.COMPLETED else completed_usage(result, completed)
     failed = new_failed(
         request["request_id"],
         ErrorCode.INFERENCE_ERROR,

@@ -113,6 +113,8 @@ class GenerationResult(TypedDict):
     revision: str | None
     images: list[GeneratedImage]
     timings: Timings
+    # v2: the request's share of its pipeline calls' time (None from v1 writers).
+    accelerator_s: float | None
     source: SourceCoordinates
     request: GenerationRequest
 
@@ -222,3 +224,21 @@ class TenantKey(TypedDict):
     images_per_min: int
     max_in_flight: int
     webhook_secret: str
+
+
+class GenerationUsage(TypedDict):
+    """What one terminal outcome used (``diffusion.usage``), for metering."""
+
+    request_id: RequestId
+    recorded_at: datetime
+    outcome: str
+    error_code: str | None
+    tenant: str | None
+    model: str | None
+    revision: str | None
+    lane: str
+    batch_id: str | None
+    images: int
+    pixel_steps: int
+    accelerator_s: float
+    queue_s: float

@@ -30,6 +30,7 @@ CANCELLATIONS = "diffusion.cancellations"
 WEBHOOKS_DLQ = "diffusion.webhooks.dlq"
 PROGRESS = "diffusion.progress"
 TENANT_KEYS = "diffusion.tenant-keys"
+USAGE = "diffusion.usage"
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
@@ -95,6 +96,12 @@ TOPICS: tuple[TopicSpec, ...] = (
         3,
         {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"},
         "compacted: TenantKey per key hash (API keys, limits, webhook secrets)",
+    ),
+    TopicSpec(
+        USAGE,
+        12,
+        {"retention.ms": str(13 * WEEK_MS)},
+        "metering: one GenerationUsage per terminal outcome, in the outcome's transaction",
     ),
 )
 

@@ -37,6 +37,8 @@ from schemas.dlq import coordinates, dead_letter
 from schemas.events import EventName, RequestState
 from schemas.exceptions import DecodeError
 from schemas.topics import COMPLETED, DLQ, FAILED, RESULTS, STATUS, retention_ms
+from schemas.usage import completed_usage, failed_usage, lane_of
+from schemas.usage_events import UsageEvents
 from sinks.exceptions import StorageUnavailableError
 from sinks.image_urls import ImageUrls
 from sinks.metrics import ImageSinkMetrics
@@ -69,7 +71,10 @@ class ImageSink:
         self.settings = settings
         self.config = settings.sink
         self.codec = codec or Codec(settings)
-        self.metrics = ImageSinkMetrics.create(registry or CollectorRegistry())
+        registry = registry or CollectorRegistry()
+        self.metrics = ImageSinkMetrics.create(registry)
+        # Completions and results lost in transit are metered here, in their transaction.
+        self.usage = UsageEvents(settings, self.codec, registry)
         self.store = store or ImageStore(settings)
         self.urls = ImageUrls(settings)
         self._claim = claim_instance_id(ROLE, settings.home, self.config.instance_id)
@@ -171,7 +176,10 @@ class ImageSink:
                     self.codec.headers(EventName.STATUS),
                 )
             )
+            lane = lane_of((status.get("source") or {}).get("topic"))
+            outputs.append(self.usage.output(failed_usage(status, failed, lane=lane)))
         loop.commit(outputs, gaps)
+        self.usage.committed(outputs)
         self.metrics.requests.labels("expired_in_transit").inc(len(lost))
 
     def admit(self, message: Message) -> dict[str, Any] | Output:
@@ -230,6 +238,7 @@ class ImageSink:
         """Count the stored results."""
         completed = sum(1 for item in prepared if isinstance(item.item, dict))
         self.metrics.requests.labels("completed").inc(completed)
+        self.usage.committed(outputs)
 
     def dropped(self, prepared: list[Admission], reason: str) -> None:
         """Nothing to undo: the objects are overwritten when the batch is stored again."""
@@ -297,6 +306,7 @@ class ImageSink:
                 self.codec.encode(EventName.STATUS, status),
                 self.codec.headers(EventName.STATUS),
             ),
+            self.usage.output(completed_usage(result, completed)),
         ]
 
     def _stored(

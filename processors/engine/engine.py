@@ -267,11 +267,14 @@ class InferenceEngine:
         images: list[list[GeneratedImage]] = [[] for _ in tasks]
         inference_s = [0.0] * len(tasks)
         encode_s = [0.0] * len(tasks)
+        share_s = [0.0] * len(tasks)
         batch_images = [0] * len(tasks)
         for jobs, output in parts:
             for t in {job.task_index for job in jobs}:
                 inference_s[t] += output.seconds
                 batch_images[t] = max(batch_images[t], len(jobs))
+            for job in jobs:
+                share_s[job.task_index] += output.seconds / len(jobs)
             for job, image in zip(jobs, output.images, strict=True):
                 started = time.perf_counter()
                 images[job.task_index].append(
@@ -286,6 +289,7 @@ class InferenceEngine:
                 images=tuple(sorted(images[t], key=lambda image: image.index)),
                 inference_s=inference_s[t],
                 encode_s=encode_s[t],
+                accelerator_s=share_s[t],
                 batch_images=batch_images[t],
             )
             for t, task in enumerate(tasks)

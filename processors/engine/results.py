@@ -32,6 +32,9 @@ class TaskResult:
     # a call share its time; after an out-of-memory split, the calls holding its images.
     inference_s: float
     encode_s: float
+    # This task's share of those calls: each call's seconds split by the images it made, so
+    # the shares of a call's tasks add up to its time (what usage metering charges).
+    accelerator_s: float
     # Images in the largest pipeline call that produced one of this task's images.
     batch_images: int
 

@@ -24,6 +24,7 @@ KINDS: dict[EventName, str] = {
     EventName.STATUS: "status",
     EventName.CANCEL: "cancel",
     EventName.PROGRESS: "progress",
+    EventName.USAGE: "usage",
 }
 
 

@@ -24,7 +24,16 @@ from producers.client.events import KINDS, Event
 from producers.exceptions import InputError
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
-from schemas.topics import COMPLETED, FAILED, PROGRESS, REQUESTS, REQUESTS_BATCH, RESULTS, STATUS
+from schemas.topics import (
+    COMPLETED,
+    FAILED,
+    PROGRESS,
+    REQUESTS,
+    REQUESTS_BATCH,
+    RESULTS,
+    STATUS,
+    USAGE,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +44,7 @@ TOPICS_OF: dict[str, tuple[str, ...]] = {
     "result": (RESULTS,),
     "request": (REQUESTS, REQUESTS_BATCH),
     "progress": (PROGRESS,),
+    "usage": (USAGE,),
 }
 
 

@@ -15,7 +15,7 @@ from diffstream.s3 import make_s3_client
 from diffstream.settings import Settings
 from infra.stack.isolated import isolated_settings
 from infra.stack.local import LocalStack
-from schemas.topics import COMPLETED
+from schemas.topics import COMPLETED, USAGE
 from sinks.images import ImageSink
 from tests.integration.restarts import assert_one_each, kill_then_rerun
 from tests.integration.sinks_support import isolate, publish_results, read_committed, result_record
@@ -94,3 +94,8 @@ def test_sigkill_mid_run_gives_one_completed_per_request(settings: Settings) -> 
     )
     assert_one_each(life, requests)
     assert len(_objects(own)) == 60
+    # Usage is written in the completions' transactions: one each, none lost, none twice.
+    usage = read_committed(own, USAGE, expected=60, timeout_s=30)
+    assert Counter(str(u["request_id"]) for u in usage) == Counter(
+        str(r["request_id"]) for r in requests
+    )

@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient
 from diffstream.settings import Settings
 from processors.outcomes import status_record
 from schemas.events import EventName, RequestState
-from schemas.topics import COMPLETED, FAILED, RESULTS, STATUS
+from schemas.topics import COMPLETED, FAILED, RESULTS, STATUS, USAGE
 from sinks.images import ImageSink
 from sinks.retention import CUTOFF_MARGIN_S
 from tests.integration.sinks_support import (
@@ -65,6 +65,7 @@ def test_results_deleted_before_storage_fail_expired_in_transit(settings: Settin
     try:
         failed = read_committed(own, FAILED, expected=3, timeout_s=90)
         completed = read_committed(own, COMPLETED, expected=1, timeout_s=60)
+        usage = read_committed(own, USAGE, expected=4, timeout_s=30)
     finally:
         stop.set()
         thread.join(30)
@@ -74,3 +75,10 @@ def test_results_deleted_before_storage_fail_expired_in_transit(settings: Settin
     assert {f["error_code"] for f in failed} == {"expired_in_transit"}
     assert "retention" in failed[0]["message"]
     assert [str(c["request_id"]) for c in completed] == [str(kept["request_id"])]
+    # Each outcome is metered once: the lost ones as expired, with nothing delivered.
+    metered = {str(u["request_id"]): (u["outcome"], u["images"]) for u in usage}
+    assert len(usage) == len(metered) == 4
+    assert metered == {
+        **{str(r["request_id"]): ("expired", 0) for r in lost},
+        str(kept["request_id"]): ("completed", 1),
+    }

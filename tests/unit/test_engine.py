@@ -122,6 +122,16 @@ def test_same_batch_twice_gives_the_same_bytes_per_task(engine: InferenceEngine)
         assert [i.data for i in one.images] == [i.data for i in two.images]
 
 
+def test_a_shared_call_is_charged_to_its_tasks_by_images(engine: InferenceEngine) -> None:
+    one, three = engine.generate(
+        [make_task(request_id="a", seed=1), make_task(request_id="b", seed=5, num_images=3)]
+    )
+    # Both waited for the whole call; usage charges each its images' share of it.
+    assert one.inference_s == three.inference_s > 0
+    assert three.accelerator_s == pytest.approx(3 * one.accelerator_s)
+    assert one.accelerator_s + three.accelerator_s == pytest.approx(one.inference_s)
+
+
 def test_batching_changes_pixels_by_rounding_at_most(engine: InferenceEngine) -> None:
     # CPU matmul/conv kernels block differently for different batch sizes, so latents differ
     # around 1e-5 and a few pixels may round the other way: bytes are stable for the same

@@ -9,6 +9,7 @@ from __future__ import annotations
 import yaml
 from prometheus_client import CollectorRegistry
 
+from diffstream.usage_metrics import UsageMetrics
 from processors.gpu_metrics import GPU_METRIC_NAMES
 from processors.metrics import ProcessorMetrics
 from producers.gateway.metrics import GatewayMetrics
@@ -19,7 +20,13 @@ from tests.dashboard_names import ALERTS, dashboard_exprs, referenced, rule_expr
 def _registered() -> set[str]:
     """Every sample name the roles' collectors can expose (counter _total, histogram parts)."""
     registry = CollectorRegistry()
-    for metrics in (ProcessorMetrics, GatewayMetrics, ImageSinkMetrics, NotifierMetrics):
+    for metrics in (
+        ProcessorMetrics,
+        GatewayMetrics,
+        ImageSinkMetrics,
+        NotifierMetrics,
+        UsageMetrics,
+    ):
         metrics.create(registry)
     names: set[str] = set()
     for family in registry.collect():
@@ -68,6 +75,7 @@ def test_dashboard_covers_what_the_issue_asks() -> None:
         "diffstream_sink_oldest_unstored_seconds",
         "diffstream_gpu_memory_reserved_bytes",
         "diffstream_gpu_utilization_percent",
+        "diffstream_usage_images_total",
     ):
         assert name in text
 

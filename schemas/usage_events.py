@@ -1,0 +1,42 @@
+"""The usage events a role writes beside its outcomes, and the counters of committed ones.
+
+Shared by the two roles that decide outcomes (the processor: failures; the image sink:
+completions and results lost in transit); each builds the record with ``schemas.usage``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from diffstream.loop_contract import Output
+from diffstream.settings import Settings
+from diffstream.usage_metrics import UsageMeter
+from schemas.codec import Codec
+from schemas.events import EventName
+from schemas.topics import USAGE
+from schemas.usage import committed_usage
+
+
+class UsageEvents:
+    """Makes the Output of a usage record and counts the committed ones."""
+
+    def __init__(self, settings: Settings, codec: Codec, registry: CollectorRegistry) -> None:
+        self.topic = settings.topic(USAGE)
+        self.codec = codec
+        self.meter = UsageMeter(settings.usage, registry)
+
+    def output(self, usage: Mapping[str, Any]) -> Output:
+        """The usage event to produce in the outcome's transaction (keyed by request)."""
+        return Output(
+            self.topic,
+            str(usage["request_id"]).encode(),
+            self.codec.encode(EventName.USAGE, usage, topic=self.topic),
+            self.codec.headers(EventName.USAGE),
+        )
+
+    def committed(self, outputs: Sequence[Output]) -> None:
+        """Count the usage a committed transaction wrote."""
+        self.meter.count(committed_usage(self.codec, self.topic, outputs))
