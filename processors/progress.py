@@ -13,9 +13,9 @@ import time
 from diffstream.kafka import make_producer
 from diffstream.settings import Settings
 from processors.engine.results import StepProgress
-from schemas.builders import new_progress
 from schemas.codec import Codec
 from schemas.events import EventName
+from schemas.signals import new_progress
 from schemas.topics import PROGRESS
 
 

@@ -55,6 +55,7 @@ from processors.tracing import trace_request
 from schemas.codec import Codec
 from schemas.decode_retries import DecodeRetries
 from schemas.dlq import dead_letter
+from schemas.event_output import event_output
 from schemas.events import EventName, RequestState
 from schemas.fingerprint import request_fingerprint
 from schemas.topics import (
@@ -322,7 +323,7 @@ class StreamProcessor:
     def _admitted_events(
         self, cycle: Cycle, item: Admitted, outcome: Outcome, started: datetime
     ) -> list[Output]:
-        request, key = item.request, str(item.request["request_id"]).encode()
+        request = item.request
         queued = (started - request["submitted_at"]).total_seconds()
         self.metrics.queue_wait_seconds.labels(lane_of(item.message.topic())).observe(
             max(queued, 0.0)
@@ -335,11 +336,8 @@ class StreamProcessor:
         record = result_record(
             request, outcome, source=item.source, attempt=1, inference_started=started
         )
-        result = Output(
-            self.settings.topic(RESULTS),
-            key,
-            self.codec.encode(EventName.RESULT, record),
-            self.codec.headers(EventName.RESULT, traceparent=request.get("traceparent")),
+        result = event_output(
+            self.codec, self.settings.topic(RESULTS), EventName.RESULT, record, trace=request
         )
         status = status_record(request, RequestState.GENERATED, source=item.source)
         self.metrics.requests.labels("generated").inc()
@@ -368,12 +366,7 @@ class StreamProcessor:
         return self.usage.output(failed_usage(item.request, failed, lane=lane, queue_s=queued))
 
     def _failed_event(self, failed: dict[str, Any]) -> Output:
-        return Output(
-            self.settings.topic(FAILED),
-            str(failed["request_id"]).encode(),
-            self.codec.encode(EventName.FAILED, failed),
-            self.codec.headers(EventName.FAILED),
-        )
+        return event_output(self.codec, self.settings.topic(FAILED), EventName.FAILED, failed)
 
     def _count_failure(self, failed: dict[str, Any], message: Message | None) -> None:
         self.metrics.requests.labels("failed").inc()
@@ -387,12 +380,7 @@ class StreamProcessor:
 
     def _status_event(self, cycle: Cycle, status: dict[str, Any]) -> Output:
         cycle.statuses.append(status)
-        return Output(
-            self.settings.topic(STATUS),
-            str(status["request_id"]).encode(),
-            self.codec.encode(EventName.STATUS, status),
-            self.codec.headers(EventName.STATUS),
-        )
+        return event_output(self.codec, self.settings.topic(STATUS), EventName.STATUS, status)
 
     def _dead_letter(self, message: Message, error: BaseException | None) -> Output:
         self.metrics.requests.labels("dead_letter").inc()

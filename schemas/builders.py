@@ -1,4 +1,5 @@
-"""One builder per event (and per nested record), the only place event records are made.
+"""One builder per event (and per nested record), the only place event records are made
+(with ``schemas.signals`` for cancel and progress, ``schemas.usage`` for usage).
 
 Each builder constructs the record's ``TypedDict`` from ``schemas.records``, so mypy checks
 every key and value against the types a unit test checks against the ``.avsc`` files. They
@@ -21,10 +22,8 @@ from schemas.records import (
     Callback,
     FieldProblem,
     GeneratedImage,
-    GenerationCancel,
     GenerationCompleted,
     GenerationFailed,
-    GenerationProgress,
     GenerationRequest,
     GenerationResult,
     Lineage,
@@ -305,39 +304,6 @@ def new_status(
         source=_source(source) if source is not None else None,
         fingerprint=request_fingerprint(request),
         callback=_status_callback((failed.get("context") or {}) if failed is not None else request),
-    )
-    return {**record}
-
-
-def new_cancel(
-    request_id: RequestId,
-    *,
-    reason: str | None = None,
-    tenant: str | None = None,
-    traceparent: str | None = None,
-) -> dict[str, Any]:
-    """A GenerationCancel: asks that ``request_id`` not run (``tenant`` must match its own)."""
-    record = GenerationCancel(
-        request_id=request_id,
-        requested_at=now_millis(),
-        reason=reason,
-        tenant=tenant,
-        traceparent=traceparent,
-    )
-    return {**record}
-
-
-def new_progress(
-    request_id: RequestId, *, step: int, steps: int, attempt: int, model: str | None
-) -> dict[str, Any]:
-    """A GenerationProgress: ``step`` of ``steps`` denoising steps are done."""
-    record = GenerationProgress(
-        request_id=request_id,
-        step=step,
-        steps=steps,
-        attempt=attempt,
-        updated_at=now_millis(),
-        model=model,
     )
     return {**record}
 

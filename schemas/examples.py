@@ -10,10 +10,8 @@ from typing import Any
 from schemas.builders import (
     generated_image,
     lineage,
-    new_cancel,
     new_completed,
     new_failed,
-    new_progress,
     new_request,
     new_result,
     new_status,
@@ -24,6 +22,7 @@ from schemas.builders import (
     timings,
 )
 from schemas.events import ErrorCode, EventName, RequestState
+from schemas.signals import new_cancel, new_progress
 from schemas.usage import completed_usage
 
 # A real 1x1 PNG, so that consumers that open the image can.

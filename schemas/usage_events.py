@@ -15,6 +15,7 @@ from diffstream.loop_contract import Output
 from diffstream.settings import Settings
 from diffstream.usage_metrics import UsageMeter
 from schemas.codec import Codec
+from schemas.event_output import event_output
 from schemas.events import EventName
 from schemas.topics import USAGE
 from schemas.usage import committed_usage
@@ -30,12 +31,7 @@ class UsageEvents:
 
     def output(self, usage: Mapping[str, Any]) -> Output:
         """The usage event to produce in the outcome's transaction (keyed by request)."""
-        return Output(
-            self.topic,
-            str(usage["request_id"]).encode(),
-            self.codec.encode(EventName.USAGE, usage, topic=self.topic),
-            self.codec.headers(EventName.USAGE),
-        )
+        return event_output(self.codec, self.topic, EventName.USAGE, usage)
 
     def committed(self, outputs: Sequence[Output]) -> None:
         """Count the usage a committed transaction wrote."""

@@ -34,6 +34,7 @@ from schemas.builders import new_completed, new_status, now_millis, stored_image
 from schemas.codec import Codec
 from schemas.decode_retries import DecodeRetries
 from schemas.dlq import coordinates, dead_letter
+from schemas.event_output import event_output
 from schemas.events import EventName, RequestState
 from schemas.exceptions import DecodeError
 from schemas.topics import COMPLETED, DLQ, FAILED, RESULTS, STATUS, retention_ms
@@ -159,23 +160,15 @@ class ImageSink:
         outputs: list[Output] = []
         for status in lost:
             failed = expired_in_transit(status, self._retention_s)
-            key = str(status["request_id"]).encode()
-            outputs.append(
-                Output(
-                    self.settings.topic(FAILED),
-                    key,
-                    self.codec.encode(EventName.FAILED, failed),
-                    self.codec.headers(EventName.FAILED),
-                )
-            )
-            outputs.append(
-                Output(
+            outputs += [
+                event_output(self.codec, self.settings.topic(FAILED), EventName.FAILED, failed),
+                event_output(
+                    self.codec,
                     self.settings.topic(STATUS),
-                    key,
-                    self.codec.encode(EventName.STATUS, failed_status(status, failed)),
-                    self.codec.headers(EventName.STATUS),
-                )
-            )
+                    EventName.STATUS,
+                    failed_status(status, failed),
+                ),
+            ]
             lane = lane_of((status.get("source") or {}).get("topic"))
             outputs.append(self.usage.output(failed_usage(status, failed, lane=lane)))
         loop.commit(outputs, gaps)
@@ -269,7 +262,6 @@ class ImageSink:
         self, result: dict[str, Any], objects: list[StoredObject], started: float
     ) -> list[Output]:
         request = result["request"]
-        key = str(result["request_id"]).encode()
         completed_at = now_millis()
         completed = new_completed(
             result,
@@ -289,23 +281,15 @@ class ImageSink:
             image_uris=[stored.uri for stored in objects],
             updated_at=completed_at,
         )
-        traceparent = request.get("traceparent")
-        tracestate = request.get("tracestate")
         return [
-            Output(
+            event_output(
+                self.codec,
                 self.settings.topic(COMPLETED),
-                key,
-                self.codec.encode(EventName.COMPLETED, completed),
-                self.codec.headers(
-                    EventName.COMPLETED, traceparent=traceparent, tracestate=tracestate
-                ),
+                EventName.COMPLETED,
+                completed,
+                trace=request,
             ),
-            Output(
-                self.settings.topic(STATUS),
-                key,
-                self.codec.encode(EventName.STATUS, status),
-                self.codec.headers(EventName.STATUS),
-            ),
+            event_output(self.codec, self.settings.topic(STATUS), EventName.STATUS, status),
             self.usage.output(completed_usage(result, completed)),
         ]
 

@@ -37,10 +37,10 @@ from producers.gateway.presign import Presigner
 from producers.gateway.settings import GatewaySettings
 from producers.gateway.view import GenerationView
 from producers.operations.backfill_file import Format, LineError, read_entries
-from schemas.builders import new_cancel
 from schemas.codec import Codec
 from schemas.events import EventName, Lane
 from schemas.exceptions import FieldError
+from schemas.signals import new_cancel
 from schemas.tenants import TenantDirectory, TenantKey
 from schemas.topics import CANCELLATIONS
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from diffstream.settings import Settings
 from producers.client.delivery import DeliveryProducer
-from schemas.builders import new_cancel
 from schemas.codec import Codec
 from schemas.events import EventName
+from schemas.signals import new_cancel
 from schemas.topics import CANCELLATIONS
 
 

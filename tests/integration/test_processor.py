@@ -22,10 +22,11 @@ from diffstream.settings import Settings
 from processors.engine.engine import InferenceEngine
 from processors.engine.settings import EngineSettings
 from processors.worker import StreamProcessor
-from schemas.builders import new_cancel, new_request, now_millis
+from schemas.builders import new_request, now_millis
 from schemas.codec import Codec
 from schemas.dlq import parse_dead_letter
 from schemas.events import EventName
+from schemas.signals import new_cancel
 from schemas.topics import (
     CANCELLATIONS,
     DLQ,

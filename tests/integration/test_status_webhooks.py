@@ -21,9 +21,9 @@ from standardwebhooks.webhooks import Webhook
 
 from diffstream.settings import Settings
 from infra.chaos.load import digits_request
-from schemas.builders import new_cancel
 from schemas.codec import Codec
 from schemas.events import EventName
+from schemas.signals import new_cancel
 from schemas.topics import CANCELLATIONS, STATUS
 from tests.integration.producing import read_all
 from tests.integration.sinks_support import SECRET, isolate, publish, wait_for

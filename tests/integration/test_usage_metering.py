@@ -19,8 +19,9 @@ from diffstream.settings import Settings
 from producers.cli import app
 from producers.operations.positions import Position
 from producers.operations.usage import usage_report
-from schemas.builders import new_cancel, new_request, now_millis
+from schemas.builders import new_request, now_millis
 from schemas.events import EventName
+from schemas.signals import new_cancel
 from schemas.topics import CANCELLATIONS, COMPLETED, FAILED, REQUESTS, REQUESTS_BATCH, USAGE
 from schemas.usage import outcome_of
 from tests.integration.isolation import isolate
