@@ -54,6 +54,8 @@ from processors.exceptions import (
 logger = logging.getLogger(__name__)
 
 WARMUP_STEPS = 2
+# A prompt every built-in model can draw (digits takes only a digit; a text model takes it too).
+WARMUP_PROMPT = "a handwritten 7"
 # For pipelines whose config does not say their native size.
 DEFAULT_WARMUP_SIDE = 512
 
@@ -334,7 +336,7 @@ class InferenceEngine:
             request_id="warmup",
             model=model.name,
             revision=model.revision,
-            prompt="warm-up",
+            prompt=WARMUP_PROMPT,
             width=side,
             height=side,
             steps=WARMUP_STEPS,

@@ -349,3 +349,13 @@ def test_speedups_behind_settings_keep_the_image(engine: InferenceEngine, models
     difference = np.abs(pixels(fast.images[0].data) - pixels(plain.images[0].data))
     assert difference.max() <= 2
     tuned.close()
+
+
+@pytest.mark.parametrize("model", ["digits", "tiny-sd"])
+def test_every_built_in_model_warms_up(model: str, tmp_path: Path) -> None:
+    # The warm-up prompt once was text that digits cannot draw: preloading it crashed.
+    engine = InferenceEngine(
+        EngineSettings(device="cpu", warmup=True, preload=(model,)), home=tmp_path
+    )
+    engine.load()
+    engine.close()
