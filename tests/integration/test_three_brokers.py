@@ -5,7 +5,7 @@ through a kill -9 of one broker with every request getting exactly one outcome."
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import pytest
@@ -82,13 +82,23 @@ def test_every_role_survives_a_broker_kill_on_three_brokers(
         time.sleep(BROKER_DOWN_S)
         victim.start()
         # Generous: after a kill on a loaded machine, leaders and the coordinator take a while.
-        reader.wait_for(expected, 300)
+        if not reader.wait_for(expected, 300):
+            pytest.fail(_stalled(stack, reader, expected))
         wait_in_sync(own, leader, 60)
         role_failed = roles.finish()
         stopped = [r.getMessage() for r in caplog.records if r.name == "infra.together"]
         assert not role_failed, f"a role stopped after the broker kill: {stopped}"
         assert not roles.failures, roles.failures
         assert_outcomes(reader, expected)
+
+
+def _stalled(stack: ChaosStack, reader: OutcomeReader, expected: Collection[str]) -> str:
+    """What a stalled run looked like: the outcomes missing and each broker's state."""
+    lines = [f"{len(expected) - reader.count_done(expected)} of {len(expected)} without outcome"]
+    for broker in stack.brokers:
+        state = "running" if broker.is_running() else "NOT running"
+        lines += [f"--- {broker.name}: {state}", broker.server.process.log_tail(15)]
+    return "\n".join(lines)
 
 
 def test_two_brokers_down_a_publish_names_the_missing_in_sync_replicas(
