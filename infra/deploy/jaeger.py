@@ -37,10 +37,15 @@ JAEGER_VERSION = "v1.76.0"
 START_TIMEOUT_S = 30.0
 
 
+def jaeger_path(settings: Settings) -> Path:
+    """Where the pinned build lives (it may not be built yet)."""
+    return settings.artifacts / f"jaeger-{JAEGER_VERSION}" / "jaeger"
+
+
 def jaeger_binary(settings: Settings) -> Path:
     """The pinned ``jaeger``, built on first use (several minutes on two cores)."""
-    install_dir = settings.artifacts / f"jaeger-{JAEGER_VERSION}"
-    binary = install_dir / "jaeger"
+    binary = jaeger_path(settings)
+    install_dir = binary.parent
     if binary.exists():
         return binary
     go = require("go", "build Jaeger from source")

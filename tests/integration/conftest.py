@@ -10,42 +10,63 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from diffstream.settings import Settings
-from infra.deploy.jaeger import JAEGER_VERSION
+from infra.deploy.jaeger import jaeger_path
+from infra.deploy.promtool import promtool_path
 from infra.stack.isolated import isolated_settings
 from infra.stack.local import LocalStack
 
-# Building Jaeger takes about 10 minutes on two cores on a fresh machine: it starts when the
-# tests are collected, at the lowest priority, and the trace test waits for it.
-_jaeger_build: subprocess.Popen[bytes] | None = None
+# Tools built from Go source (Jaeger takes about 10 minutes on two cores on a fresh machine):
+# a test marked with a tool's name gets it built in the background from collection on, at
+# the lowest priority, runs last and waits for that build. Marker -> (binary path, module).
+GO_TOOLS: dict[str, tuple[Callable[[Settings], Path], str]] = {
+    "jaeger": (jaeger_path, "infra.deploy.jaeger"),
+    "promtool": (promtool_path, "infra.deploy.promtool"),
+}
+_builds: dict[str, subprocess.Popen[bytes]] = {}
+
+
+def _build_log(marker: str) -> Path:
+    return Settings().artifacts / f"{marker}-build.log"
+
+
+def _needs_go_tool(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(marker) for marker in GO_TOOLS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests that wait for a build run last (a stable sort), so the build overlaps the rest.
+    items.sort(key=_needs_go_tool)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    global _jaeger_build  # noqa: PLW0603  # one build per session
-    wanted = any(item.get_closest_marker("jaeger") for item in session.items)
-    artifacts = Settings().artifacts
-    if not wanted or (artifacts / f"jaeger-{JAEGER_VERSION}" / "jaeger").exists():
-        return
-    artifacts.mkdir(parents=True, exist_ok=True)
-    with (artifacts / "jaeger-build.log").open("wb") as log:
-        _jaeger_build = subprocess.Popen(
-            ["nice", "-n", "19", sys.executable, "-m", "infra.deploy.jaeger", "--build-only"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    settings = Settings()
+    for marker, (path, module) in GO_TOOLS.items():
+        wanted = any(item.get_closest_marker(marker) for item in session.items)
+        if not wanted or path(settings).exists():
+            continue
+        settings.artifacts.mkdir(parents=True, exist_ok=True)
+        with _build_log(marker).open("wb") as log:
+            _builds[marker] = subprocess.Popen(
+                ["nice", "-n", "19", sys.executable, "-m", module, "--build-only"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
 
-@pytest.fixture
-def jaeger_built() -> None:
-    """Waits for the session's background Jaeger build, if one is running."""
-    if _jaeger_build is not None:
-        code = _jaeger_build.wait()
-        log = (Settings().artifacts / "jaeger-build.log").read_text(errors="replace")
-        assert code == 0, f"building Jaeger failed:\n{log[-3000:]}"
+@pytest.fixture(autouse=True)
+def _go_tools_built(request: pytest.FixtureRequest) -> None:
+    """Waits for the background build of each tool the test is marked with."""
+    for marker, build in _builds.items():
+        if request.node.get_closest_marker(marker):
+            code = build.wait()
+            log = _build_log(marker).read_text(errors="replace")
+            assert code == 0, f"building {marker} failed:\n{log[-3000:]}"
 
 
 @pytest.fixture(scope="session")

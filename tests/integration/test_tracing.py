@@ -57,7 +57,6 @@ def traced(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
 
 @pytest.mark.jaeger
 @pytest.mark.timeout(1200)  # on a fresh machine it may wait for the Jaeger build
-@pytest.mark.usefixtures("jaeger_built")
 def test_one_trace_follows_a_request_through_jaeger(
     settings: Settings, traced: Callable[[str], None]
 ) -> None:

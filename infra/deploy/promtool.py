@@ -1,0 +1,67 @@
+"""Prometheus's ``promtool``, built with ``go install`` at a pinned version and cached once.
+
+It checks ``infra/prometheus/alerts.yml`` the way Prometheus itself loads it (every PromQL
+expression parsed, every template compiled). Like Helm it lands under
+``DIFFSTREAM_HOME/artifacts``; Prometheus v3's Go module versions read ``v0.3xx.y`` for
+release 3.x.y.
+
+    python -m infra.deploy.promtool check rules infra/prometheus/alerts.yml
+    python -m infra.deploy.promtool --build-only
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from diffstream.settings import Settings
+from infra.deploy.tools import _go_env
+from infra.stack.tools import require, run_download
+
+log = logging.getLogger(__name__)
+
+PROMETHEUS_MODULE = "github.com/prometheus/prometheus"
+PROMETHEUS_VERSION = "v0.316.0"  # Prometheus 3.16.0
+
+
+def promtool_path(settings: Settings) -> Path:
+    """Where the pinned build lives (it may not be built yet)."""
+    return settings.artifacts / f"promtool-{PROMETHEUS_VERSION}" / "promtool"
+
+
+def promtool_binary(settings: Settings) -> Path:
+    """The pinned ``promtool``, built with ``go install`` on first use (minutes)."""
+    binary = promtool_path(settings)
+    if binary.exists():
+        return binary
+    go = require("go", "build promtool from source")
+    log.info("building promtool %s with go install (first run only)", PROMETHEUS_VERSION)
+    staging = binary.parent / "bin.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    run_download(
+        [go, "install", f"{PROMETHEUS_MODULE}/cmd/promtool@{PROMETHEUS_VERSION}"],
+        f"building promtool {PROMETHEUS_VERSION} with go install",
+        env={**_go_env(settings), "GOBIN": str(staging)},
+    )
+    (staging / "promtool").rename(binary)
+    shutil.rmtree(staging, ignore_errors=True)
+    return binary
+
+
+def main() -> None:
+    """Build once, then run promtool with these arguments (or just build: ``--build-only``)."""
+    logging.basicConfig(level=logging.INFO)
+    binary = promtool_binary(Settings())
+    args = sys.argv[1:]
+    if args == ["--build-only"]:
+        print(binary, flush=True)
+        return
+    sys.exit(subprocess.run([str(binary), *args], check=False).returncode)
+
+
+if __name__ == "__main__":
+    main()
