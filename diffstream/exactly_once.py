@@ -201,6 +201,14 @@ class ExactlyOnceLoop(Generic[Prepared]):
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.debug("assigned %s", partition_names(partitions))
+        # librdkafka keeps a pause across a revoke and a new assignment: a partition paused
+        # when lost (carrying, a forgotten deferral) came back paused, and nothing resumed
+        # it. What the role holds while a batch is under way it resumes itself.
+        held = self.role.held_while_working(partitions) if self._batch_partitions else []
+        held_keys = {(tp.topic, tp.partition) for tp in held}
+        free = [tp for tp in partitions if (tp.topic, tp.partition) not in held_keys]
+        if free:
+            consumer.resume(free)
         self.role.assigned(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
