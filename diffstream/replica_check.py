@@ -51,11 +51,8 @@ class ReplicaCheck:
             self._admin = make_admin(self._settings)
         try:
             metadata = self._admin.list_topics(topic, timeout=CHECK_TIMEOUT_S)
-            resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-            configs = self._admin.describe_configs([resource])[resource]
-            min_in_sync = int(configs.result(timeout=CHECK_TIMEOUT_S)["min.insync.replicas"].value)
-        except (KafkaException, KeyError, ValueError) as exc:
-            log.debug("could not look at the replicas of %s: %s", topic, exc)
+        except KafkaException as exc:
+            log.info("could not look at the brokers of %s: %s", topic, exc)
             return None
         brokers = sorted(metadata.brokers.values(), key=lambda b: b.id)
         with ThreadPoolExecutor(max(len(brokers), 1)) as pool:
@@ -65,14 +62,35 @@ class ReplicaCheck:
             for b, up in zip(brokers, answers, strict=True)
             if not up
         ]
-        up_count = len(brokers) - len(down)
-        if up_count >= min_in_sync:
+        if not down:
             return None
+        up_count = len(brokers) - len(down)
+        min_in_sync = self._min_in_sync(topic)
+        if min_in_sync is not None and up_count >= min_in_sync:
+            return None
+        needs = (
+            f"min.insync.replicas={min_in_sync}"
+            if min_in_sync is not None
+            else "its min.insync.replicas (which could not be read either)"
+        )
         return (
             f"not enough in-sync replicas: {up_count} of {len(brokers)} brokers answer "
-            f"(down: {', '.join(down)}) and {topic} needs min.insync.replicas={min_in_sync} "
-            "for an acks=all write; bring a broker back (`diffstream stack status`)"
+            f"(down: {', '.join(down)}) and {topic} needs {needs} for an acks=all write; "
+            "bring a broker back (`diffstream stack status`)"
         )
+
+    def _min_in_sync(self, topic: str) -> int | None:
+        """The topic's ``min.insync.replicas``, asked twice (the request may go to a broker
+        that is down and time out)."""
+        assert self._admin is not None
+        resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+        for _attempt in range(2):
+            try:
+                configs = self._admin.describe_configs([resource])[resource]
+                return int(configs.result(timeout=CHECK_TIMEOUT_S)["min.insync.replicas"].value)
+            except (KafkaException, KeyError, ValueError) as exc:
+                log.info("could not read min.insync.replicas of %s: %s", topic, exc)
+        return None
 
 
 def _answers(broker: BrokerMetadata) -> bool:

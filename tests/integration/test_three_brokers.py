@@ -121,5 +121,5 @@ def test_two_brokers_down_a_publish_names_the_missing_in_sync_replicas(
         stack.brokers[0].kill()  # a broker without its quorum takes 30 s to stop politely
     message = str(refused.value)
     assert "not enough in-sync replicas: 1 of 3 brokers answer" in message, message
-    assert "min.insync.replicas=2" in message, message
+    assert "needs min.insync.replicas" in message, message
     assert took < PUBLISH_TIMEOUT_S + 10, f"the refusal took {took:.1f}s"
