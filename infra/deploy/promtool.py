@@ -12,16 +12,12 @@ release 3.x.y.
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from diffstream.settings import Settings
-from infra.deploy.tools import _go_env
-from infra.stack.tools import require, run_download
-
-log = logging.getLogger(__name__)
+from infra.deploy.tools import go_install
 
 PROMETHEUS_MODULE = "github.com/prometheus/prometheus"
 PROMETHEUS_VERSION = "v0.316.0"  # Prometheus 3.16.0
@@ -34,22 +30,8 @@ def promtool_path(settings: Settings) -> Path:
 
 def promtool_binary(settings: Settings) -> Path:
     """The pinned ``promtool``, built with ``go install`` on first use (minutes)."""
-    binary = promtool_path(settings)
-    if binary.exists():
-        return binary
-    go = require("go", "build promtool from source")
-    log.info("building promtool %s with go install (first run only)", PROMETHEUS_VERSION)
-    staging = binary.parent / "bin.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    run_download(
-        [go, "install", f"{PROMETHEUS_MODULE}/cmd/promtool@{PROMETHEUS_VERSION}"],
-        f"building promtool {PROMETHEUS_VERSION} with go install",
-        env={**_go_env(settings), "GOBIN": str(staging)},
-    )
-    (staging / "promtool").rename(binary)
-    shutil.rmtree(staging, ignore_errors=True)
-    return binary
+    package = f"{PROMETHEUS_MODULE}/cmd/promtool"
+    return go_install(settings, package, PROMETHEUS_VERSION, promtool_path(settings), "promtool")
 
 
 def main() -> None:

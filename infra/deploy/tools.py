@@ -35,21 +35,25 @@ def _go_env(settings: Settings) -> dict[str, str]:
 
 def helm_binary(settings: Settings) -> Path:
     """The pinned ``helm``, built with ``go install`` on first use (a few minutes)."""
-    install_dir = settings.artifacts / f"helm-{HELM_VERSION}"
-    binary = install_dir / "helm"
+    binary = settings.artifacts / f"helm-{HELM_VERSION}" / "helm"
+    return go_install(settings, f"{HELM_MODULE}/cmd/helm", HELM_VERSION, binary, "Helm")
+
+
+def go_install(settings: Settings, package: str, version: str, binary: Path, name: str) -> Path:
+    """``binary``, built from ``package@version`` with ``go install`` unless it exists."""
     if binary.exists():
         return binary
-    go = require("go", "build Helm from source")
-    log.info("building Helm %s with go install (first run only, a few minutes)", HELM_VERSION)
-    staging = install_dir / "bin.partial"
+    go = require("go", f"build {name} from source")
+    log.info("building %s %s with go install (first run only, minutes)", name, version)
+    staging = binary.parent / "bin.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     run_download(
-        [go, "install", f"{HELM_MODULE}/cmd/helm@{HELM_VERSION}"],
-        f"building Helm {HELM_VERSION} with go install",
+        [go, "install", f"{package}@{version}"],
+        f"building {name} {version} with go install",
         env={**_go_env(settings), "GOBIN": str(staging)},
     )
-    (staging / "helm").rename(binary)
+    (staging / binary.name).rename(binary)
     shutil.rmtree(staging, ignore_errors=True)
     return binary
 
