@@ -13,8 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from schemas.codec import Codec
-from schemas.events import ErrorCode, EventName, Lane, UsageOutcome
+from schemas.events import ErrorCode, Lane, UsageOutcome
 from schemas.records import GenerationUsage
 from schemas.topics import REQUESTS_BATCH
 
@@ -114,17 +113,6 @@ def completed_usage(result: Mapping[str, Any], completed: Mapping[str, Any]) -> 
         accelerator_s=share if share is not None else result["timings"]["inference_s"],
         queue_s=result["timings"]["queued_s"],
     )
-
-
-def committed_usage(
-    codec: Codec, topic: str, outputs: Iterable[tuple[str, Any, Any, Any]]
-) -> list[dict[str, Any]]:
-    """The usage records among a committed transaction's outputs (for the metrics)."""
-    return [
-        codec.decode(value, expected=EventName.USAGE).value
-        for out_topic, _key, value, _headers in outputs
-        if out_topic == topic and value is not None
-    ]
 
 
 def _text(value: object) -> str | None:

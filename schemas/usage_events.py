@@ -18,7 +18,6 @@ from schemas.codec import Codec
 from schemas.event_output import event_output
 from schemas.events import EventName
 from schemas.topics import USAGE
-from schemas.usage import committed_usage
 
 
 class UsageEvents:
@@ -28,11 +27,18 @@ class UsageEvents:
         self.topic = settings.topic(USAGE)
         self.codec = codec
         self.meter = UsageMeter(settings.usage, registry)
+        # The records behind the outputs made since the last commit, by their encoded value:
+        # counted from here, not decoded again.
+        self._pending: dict[bytes | None, Mapping[str, Any]] = {}
 
     def output(self, usage: Mapping[str, Any]) -> Output:
         """The usage event to produce in the outcome's transaction (keyed by request)."""
-        return event_output(self.codec, self.topic, EventName.USAGE, usage)
+        output = event_output(self.codec, self.topic, EventName.USAGE, usage)
+        self._pending[output.value] = usage
+        return output
 
     def committed(self, outputs: Sequence[Output]) -> None:
-        """Count the usage a committed transaction wrote."""
-        self.meter.count(committed_usage(self.codec, self.topic, outputs))
+        """Count the usage a committed transaction wrote. A role makes and commits one
+        batch's outputs at a time: what is left pending was made for a dropped batch."""
+        pending, self._pending = self._pending, {}
+        self.meter.count(pending[o.value] for o in outputs if o.value in pending)

@@ -17,6 +17,7 @@ from schemas.codec import Codec
 from schemas.events import ErrorCode, EventName
 from schemas.examples import example
 from schemas.usage import completed_usage, failed_usage, lane_of, new_usage, outcome_of
+from schemas.usage_events import UsageEvents
 
 CODEC = Codec.without_registry()
 
@@ -191,3 +192,17 @@ def test_metric_tenants_are_read_comma_separated(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setenv("DIFFSTREAM_USAGE__METRIC_TENANTS", "acme, globex")
     assert Settings().usage.metric_tenants == ("acme", "globex")
+
+
+def test_usage_events_count_what_was_committed_and_forget_a_dropped_batch() -> None:
+    from diffstream.settings import Settings  # noqa: PLC0415
+
+    registry = CollectorRegistry()
+    events = UsageEvents(Settings(), CODEC, registry)
+    record = {**example(EventName.USAGE), "tenant": "acme", "outcome": "completed"}
+    events.output({**record, "request_id": uuid.uuid4()})  # a batch that was dropped
+    committed = [events.output({**record, "request_id": uuid.uuid4()}) for _ in range(2)]
+    events.committed(committed)
+    events.committed([])  # the dropped batch's record is not counted later either
+    labels = {"tenant": "acme", "outcome": "completed", "lane": record["lane"]}
+    assert registry.get_sample_value("diffstream_usage_requests_total", labels) == 2
