@@ -65,11 +65,14 @@ class ReplicaCheck:
         if not down:
             return None
         up_count = len(brokers) - len(down)
-        min_in_sync = self._min_in_sync(topic)
-        if min_in_sync is not None and up_count >= min_in_sync:
+        answering = (
+            next(b for b, up in zip(brokers, answers, strict=True) if up) if up_count else None
+        )
+        min_in_sync = self._min_in_sync(topic, answering)
+        if min_in_sync is not None and up_count >= min_in_sync[0]:
             return None
         needs = (
-            f"min.insync.replicas={min_in_sync}"
+            f"min.insync.replicas={min_in_sync[0]}{min_in_sync[1]}"
             if min_in_sync is not None
             else "its min.insync.replicas (which could not be read either)"
         )
@@ -79,18 +82,31 @@ class ReplicaCheck:
             "bring a broker back (`diffstream stack status`)"
         )
 
-    def _min_in_sync(self, topic: str) -> int | None:
-        """The topic's ``min.insync.replicas``, asked twice (the request may go to a broker
-        that is down and time out)."""
+    def _min_in_sync(self, topic: str, answering: BrokerMetadata | None) -> tuple[int, str] | None:
+        """The topic's ``min.insync.replicas`` and where it was read. librdkafka sends a
+        topic's DescribeConfigs to the controller the metadata names, and a KRaft broker
+        names a random broker it believes alive, often a dead one when the quorum is lost;
+        a broker's own configs go to that broker, so its setting is the fallback."""
+        topic_value = self._config_value(ConfigResource(ConfigResource.Type.TOPIC, topic))
+        if topic_value is not None:
+            return topic_value, ""
+        if answering is None:
+            return None
+        broker = ConfigResource(ConfigResource.Type.BROKER, str(answering.id))
+        broker_value = self._config_value(broker)
+        if broker_value is None:
+            return None
+        return broker_value, f" (node {answering.id}'s setting; the topic's could not be read)"
+
+    def _config_value(self, resource: ConfigResource) -> int | None:
         assert self._admin is not None
-        resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-        for _attempt in range(2):
-            try:
-                configs = self._admin.describe_configs([resource])[resource]
-                return int(configs.result(timeout=CHECK_TIMEOUT_S)["min.insync.replicas"].value)
-            except (KafkaException, KeyError, ValueError) as exc:
-                log.info("could not read min.insync.replicas of %s: %s", topic, exc)
-        return None
+        try:
+            configs = self._admin.describe_configs([resource], request_timeout=CHECK_TIMEOUT_S)
+            entry = configs[resource].result(timeout=CHECK_TIMEOUT_S)["min.insync.replicas"]
+            return int(entry.value)
+        except (KafkaException, TimeoutError, KeyError, ValueError) as exc:
+            log.info("could not read min.insync.replicas of %s: %r", resource, exc)
+            return None
 
 
 def _answers(broker: BrokerMetadata) -> bool:
