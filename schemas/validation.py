@@ -37,7 +37,7 @@ def validate_request(
     record: object, limits: RequestLimits | None = None, *, now: datetime | None = None
 ) -> list[FieldError]:
     """Every rule ``record`` breaks (empty when valid); never raises."""
-    limits = limits or RequestLimits()
+    limits = limits or _default_limits()
     now = now or datetime.now(UTC)
     try:
         return _validate(record, limits, value_checks.aware(now))
@@ -58,7 +58,7 @@ def check_request(
 
 def callback_errors(callback: object, limits: RequestLimits | None = None) -> list[FieldError]:
     """The rules a request's ``callback`` breaks (empty when it may be called)."""
-    return _callback("callback", callback, limits or RequestLimits(), datetime.now(UTC))
+    return _callback("callback", callback, limits or _default_limits(), datetime.now(UTC))
 
 
 def describe_errors(errors: list[FieldError], max_chars: int = _ERRORS_CHARS_IN_LOG) -> str:
@@ -67,6 +67,12 @@ def describe_errors(errors: list[FieldError], max_chars: int = _ERRORS_CHARS_IN_
     if len(text) > max_chars:
         text = f"{text[:max_chars]}... ({len(errors)} errors, {len(text)} characters)"
     return text
+
+
+@cache
+def _default_limits() -> RequestLimits:
+    """The limits of a check that names none (frozen settings: one instance serves all)."""
+    return RequestLimits()
 
 
 @cache
@@ -165,16 +171,16 @@ def _negative_prompt(field: str, value: object, limits: RequestLimits, _n: datet
 
 
 def _side(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
-    bounds = f"multiple of {limits.side_multiple} in [{limits.min_side}, {limits.max_side}]"
     if not value_checks.is_int(value):
-        return [value_checks.error(field, value, bounds, "is not an integer")]
-    if not limits.min_side <= value <= limits.max_side:
-        return [value_checks.error(field, value, bounds, "is out of range")]
-    if value % limits.side_multiple:
-        return [
-            value_checks.error(field, value, bounds, f"is not a multiple of {limits.side_multiple}")
-        ]
-    return []
+        problem = "is not an integer"
+    elif not limits.min_side <= value <= limits.max_side:
+        problem = "is out of range"
+    elif value % limits.side_multiple:
+        problem = f"is not a multiple of {limits.side_multiple}"
+    else:
+        return []
+    bounds = f"multiple of {limits.side_multiple} in [{limits.min_side}, {limits.max_side}]"
+    return [value_checks.error(field, value, bounds, problem)]
 
 
 def _steps(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
@@ -187,14 +193,15 @@ def _num_images(field: str, value: object, limits: RequestLimits, _n: datetime) 
 
 def _guidance_scale(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:
     low, high = limits.min_guidance_scale, limits.max_guidance_scale
-    bounds = f"a finite number in [{low}, {high}]"
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return [value_checks.error(field, value, bounds, "is not a number")]
-    if not math.isfinite(value):
-        return [value_checks.error(field, value, bounds, "is not finite")]
-    if not low <= value <= high:
-        return [value_checks.error(field, value, bounds, "is out of range")]
-    return []
+        problem = "is not a number"
+    elif not math.isfinite(value):
+        problem = "is not finite"
+    elif not low <= value <= high:
+        problem = "is out of range"
+    else:
+        return []
+    return [value_checks.error(field, value, f"a finite number in [{low}, {high}]", problem)]
 
 
 def _seed(field: str, value: object, limits: RequestLimits, _n: datetime) -> Errors:

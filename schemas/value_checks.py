@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
+from functools import cache
 from typing import TypeGuard
 from urllib.parse import urlsplit
 
@@ -45,12 +46,12 @@ def is_int(value: object) -> TypeGuard[int]:
 
 
 def int_range(field: str, value: object, low: int, high: int) -> Errors:
-    bounds = f"an integer in [{low}, {high}]"
-    if not is_int(value):
-        return [error(field, value, bounds, "is not an integer")]
-    if not low <= value <= high:
-        return [error(field, value, bounds, "is out of range")]
-    return []
+    # Every check runs on every request the control plane handles: the valid path first,
+    # and an error's words only for an error.
+    if is_int(value) and low <= value <= high:
+        return []
+    problem = "is out of range" if is_int(value) else "is not an integer"
+    return [error(field, value, f"an integer in [{low}, {high}]", problem)]
 
 
 def text(
@@ -62,27 +63,37 @@ def text(
     what: str = "text",
     multiline: bool = False,
 ) -> Errors:
+    problem = _text_problem(value, max_chars, allow_blank=allow_blank, what=what)
+    control = None
+    if problem is None:
+        assert isinstance(value, str)
+        control = (CONTROL_IN_PROSE if multiline else CONTROL_IN_LINE).search(value)
+        if control is None:
+            return []
     bounds = f"{'' if allow_blank else 'non-blank '}{what} of at most {max_chars} characters"
-    if not isinstance(value, str):
-        return [error(field, value, bounds, f"is not {what}")]
-    if not allow_blank and not value.strip():
-        return [error(field, value, bounds, "is blank")]
-    if len(value) > max_chars:
-        return [error(field, value, bounds, f"has {len(value)} characters")]
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return [error(field, value, bounds, "is not valid UTF-8 (lone surrogate)")]
-    control = (CONTROL_IN_PROSE if multiline else CONTROL_IN_LINE).search(value)
     if control is not None:
         allowed = "other than newline and tab" if multiline else "(one line, no tabs)"
-        limit = f"{bounds}, without control characters {allowed}"
+        bounds = f"{bounds}, without control characters {allowed}"
         problem = (
             f"contains control character U+{ord(control.group()):04X} at position "
             f"{control.start()}; remove it or replace it with a space"
         )
-        return [error(field, value, limit, problem)]
-    return []
+    return [error(field, value, bounds, problem or "")]
+
+
+def _text_problem(value: object, max_chars: int, *, allow_blank: bool, what: str) -> str | None:
+    """What is wrong with ``value`` as text, apart from control characters; None if nothing."""
+    if not isinstance(value, str):
+        return f"is not {what}"
+    if not allow_blank and not value.strip():
+        return "is blank"
+    if len(value) > max_chars:
+        return f"has {len(value)} characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8 (lone surrogate)"
+    return None
 
 
 def model_name(field: str, value: object, max_chars: int) -> Errors:
@@ -110,8 +121,13 @@ def uuid_value(field: str, value: object) -> Errors:
 
 
 def symbol(field: str, value: object, symbols: type[OutputFormat] | type[Lane]) -> Errors:
-    allowed = [s.value for s in symbols]
+    allowed = _values(symbols)
     return [] if value in allowed else [error(field, value, f"one of {allowed}", "is not allowed")]
+
+
+@cache
+def _values(symbols: type[OutputFormat] | type[Lane]) -> list[str]:
+    return [s.value for s in symbols]
 
 
 def url(field: str, value: object, max_chars: int) -> Errors:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json as json_module
 import logging
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from diffstream.settings import Settings
 from infra.bench.report import table
@@ -16,6 +18,13 @@ from infra.bench.runner import BenchOptions, run_bench
 
 log = logging.getLogger(__name__)
 console = Console()
+
+
+def _write_json(path: Path | None, report: dict[str, Any]) -> None:
+    """``--json``: the figures as one JSON document (times and paths as text)."""
+    if path is not None:
+        path.write_text(json_module.dumps(report, indent=2, default=str) + "\n")
+        console.print(f"figures written to {path}")
 
 
 def bench(  # noqa: PLR0917 (typer: one parameter per option)
@@ -43,6 +52,10 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
             help="also measure replication_cost_ratio on a 3-broker cluster the bench starts",
         ),
     ] = False,
+    fleet: Annotated[
+        bool,
+        typer.Option("--fleet", help="also run 1, 2 and 4 processor processes (sim, 10 img/s)"),
+    ] = False,
     profile: Annotated[
         Path | None, typer.Option(help="write cProfile stats of each role's thread here")
     ] = None,
@@ -66,12 +79,11 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
         device=device,
         profile_dir=profile,
         replication=replication,
+        fleet=fleet,
     )
     report = run_bench(Settings(), options)
     console.print(table(report))
-    if json is not None:
-        json.write_text(json_module.dumps(report, indent=2, default=str) + "\n")
-        console.print(f"figures written to {json}")
+    _write_json(json, report)
 
 
 def bench_gateway(  # noqa: PLR0917 (typer: one parameter per option)
@@ -101,9 +113,7 @@ def bench_gateway(  # noqa: PLR0917 (typer: one parameter per option)
     )
     report = run_gateway_bench(Settings(), options)
     console.print(gateway_table(report))
-    if json is not None:
-        json.write_text(json_module.dumps(report, indent=2, default=str) + "\n")
-        console.print(f"figures written to {json}")
+    _write_json(json, report)
 
 
 def bench_encoding(
@@ -123,6 +133,31 @@ def bench_encoding(
 
     report = encoding_costs(side=size, pictures=pictures, repeats=repeats, photos=photos)
     console.print(encoding_table(report))
-    if json is not None:
-        json.write_text(json_module.dumps(report, indent=2) + "\n")
-        console.print(f"figures written to {json}")
+    _write_json(json, report)
+
+
+def bench_fleet(
+    json: Annotated[
+        Path | None, typer.Option(help="also write the figures as JSON to this file")
+    ] = None,
+    requests_per_member: Annotated[
+        int, typer.Option(min=10, help="backlog per member in a throughput round")
+    ] = 120,
+) -> None:
+    """1, 2 and 4 processor processes, each with a simulated 10 img/s accelerator:
+    throughput per count, scaling_efficiency_4, a new member's time to its first result,
+    and the requests lost when a member is stopped with SIGTERM (on the running stack)."""
+    from infra.bench.fleet import FleetOptions, fleet_run, fleet_table  # noqa: PLC0415
+    from infra.stack.local import LocalStack  # noqa: PLC0415
+
+    settings = Settings()
+    LocalStack(settings).up()
+    logs = settings.home / "bench" / f"fleet-{time.strftime('%Y%m%d-%H%M%S')}"
+    options = FleetOptions(requests_per_member=requests_per_member, log_dir=logs)
+    report = fleet_run(settings, options, console.log)
+    out = Table("figure", "measured", "target", "conditions", title="diffstream bench fleet")
+    for row in fleet_table(report):
+        out.add_row(*row)
+    console.print(out)
+    console.print(f"the roles' logs: {logs}")
+    _write_json(json, report)

@@ -11,7 +11,7 @@ from typing import Any
 from diffstream.settings import Settings
 from infra.bench.accelerator import accelerator_busy, sim_engine_settings
 from infra.bench.conditions import machine_conditions
-from infra.bench.control_plane import events_per_core, null_model_ceiling
+from infra.bench.control_plane import codec_per_core, events_per_core, null_model_ceiling
 from infra.bench.efficiency import Workload, compare
 from infra.bench.harness import Harness
 from infra.bench.latency import LatencySample, added_latencies
@@ -41,6 +41,8 @@ class BenchOptions:
     bring_stack_up: bool = True
     # Also start a three-broker cluster for replication_cost_ratio (a minute more).
     replication: bool = False
+    # Also run the fleet of 1, 2 and 4 processor processes (a few minutes more).
+    fleet: bool = False
     profile_dir: Path | None = None
 
 
@@ -143,13 +145,19 @@ def _measure(
     for q in (50, 95, 99):
         out[f"added_latency_p{q}_ms"] = out["added_latency_ms"][f"p{q}"]
     runs = [events_per_core(settings, options.control_plane_events) for _ in range(options.repeats)]
+    # The bare codec alternates with the Kafka runs, so both see the same machine.
+    codec = [codec_per_core(options.control_plane_events) for _ in range(options.repeats)]
+    ratios = [run.per_core / bare for run, bare in zip(runs, codec, strict=True)]
     out["control_plane"] = {
         "events": options.control_plane_events,
         "events_per_core_s": spread([run.per_core for run in runs]).as_dict(),
         "events_per_wall_s": spread([run.wall for run in runs]).as_dict(),
         "cpu_s": [run.cpu_s for run in runs],
+        "codec_events_per_core_s": spread(codec).as_dict(),
+        "vs_codec_ratio": spread(ratios).as_dict(),
     }
     out["control_plane_events_per_s"] = out["control_plane"]["events_per_core_s"]["median"]
+    out["control_plane_vs_codec_ratio"] = out["control_plane"]["vs_codec_ratio"]["median"]
     if options.replication:
         from infra.bench.replication import replication_cost  # noqa: PLC0415
 
@@ -157,6 +165,12 @@ def _measure(
             settings, options.control_plane_events, options.repeats
         )
         out["replication_cost_ratio"] = out["replication"]["replication_cost_ratio"]
+    if options.fleet:
+        from infra.bench.fleet import FleetOptions, fleet_figures, fleet_run  # noqa: PLC0415
+
+        logs = settings.home / "bench" / f"fleet-{time.strftime('%Y%m%d-%H%M%S')}"
+        out["fleet"] = fleet_run(settings, FleetOptions(log_dir=logs), log.info)
+        out.update(fleet_figures(out["fleet"]))
     with Harness(
         settings, engine, label="null", processor={}, profile_dir=options.profile_dir
     ) as harness:

@@ -13,8 +13,7 @@ import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from confluent_kafka import Message
 from opentelemetry.trace import SpanKind
@@ -44,6 +43,15 @@ def lane_topic(settings: Settings, record: Mapping[str, Any]) -> str:
     return settings.topic(REQUESTS_BATCH if batch else REQUESTS)
 
 
+class PublisherOptions(TypedDict, total=False):
+    """``Publisher``'s keyword options, which ``AsyncPublisher`` passes on."""
+
+    publish_timeout_s: float | None
+    codec: Codec | None
+    # The trace's service.name for this process's publishes (the gateway's own).
+    service: str
+
+
 class Publisher(Closing):
     """Validates, publishes and waits for generation requests; use it as a context manager."""
 
@@ -58,7 +66,6 @@ class Publisher(Closing):
         self.settings = settings or Settings()
         self.codec = codec or Codec(self.settings)
         self._delivery = DeliveryProducer(self.settings, publish_timeout_s=publish_timeout_s)
-        # ``service``: the trace's service.name for this process's publishes (the gateway's own).
         self._tracer = tracing.tracer(service)
         self._submitted: dict[str, datetime] = {}
 
@@ -183,16 +190,9 @@ class AsyncPublisher:
     the event loop; ``async with AsyncPublisher() as publisher: ...``."""
 
     def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        publish_timeout_s: float | None = None,
-        codec: Codec | None = None,
-        service: str = "publisher",
+        self, settings: Settings | None = None, **options: Unpack[PublisherOptions]
     ) -> None:
-        self._sync = Publisher(
-            settings, publish_timeout_s=publish_timeout_s, codec=codec, service=service
-        )
+        self._sync = Publisher(settings, **options)
         self.settings = self._sync.settings
 
     async def submit(self, prompt: str, **fields: Any) -> str:
@@ -236,10 +236,5 @@ class AsyncPublisher:
     async def __aenter__(self) -> AsyncPublisher:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_: object) -> None:
         await self.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
-from types import TracebackType
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
@@ -146,12 +145,7 @@ class Subscription(Closing):
     async def __aenter__(self) -> Subscription:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, exc_type: object, *_: object) -> None:
         await asyncio.to_thread(self.close, commit=exc_type is None)
 
 

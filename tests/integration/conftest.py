@@ -20,6 +20,7 @@ from infra.deploy.jaeger import jaeger_path
 from infra.deploy.promtool import promtool_path
 from infra.stack.isolated import isolated_settings
 from infra.stack.local import LocalStack
+from tests.integration.isolation import isolate
 
 # Tools built from Go source (Jaeger takes about 10 minutes on two cores on a fresh machine):
 # a test marked with a tool's name gets it built in the background from collection on, at
@@ -82,6 +83,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 @pytest.fixture(scope="session")
 def settings(stack: LocalStack) -> Settings:
     return stack.settings
+
+
+@pytest.fixture
+def isolated(settings: Settings) -> Settings:
+    """The session stack with topics, consumer groups and a bucket of this test's own (a
+    module that needs other settings defines its own ``isolated``)."""
+    return isolate(settings)
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ def test_bench_reports_every_figure(settings: Settings, tmp_path: Path) -> None:
         "batching_gain_ratio",
         "added_latency_p99_ms",
         "control_plane_events_per_s",
+        "control_plane_vs_codec_ratio",
         "null_model_requests_per_s",
         "accelerator_busy_ratio",
     ):
@@ -64,4 +65,4 @@ def test_bench_reports_every_figure(settings: Settings, tmp_path: Path) -> None:
     assert (sim["sim_images_per_s"], sim["side"], sim["output_format"]) == (25.0, 512, "png")
     assert sim["png_compress_level"] == Settings().engine.png_compress_level
     assert 0 < sim["end_to_end_busy_ratio"]["median"] <= figures["accelerator_busy_ratio"]
-    assert table(report).row_count == 12
+    assert table(report).row_count == 13

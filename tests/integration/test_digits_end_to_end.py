@@ -20,14 +20,8 @@ from infra.demo import BACKFILL, INTERACTIVE, run_demo
 from infra.together import run_every_role
 from producers.cli import app
 from tests.digit_reading import read_digit
-from tests.integration.isolation import isolate
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def isolated(settings: Settings) -> Settings:
-    return isolate(settings)
 
 
 @pytest.fixture

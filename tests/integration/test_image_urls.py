@@ -14,7 +14,6 @@ from schemas.examples import TINY_PNG
 from sinks.images import ImageSink
 from tests.integration.sinks_support import (
     SECRET,
-    isolate,
     publish_results,
     result_record,
     running_notifier,
@@ -23,11 +22,6 @@ from tests.integration.sinks_support import (
 from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def isolated(settings: Settings) -> Settings:
-    return isolate(settings)
 
 
 @pytest.fixture

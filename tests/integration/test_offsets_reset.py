@@ -17,14 +17,9 @@ from producers.operations.offset_reset import reset_offsets
 from schemas.builders import new_request
 from schemas.events import EventName
 from schemas.topics import REQUESTS
-from tests.integration.producing import SMALL, isolate, produce_event
+from tests.integration.producing import SMALL, produce_event
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def isolated(settings: Settings) -> Settings:
-    return isolate(settings)
 
 
 def test_reset_is_refused_with_members_and_works_without(

@@ -43,12 +43,6 @@ from tests.integration.sinks_support import read_committed as read_committed_eve
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def isolated(settings: Settings) -> Settings:
-    """The session stack with topics and consumer groups of this test's own."""
-    return isolate(settings)
-
-
 def publish(
     settings: Settings,
     requests: list[dict[str, Any]],

@@ -10,14 +10,9 @@ from producers.operations.dead_letters import list_dead_letters, redrive
 from schemas.dlq import COUNT, dead_letter_headers
 from schemas.exceptions import DecodeError
 from schemas.topics import DLQ, REQUESTS
-from tests.integration.producing import isolate, read_all
+from tests.integration.producing import read_all
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def isolated(settings: Settings) -> Settings:
-    return isolate(settings)
 
 
 def test_dead_letters_are_listed_and_redriven_once(isolated: Settings) -> None:

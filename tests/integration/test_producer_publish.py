@@ -20,14 +20,9 @@ from producers.exceptions import RequestFailed, WaitTimeout
 from schemas.events import EventName
 from schemas.examples import example
 from schemas.topics import COMPLETED, FAILED, REQUESTS, REQUESTS_BATCH
-from tests.integration.producing import SMALL, decode_all, isolate, produce_event, read_all
+from tests.integration.producing import SMALL, decode_all, produce_event, read_all
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def isolated(settings: Settings) -> Settings:
-    return isolate(settings)
 
 
 def completed_for(request_id: str) -> dict[str, Any]:

@@ -15,18 +15,13 @@ from schemas.builders import new_request
 from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.topics import REQUESTS
-from tests.integration.producing import SMALL, isolate, produce_event, read_all
+from tests.integration.producing import SMALL, produce_event, read_all
 
 pytestmark = pytest.mark.integration
 
 # Within the topics' retention: older timestamps are deleted by the broker's retention check
 # (every few minutes), and a long test session would find its window gone.
 BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-
-
-@pytest.fixture
-def isolated(settings: Settings) -> Settings:
-    return isolate(settings)
 
 
 def _at(second: int) -> datetime:
