@@ -14,7 +14,7 @@ from fastapi import Response
 from benchmarks.peers.common import Model
 
 
-class DiffusionAPI(ls.LitAPI):  # type: ignore[misc]
+class DiffusionAPI(ls.LitAPI):
     def setup(self, device: str) -> None:
         self.model = Model()
 

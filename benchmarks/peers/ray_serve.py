@@ -23,7 +23,7 @@ class Diffusion:
     def __init__(self) -> None:
         self.model = Model()
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)  # type: ignore[misc]
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
     async def generate(self, bodies: list[dict[str, Any]]) -> list[bytes]:
         # Off the replica's event loop, so that requests keep arriving while the model runs.
         return await asyncio.to_thread(self.model.generate, bodies)
@@ -39,7 +39,7 @@ def main() -> None:
     port = parser.parse_args().port
     ray.init(include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(Diffusion.bind(), route_prefix="/generate")
+    serve.run(Diffusion.bind(), route_prefix="/generate")  # type: ignore[attr-defined]
     threading.Event().wait()  # serve until killed
 
 
