@@ -57,6 +57,7 @@ def run_peers(settings: Settings, options: PeersOptions, console: Console) -> di
     conditions["versions"] |= _versions()
     console.print(f"bare loop: {options.model} {options.side}px, {options.steps} steps, batch 8")
     capacity = bare_capacity(settings, options)
+    capacity["wall_s"] = time.perf_counter() - began
     steady, burst = (
         (options.rate, options.rate * options.burst_factor)
         if options.rate is not None
@@ -177,6 +178,7 @@ async def _measure(
                 timeout_s=patience,
                 at=(at, lambda: _kill(system, options, kill)),
             )
+    out["phase_wall_s"] = phases.walls
     out["kill"] = {
         **summary(records, patience),
         **kill,
@@ -195,6 +197,7 @@ class _Phases:
         self, system: System, http: httpx.AsyncClient, options: PeersOptions, progress: Progress
     ) -> None:
         self.system, self.http, self.options, self.progress = system, http, options, progress
+        self.walls: dict[str, float] = {}  # seconds each phase took, until every outcome
 
     async def run(
         self,
@@ -222,7 +225,10 @@ class _Phases:
         phase = Phase(
             due, lambda index: request_body(options, index), timeout_s or options.timeout_s
         )
-        return await drive(self.http, self.system.client, phase, on_tick=tick, at=at)
+        began = time.perf_counter()
+        records = await drive(self.http, self.system.client, phase, on_tick=tick, at=at)
+        self.walls[label] = time.perf_counter() - began
+        return records
 
 
 async def _kill(system: System, options: PeersOptions, into: dict[str, Any]) -> None:
