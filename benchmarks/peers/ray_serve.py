@@ -18,7 +18,9 @@ from starlette.responses import Response
 from benchmarks.peers.common import Model
 
 
-@serve.deployment(max_ongoing_requests=10_000)
+# Ray's default of 5 ongoing requests per replica would cap every batch at 5: two batches'
+# worth lets one form while the other runs; the rest wait in Ray's own queue.
+@serve.deployment(max_ongoing_requests=16)
 class Diffusion:
     def __init__(self) -> None:
         self.model = Model()
