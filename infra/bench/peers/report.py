@@ -45,7 +45,7 @@ def peers_table(report: dict[str, Any]) -> Table:
             f"{burst['completed_per_s']:.1f}",
             f"{_number(burst['p50_s'])} / {_number(burst['p99_s'])}",
             f"{steady['errors'] + burst['errors']} / {steady['timeouts'] + burst['timeouts']}",
-            f"{kill['lost']} of {kill['offered']} ({kill.get('recovery', '')})",
+            f"{kill['lost']} of {kill['offered']}",
             versus,
         )
     return out

@@ -107,7 +107,7 @@ class PeerSystem:
             if pid is not None and pid != killed and psutil.pid_exists(pid):
                 return "restarted itself"
             time.sleep(0.2)
-        came_back = "exited" if not self.server.alive() else f"no new model in {self_heal_s:g}s"
+        came_back = "exited" if not self.server.alive() else f"no new model in {self_heal_s:.0f}s"
         self.server.stop()
         self.start()
         return f"restarted by the bench ({came_back})"
