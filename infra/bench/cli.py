@@ -140,6 +140,9 @@ def bench_peers(  # noqa: PLR0917 (typer: one parameter per option)
     size: Annotated[int, typer.Option(min=8, help="image side in pixels")] = 64,
     steps: Annotated[int, typer.Option(min=1, help="inference steps")] = 20,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "cpu",
+    cpu_threads: Annotated[
+        int | None, typer.Option(min=1, help="torch threads of every model (default: torch's)")
+    ] = None,
     steady_s: Annotated[float, typer.Option(min=0.5, help="seconds of the steady phase")] = 15.0,
     burst_s: Annotated[float, typer.Option(min=0.5, help="seconds of the 5x burst")] = 10.0,
     kill_s: Annotated[
@@ -172,6 +175,7 @@ def bench_peers(  # noqa: PLR0917 (typer: one parameter per option)
         side=size,
         steps=steps,
         device=device,
+        cpu_threads=cpu_threads,
         steady_s=steady_s,
         burst_s=burst_s,
         kill_s=kill_s,

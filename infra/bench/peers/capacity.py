@@ -9,7 +9,6 @@ from typing import Any
 
 from diffstream.settings import Settings
 from infra.bench.peers.options import PeersOptions
-from infra.bench.peers.systems import engine_env
 
 BATCH = 8
 MIN_CALLS = 3
@@ -35,9 +34,12 @@ def bare_capacity(settings: Settings, options: PeersOptions) -> dict[str, Any]:
     system's is: 8 over the median call's seconds."""
     from processors.engine import GenerationTask, InferenceEngine  # noqa: PLC0415  # torch
 
-    env = engine_env(options.model, options.device)
     engine_settings = settings.engine.model_copy(
-        update={"preload": (options.model,), "device": env["DIFFSTREAM_ENGINE__DEVICE"]}
+        update={
+            "preload": (options.model,),
+            "device": options.device,
+            "cpu_threads": options.cpu_threads,
+        }
     )
     engine = InferenceEngine(engine_settings, home=settings.home)
     engine.load()

@@ -19,6 +19,10 @@ class PeersOptions:
     steps: int = 20
     guidance_scale: float = 1.0
     device: str = "cpu"
+    # torch threads of every model process and of the bare loop (None: torch's default, one
+    # per core). On a CPU shared with other work, 1 avoids OpenMP threads waiting on each
+    # other at every op (20x slower batches of 8 on a loaded 2-core machine).
+    cpu_threads: int | None = None
     # The bare loop (engine.generate of 8 tasks, back to back) runs this long.
     capacity_s: float = 5.0
     steady_fraction: float = 0.8

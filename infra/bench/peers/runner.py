@@ -130,14 +130,16 @@ def _one_system(
 
 def _build(settings: Settings, options: PeersOptions, name: str, folder: Path) -> System:
     if name in PEERS:
-        return peer_system(name, options.model, options.device, folder)
+        return peer_system(name, options.model, options.device, folder, options.cpu_threads)
     from infra.topic_provisioning import create_topics  # noqa: PLC0415
     from producers.gateway.keys import create_key  # noqa: PLC0415  # the gateway extra
 
     own = settings.model_copy(update={"topic_prefix": f"bench-peers-{uuid.uuid4().hex[:8]}."})
     create_topics(own)
     key = create_key(own, "bench", rate_per_s=1e6, images_per_min=10**9, max_in_flight=10**9)
-    return diffstream_system(own, key.key, options.model, options.device, folder)
+    return diffstream_system(
+        own, key.key, options.model, options.device, folder, options.cpu_threads
+    )
 
 
 async def _measure(

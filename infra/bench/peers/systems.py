@@ -69,13 +69,16 @@ def missing_framework(name: str) -> str | None:
     return None
 
 
-def engine_env(model: str, device: str) -> dict[str, str]:
+def engine_env(model: str, device: str, cpu_threads: int | None = None) -> dict[str, str]:
     """The engine settings every system's model process reads (the same for all)."""
-    return {
+    env = {
         "DIFFSTREAM_ENGINE__PRELOAD": f'["{model}"]',
         "DIFFSTREAM_ENGINE__DEVICE": device,
         "DIFFSTREAM_ENGINE__MAX_LOADED_MODELS": "1",
     }
+    if cpu_threads is not None:
+        env["DIFFSTREAM_ENGINE__CPU_THREADS"] = str(cpu_threads)
+    return env
 
 
 @dataclass
@@ -119,7 +122,9 @@ class PeerSystem:
         return self.server.log_tail()
 
 
-def peer_system(name: str, model: str, device: str, folder: Path) -> PeerSystem:
+def peer_system(
+    name: str, model: str, device: str, folder: Path, cpu_threads: int | None = None
+) -> PeerSystem:
     """Peer ``name`` on a free port, its log and pid file in ``folder``."""
     root = source_root()
     port = free_port()
@@ -135,7 +140,7 @@ def peer_system(name: str, model: str, device: str, folder: Path) -> PeerSystem:
     }
     pid_file = folder / f"{name}.pid"
     env = {
-        **engine_env(model, device),
+        **engine_env(model, device, cpu_threads),
         PID_FILE_VARIABLE: str(pid_file),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
         "RAY_USAGE_STATS_ENABLED": "0",
@@ -182,8 +187,13 @@ class DiffstreamSystem:
         return f"gateway:\n{self.gateway.log_tail()}\nroles:\n{self.roles.log_tail()}"
 
 
-def diffstream_system(
-    settings: Settings, api_key: str, model: str, device: str, folder: Path
+def diffstream_system(  # noqa: PLR0917 (the same arguments as peer_system, and the key)
+    settings: Settings,
+    api_key: str,
+    model: str,
+    device: str,
+    folder: Path,
+    cpu_threads: int | None = None,
 ) -> DiffstreamSystem:
     """The gateway and the roles of ``settings`` (a topic prefix of the bench's own)."""
     root = source_root()
@@ -202,7 +212,7 @@ def diffstream_system(
     gateway_env = {**shared, "DIFFSTREAM_GATEWAY__SHED_INTERACTIVE_LAG": "0"}
     roles_env = {
         **shared,
-        **engine_env(model, device),
+        **engine_env(model, device, cpu_threads),
         # Static membership: the restarted worker takes its partitions back at once.
         "DIFFSTREAM_PROCESSOR__GROUP_ID": f"{prefix}processors",
         "DIFFSTREAM_PROCESSOR__INSTANCE_ID": f"{prefix}worker",
