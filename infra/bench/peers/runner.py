@@ -187,7 +187,8 @@ async def _measure(
         "lost": lost(records),
         "timeout_s": patience,
     }
-    back = [r.ended for r in records if r.outcome == "ok" and r.ended is not None and r.ended > at]
+    # Serving again: the first image of a request sent after the kill.
+    back = [r.ended for r in records if r.outcome == "ok" and r.ended is not None and r.due >= at]
     out["kill"]["first_image_after_kill_s"] = min(back) - at if back else None
     return out
 
