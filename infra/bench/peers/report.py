@@ -24,7 +24,7 @@ def peers_table(report: dict[str, Any]) -> Table:
         title=(
             f"diffstream bench peers: {c['model']} {c['side']}x{c['side']}, {c['steps']} steps, "
             f"{c['device']}; {c['cpu']}, {c['cores']} cores; bare loop "
-            f"{report['capacity']['images_per_s']:.1f} img/s; offered "
+            f"{_number(report['capacity']['images_per_s'])} img/s; offered "
             f"{report['rates']['steady_per_s']:.1f} then {report['rates']['burst_per_s']:.1f} req/s"
         ),
     )
