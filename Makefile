@@ -9,7 +9,7 @@ export PIP_CACHE_DIR ?= $(DIFFSTREAM_HOME)/pip-cache
 export UV_CACHE_DIR ?= $(DIFFSTREAM_HOME)/uv-cache
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv install demo test lint typecheck pytest stack-install chaos clean
+.PHONY: venv install demo test lint typecheck pytest stack-install chaos bench-peers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ test: lint typecheck pytest
 # The fault suite: kill -9 of roles, the broker and MinIO under load, on a stack of its own.
 chaos: stack-install
 	$(BIN)/diffstream chaos
+
+# diffstream against Ray Serve, BentoML, LitServe and plain FastAPI: installs the peers extra
+# into the venv (never part of `install`), then runs the comparison (about 15 minutes).
+bench-peers: stack-install
+	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[inference,view,gateway,dev,peers]'
+	$(BIN)/diffstream bench peers --json bench-peers.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

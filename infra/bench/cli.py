@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from diffstream.settings import Settings
+from infra.bench.peers.options import SYSTEMS, PeersOptions
 from infra.bench.report import table
 from infra.bench.runner import BenchOptions, run_bench
 
@@ -160,4 +161,64 @@ def bench_fleet(
         out.add_row(*row)
     console.print(out)
     console.print(f"the roles' logs: {logs}")
+    _write_json(json, report)
+
+
+def bench_peers(  # noqa: PLR0917 (typer: one parameter per option)
+    json: Annotated[
+        Path | None, typer.Option(help="also write the figures as JSON to this file")
+    ] = None,
+    model: Annotated[str, typer.Option(help="digits, tiny-sd, sim or null")] = "digits",
+    systems: Annotated[
+        str, typer.Option(help="comma-separated: diffstream, fastapi, ray_serve, bentoml, litserve")
+    ] = ",".join(SYSTEMS),
+    size: Annotated[int, typer.Option(min=8, help="image side in pixels")] = 64,
+    steps: Annotated[int, typer.Option(min=1, help="inference steps")] = 20,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "cpu",
+    cpu_threads: Annotated[
+        int | None, typer.Option(min=1, help="torch threads of every model (default: torch's)")
+    ] = None,
+    steady_s: Annotated[float, typer.Option(min=0.5, help="seconds of the steady phase")] = 15.0,
+    burst_s: Annotated[float, typer.Option(min=0.5, help="seconds of the 5x burst")] = 10.0,
+    kill_s: Annotated[
+        float, typer.Option(min=0.5, help="seconds of the kill phase (kill -9 half-way)")
+    ] = 6.0,
+    rate: Annotated[
+        float | None, typer.Option(min=0.1, help="steady req/s (default: 80% of the bare loop)")
+    ] = None,
+    max_rate: Annotated[float, typer.Option(min=0.1, help="at most this steady req/s")] = 100.0,
+    timeout_s: Annotated[float, typer.Option(min=1, help="per request, from its due time")] = 60.0,
+    fixed_rate: Annotated[
+        bool, typer.Option("--fixed-rate/--poisson", help="evenly spaced or Poisson arrivals")
+    ] = False,
+) -> None:
+    """diffstream against Ray Serve, BentoML, LitServe and plain FastAPI: the same model and
+    open-loop load over HTTP (steady at 80% of the bare loop, a 5x burst, kill -9)."""
+    from infra.bench.peers.report import peers_table  # noqa: PLC0415
+    from infra.bench.peers.runner import run_peers  # noqa: PLC0415
+
+    chosen = tuple(name.strip() for name in systems.split(",") if name.strip())
+    unknown = sorted(set(chosen) - set(SYSTEMS))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown {', '.join(unknown)}: choose from {', '.join(SYSTEMS)}",
+            param_hint="--systems",
+        )
+    options = PeersOptions(
+        systems=chosen,
+        model=model,
+        side=size,
+        steps=steps,
+        device=device,
+        cpu_threads=cpu_threads,
+        steady_s=steady_s,
+        burst_s=burst_s,
+        kill_s=kill_s,
+        rate=rate,
+        max_rate=max_rate,
+        timeout_s=timeout_s,
+        poisson=not fixed_rate,
+    )
+    report = run_peers(Settings(), options, console)
+    console.print(peers_table(report))
     _write_json(json, report)

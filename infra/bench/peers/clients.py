@@ -1,0 +1,101 @@
+"""How each system is asked for one image over HTTP, until the PNG's bytes are in hand.
+
+The peers answer the POST with the image (BentoML inside its JSON list, base64). diffstream
+answers ``202`` with an id once Kafka has the request; the client then follows the
+request's event stream to ``completed`` and fetches the image from its ``download_url``
+(the object store), so its latency runs from submit to the image being fetchable.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class NoImageError(Exception):
+    """An answer that carries no image (a failed generation, a body that is not a PNG)."""
+
+
+class ImageClient(Protocol):
+    """One request in, its PNG's bytes out; httpx errors propagate."""
+
+    async def image(self, http: httpx.AsyncClient, body: dict[str, Any]) -> bytes: ...
+
+
+def checked(data: bytes) -> bytes:
+    """``data`` if it is a PNG, else ``NoImageError``."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise NoImageError(f"the answer is not a PNG ({len(data)} bytes: {data[:60]!r})")
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class PngClient:
+    """POST the body as JSON, the PNG comes back (plain FastAPI, Ray Serve, LitServe)."""
+
+    url: str
+
+    async def image(self, http: httpx.AsyncClient, body: dict[str, Any]) -> bytes:
+        response = await http.post(self.url, json=body)
+        response.raise_for_status()
+        return checked(response.content)
+
+
+@dataclass(frozen=True, slots=True)
+class BentoClient:
+    """A batchable BentoML API takes a list and answers a list: one request, one image."""
+
+    url: str
+
+    async def image(self, http: httpx.AsyncClient, body: dict[str, Any]) -> bytes:
+        response = await http.post(self.url, json={"bodies": [body]})
+        response.raise_for_status()
+        [encoded] = response.json()
+        return checked(base64.b64decode(encoded))
+
+
+@dataclass(frozen=True, slots=True)
+class DiffstreamClient:
+    """Submit through the gateway, follow the events to ``completed``, fetch the image."""
+
+    base_url: str
+    api_key: str
+
+    async def image(self, http: httpx.AsyncClient, body: dict[str, Any]) -> bytes:
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        submitted = await http.post(f"{self.base_url}/v1/generations", json=body, headers=headers)
+        submitted.raise_for_status()
+        events_url = submitted.json()["events_url"]
+        done = await self._terminal(http, events_url, headers)
+        if done.get("status") != "completed":
+            raise NoImageError(f"the generation ended {done.get('status')}: {done.get('error')}")
+        picture = await http.get(done["images"][0]["download_url"])
+        picture.raise_for_status()
+        return checked(picture.content)
+
+    @staticmethod
+    async def _terminal(
+        http: httpx.AsyncClient, url: str, headers: dict[str, str]
+    ) -> dict[str, Any]:
+        """The data of the stream's last event (completed, failed, cancelled, expired)."""
+        event, last = "", ""
+        async with http.stream("GET", url, headers=headers) as stream:
+            stream.raise_for_status()
+            async for line in stream.aiter_lines():
+                if line.startswith("event:"):
+                    event = line.removeprefix("event:").strip()
+                elif line.startswith("data:") and event in TERMINAL:
+                    last = line.removeprefix("data:").strip()
+        if not last:
+            raise NoImageError("the event stream ended without a terminal event")
+        data: dict[str, Any] = json.loads(last)
+        return data
+
+
+TERMINAL = frozenset({"completed", "failed", "cancelled", "expired"})

@@ -1,0 +1,228 @@
+"""The systems under test: how each starts, where its model runs, how it is killed and
+comes back.
+
+Each kill hits the process that holds the model (a peer writes its pid when it loads the
+engine; diffstream's is ``diffstream run``, the processor and image sink, while its gateway
+keeps taking requests into Kafka). A system whose main process died is started again at
+once (as a supervisor would); one whose main process lives (Ray Serve's controller,
+BentoML's arbiter) gets ``self_heal_s`` to bring a new model process up itself, after
+which the bench restarts the whole server.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import psutil
+
+from diffstream.settings import Settings
+from infra.bench.exceptions import BenchError
+from infra.bench.peers.clients import BentoClient, DiffstreamClient, ImageClient, PngClient
+from infra.bench.peers.processes import ServerProcess
+from infra.stack.ports import free_port
+
+PEERS = ("fastapi", "ray_serve", "bentoml", "litserve")
+PEERS_INSTALL = "pip install -e '.[peers]'"
+# The framework each peer needs, importable only with the peers extra.
+FRAMEWORK = {"fastapi": "fastapi", "ray_serve": "ray", "bentoml": "bentoml", "litserve": "litserve"}
+PID_FILE_VARIABLE = "DIFFSTREAM_PEER_PID_FILE"  # benchmarks.peers.common reads it
+
+
+class System(Protocol):
+    """One system under test."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def client(self) -> ImageClient: ...
+
+    def start(self) -> None: ...
+    def running(self) -> bool: ...
+    def model_pid(self) -> int | None: ...
+    def recover(self, killed: int, self_heal_s: float) -> str: ...
+    def stop(self) -> None: ...
+    def log_tail(self) -> str: ...
+
+
+def source_root() -> Path:
+    """The checkout holding ``benchmarks/peers`` (the peers run from source)."""
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "benchmarks" / "peers").is_dir():
+        raise BenchError(
+            f"benchmarks/peers is not next to the installed package ({root}): run the "
+            "peers bench from a source checkout installed with pip install -e ."
+        )
+    return root
+
+
+def missing_framework(name: str) -> str | None:
+    """Why peer ``name`` cannot run here, or None when its framework is importable."""
+    package = FRAMEWORK[name]
+    if importlib.util.find_spec(package) is None:
+        return f"{package} is not installed: it comes with the peers extra, {PEERS_INSTALL}"
+    return None
+
+
+def engine_env(model: str, device: str, cpu_threads: int | None = None) -> dict[str, str]:
+    """The engine settings every system's model process reads (the same for all)."""
+    env = {
+        "DIFFSTREAM_ENGINE__PRELOAD": f'["{model}"]',
+        "DIFFSTREAM_ENGINE__DEVICE": device,
+        "DIFFSTREAM_ENGINE__MAX_LOADED_MODELS": "1",
+    }
+    if cpu_threads is not None:
+        env["DIFFSTREAM_ENGINE__CPU_THREADS"] = str(cpu_threads)
+    return env
+
+
+@dataclass
+class PeerSystem:
+    """A peer server: one process tree, the model's pid in a file."""
+
+    name: str
+    client: ImageClient
+    server: ServerProcess
+    pid_file: Path
+
+    def start(self) -> None:
+        self.pid_file.unlink(missing_ok=True)
+        self.server.start()
+
+    def running(self) -> bool:
+        return self.server.alive()
+
+    def model_pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def recover(self, killed: int, self_heal_s: float) -> str:
+        deadline = time.monotonic() + self_heal_s
+        while self.server.alive() and time.monotonic() < deadline:
+            pid = self.model_pid()
+            if pid is not None and pid != killed and psutil.pid_exists(pid):
+                return "restarted itself"
+            time.sleep(0.2)
+        came_back = "exited" if not self.server.alive() else f"no new model in {self_heal_s:.0f}s"
+        self.server.stop()
+        self.start()
+        return f"restarted by the bench ({came_back})"
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def log_tail(self) -> str:
+        return self.server.log_tail()
+
+
+def peer_system(
+    name: str, model: str, device: str, folder: Path, cpu_threads: int | None = None
+) -> PeerSystem:
+    """Peer ``name`` on a free port, its log and pid file in ``folder``."""
+    root = source_root()
+    port = free_port()
+    python = sys.executable
+    commands = {
+        "fastapi": [python, "-m", "benchmarks.peers.plain_fastapi", "--port", str(port)],
+        "ray_serve": [python, "-m", "benchmarks.peers.ray_serve", "--port", str(port)],
+        "litserve": [python, "-m", "benchmarks.peers.litserve_server", "--port", str(port)],
+        "bentoml": [
+            *(python, "-m", "bentoml", "serve", "benchmarks.peers.bentoml_service:Diffusion"),
+            *("--host", "127.0.0.1", "--port", str(port)),
+        ],
+    }
+    pid_file = folder / f"{name}.pid"
+    env = {
+        **engine_env(model, device, cpu_threads),
+        PID_FILE_VARIABLE: str(pid_file),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "BENTOML_HOME": str(folder / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
+    server = ServerProcess(commands[name], env, folder / f"{name}.log", root)
+    url = f"http://127.0.0.1:{port}/generate"
+    client: ImageClient = BentoClient(url) if name == "bentoml" else PngClient(url)
+    return PeerSystem(name, client, server, pid_file)
+
+
+@dataclass
+class DiffstreamSystem:
+    """The gateway and ``diffstream run`` (processor, image sink) as two processes on
+    topics of the bench's own; the kill hits ``diffstream run``."""
+
+    gateway: ServerProcess
+    roles: ServerProcess
+    client: DiffstreamClient
+    name: str = "diffstream"
+    restarts: list[float] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.gateway.start()
+        self.roles.start()
+
+    def running(self) -> bool:
+        return self.gateway.alive() and self.roles.alive()
+
+    def model_pid(self) -> int | None:
+        return self.roles.pid if self.roles.alive() else None
+
+    def recover(self, killed: int, self_heal_s: float) -> str:
+        self.roles.stop()
+        self.roles.start()
+        return "restarted by the bench"
+
+    def stop(self) -> None:
+        self.roles.stop()
+        self.gateway.stop()
+
+    def log_tail(self) -> str:
+        return f"gateway:\n{self.gateway.log_tail()}\nroles:\n{self.roles.log_tail()}"
+
+
+def diffstream_system(  # noqa: PLR0917 (the same arguments as peer_system, and the key)
+    settings: Settings,
+    api_key: str,
+    model: str,
+    device: str,
+    folder: Path,
+    cpu_threads: int | None = None,
+) -> DiffstreamSystem:
+    """The gateway and the roles of ``settings`` (a topic prefix of the bench's own)."""
+    root = source_root()
+    port = free_port()
+    prefix = settings.topic_prefix
+    shared = {
+        "DIFFSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "DIFFSTREAM_TOPIC_PREFIX": prefix,
+        "DIFFSTREAM_S3_ENDPOINT": settings.s3_endpoint,
+        "DIFFSTREAM_S3_BUCKET": settings.s3_bucket,
+        "DIFFSTREAM_S3_ACCESS_KEY": settings.s3_access_key.get_secret_value(),
+        "DIFFSTREAM_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
+    }
+    cli = [sys.executable, "-m", "diffstream_cli", "--log-level", "WARNING"]
+    # Every system queues what it cannot serve yet; the gateway's shedding would refuse it.
+    gateway_env = {**shared, "DIFFSTREAM_GATEWAY__SHED_INTERACTIVE_LAG": "0"}
+    roles_env = {
+        **shared,
+        **engine_env(model, device, cpu_threads),
+        # Static membership: the restarted worker takes its partitions back at once.
+        "DIFFSTREAM_PROCESSOR__GROUP_ID": f"{prefix}processors",
+        "DIFFSTREAM_PROCESSOR__INSTANCE_ID": f"{prefix}worker",
+        "DIFFSTREAM_PROCESSOR__STATIC_MEMBERSHIP": "true",
+        "DIFFSTREAM_SINK__GROUP_ID": f"{prefix}image-sink",
+        "DIFFSTREAM_SINK__INSTANCE_ID": f"{prefix}sink",
+        "DIFFSTREAM_SINK__STATIC_MEMBERSHIP": "true",
+    }
+    gateway = ServerProcess(
+        [*cli, "gateway", "--port", str(port)], gateway_env, folder / "gateway.log", root
+    )
+    roles = ServerProcess([*cli, "run"], roles_env, folder / "roles.log", root)
+    return DiffstreamSystem(gateway, roles, DiffstreamClient(f"http://127.0.0.1:{port}", api_key))
