@@ -27,13 +27,13 @@ from tests.integration.test_processor import publish, read_committed
 
 pytestmark = pytest.mark.integration
 
-REQUESTS = 24
+REQUESTS = 32
 
 
 def test_the_next_model_call_overlaps_the_last_commit_and_each_request_has_one_result(
     settings: Settings, tmp_path: Path
 ) -> None:
-    own = isolate(settings, processor={"max_batch_size": 4, "pipeline_depth": 2})
+    own = isolate(settings, processor={"pipeline_depth": 2})  # batches of 8
     engine = InferenceEngine(
         EngineSettings(
             device="cpu",
