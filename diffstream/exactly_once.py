@@ -305,13 +305,13 @@ class ExactlyOnceLoop(Generic[Prepared]):
             self._revoked_in_batch = False
             self.abort.clear()
         self._batch_partitions |= {(m.topic() or "", m.partition() or 0) for m in messages}
-        prepared = self.role.prepare(admitted)
         assignment = self.consumer.assignment()
         held = self.role.held_while_working(assignment)
         self.pause(held)
         held_keys = {(tp.topic, tp.partition) for tp in held}
         carrying = [tp for tp in assignment if (tp.topic, tp.partition) not in held_keys]
-        return Batch(self.cycles, messages, prepared, carrying)
+        # Last: once prepared, the batch is the role's until committed or dropped.
+        return Batch(self.cycles, messages, self.role.prepare(admitted), carrying)
 
     def under_way(self, batches: Sequence[Batch[Prepared]]) -> None:
         """The batches under way now: a revoke of any of their partitions drops them."""

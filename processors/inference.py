@@ -81,11 +81,8 @@ class InferenceRun:
         # Requests recorded ``processing`` and not yet released (for a drop).
         self.recorded: dict[str, Candidate] = {}
 
-    def run(
-        self, candidates: Sequence[Candidate], abort: threading.Event, *, settle: bool = False
-    ) -> list[Drawn]:
-        """One outcome per candidate, in order, not encoded yet. ``settle``: record the last
-        pass ``queued`` too (a pipelined worker's next model call is a later pass)."""
+    def run(self, candidates: Sequence[Candidate], abort: threading.Event) -> list[Drawn]:
+        """One outcome per candidate, in order, not encoded yet."""
         outcomes: list[Drawn] = [PassFailure(InferenceError("not run"), 0)] * len(candidates)
         suspects = [i for i, c in enumerate(candidates) if c.crashes > 0]
         others = [i for i, c in enumerate(candidates) if c.crashes == 0]
@@ -96,7 +93,7 @@ class InferenceRun:
             group = [candidates[i] for i in indexes]
             self._record(group, RequestState.PROCESSING)
             results = self._run_pass(group, abort)
-            if settle or number < len(passes) - 1:
+            if number < len(passes) - 1:
                 # Done with inference: a later pass that kills the worker is not on these.
                 self._record(group, RequestState.QUEUED)
             for index, outcome in zip(indexes, results, strict=True):
@@ -122,7 +119,8 @@ class InferenceRun:
         return result
 
     def release(self) -> None:
-        """The cycle was given up: its attempts do not count as crashes."""
+        """The cycle was given up, or its last pass is over while a later one may start (a
+        pipelined worker's next batch): its attempts do not count as crashes."""
         if self.recorded:
             self._record(list(self.recorded.values()), RequestState.QUEUED)
 

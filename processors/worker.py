@@ -238,10 +238,7 @@ class StreamProcessor:
         assert prepared.run is not None
         self._abort = abort
         prepared.started = datetime.now(UTC)
-        # Pipelined, the next batch's passes may start before this one commits: its
-        # attempts are settled now, so that a crash there is not counted against these.
-        settle = self.config.pipeline_depth > 1
-        prepared.drawn = prepared.run.run(prepared.candidates, abort, settle=settle)
+        prepared.drawn = prepared.run.run(prepared.candidates, abort)
         prepared.finished = datetime.now(UTC)
 
     def finish(self, prepared: Cycle, abort: threading.Event) -> list[Output]:
@@ -250,6 +247,10 @@ class StreamProcessor:
         started, finished = prepared.started, prepared.finished
         assert started is not None
         assert finished is not None
+        if self.config.pipeline_depth > 1:
+            # The next batch's passes may start before this one commits: a worker dying in
+            # them must not count as a crash of these (done with inference).
+            prepared.run.release()
         outcomes = iter(prepared.run.encode(prepared.drawn))
         n = len(prepared.candidates)
         outputs: list[Output] = []

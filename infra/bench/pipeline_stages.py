@@ -8,7 +8,7 @@ Every gap between two model calls is charged to what the accelerator waited for:
   being gathered, admitted and prepared;
 - ``hand_off``: the next batch was waiting for the accelerator thread to take it up;
 - ``in_stage``: inside the accelerator stage but outside the model call (the durable
-  attempt records written before and after each pass, a late wake-up from the sleep).
+  attempt record written before each pass, a late wake-up from the sleep).
 
 Beside them, per batch: the model call, the finishing stage (from the end of the model
 call: encoding and building the events) and the commit, as medians in milliseconds.
