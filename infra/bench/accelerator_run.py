@@ -63,7 +63,7 @@ def accelerator_figures(
         out["accelerator"] = busy_figures(two, engine, runs[2])
         out["accelerator_depth1"] = busy_figures(one, engine, runs[1])
         began = time.perf_counter()
-        out["sim_max"] = sim_max_img_s(two, engine, rates)
+        out["sim_max"] = sim_max_img_s(two, engine, rates, max_requests=max(requests, 8))
         out["sim_max"]["duration_s"] = time.perf_counter() - began
     out["accelerator_busy_ratio"] = out["accelerator"]["busy_ratio"]["median"]
     out["accelerator_busy_ratio_depth1"] = out["accelerator_depth1"]["busy_ratio"]["median"]

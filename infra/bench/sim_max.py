@@ -31,8 +31,10 @@ def sim_max_img_s(
     engine: InferenceEngine,
     rates: tuple[float, ...] = RATES,
     bisections: int = BISECTIONS,
+    max_requests: int = MAX_REQUESTS,
 ) -> dict[str, Any]:
-    """The highest rate of ``rates`` (then bisected) at which busy stays >= ``TARGET``."""
+    """The highest rate of ``rates`` (then bisected) at which busy stays >= ``TARGET``;
+    rounds of ``ROUND_S`` accelerator seconds, within ``MIN_REQUESTS`` and ``max_requests``."""
     pipe = sim_pipeline(engine)
     original = pipe.ms_per_image
     tried: list[dict[str, Any]] = []
@@ -41,7 +43,7 @@ def sim_max_img_s(
 
         def measure(rate: float) -> bool:
             pipe.ms_per_image = 1000 / rate
-            requests = min(MAX_REQUESTS, max(MIN_REQUESTS, int(rate * ROUND_S)))
+            requests = min(max_requests, max(MIN_REQUESTS, int(rate * ROUND_S)))
             first = next(seeds)
             run = busy_round(harness, pipe, range(first, first + requests))
             tried.append(_tried(rate, run))
