@@ -142,7 +142,8 @@ class ProcessorSettings(TransactionalSettings):
     # SIGTERM: finish the current batch if it ends within this, else abort it.
     shutdown_grace_s: float = Field(30.0, ge=0)
     # 2: the next batch's model call starts while this one is encoded and committed; 1: off.
-    pipeline_depth: int = Field(2, ge=1, le=2)
+    # None: 2 on an accelerator, 1 on cpu (the model call uses the cores encoding needs).
+    pipeline_depth: int | None = Field(None, ge=1, le=2)
     # GenerationProgress events to diffusion.progress, at most one per request per this
     # many ms (and the last step); 0: none.
     progress_interval_ms: int = Field(0, ge=0)

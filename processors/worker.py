@@ -118,6 +118,7 @@ class StreamProcessor:
         self._progress: ProgressReporter | None = None
         self._abort = threading.Event()
         self.health = Health()
+        self.pipeline_depth = self.config.pipeline_depth or default_pipeline_depth(engine)
         self.loop: ExactlyOnceLoop[Cycle] = ExactlyOnceLoop(
             settings,
             LoopOptions.of(
@@ -126,7 +127,7 @@ class StreamProcessor:
                 [self.lanes.interactive_topic, self.lanes.batch_topic],
                 self.config,
                 shutdown_grace_s=self.config.shutdown_grace_s,
-                pipeline_depth=self.config.pipeline_depth,
+                pipeline_depth=self.pipeline_depth,
                 consumer_overrides={"fetch.wait.max.ms": FETCH_WAIT_MAX_MS},
                 producer_overrides={"message.max.bytes": RESULTS_MAX_MESSAGE_BYTES},
             ),
@@ -247,7 +248,7 @@ class StreamProcessor:
         started, finished = prepared.started, prepared.finished
         assert started is not None
         assert finished is not None
-        if self.config.pipeline_depth > 1:
+        if self.pipeline_depth > 1:
             # The next batch's passes may start before this one commits: a worker dying in
             # them must not count as a crash of these (done with inference).
             prepared.run.release()
@@ -362,3 +363,12 @@ class StreamProcessor:
     def _dead_letter(self, message: Message, error: BaseException | None) -> Output:
         self.metrics.requests.labels("dead_letter").inc()
         return dead_letter(self.settings.topic(DLQ), message, error or ValueError("undecodable"))
+
+
+def default_pipeline_depth(engine: InferenceEngine) -> int:
+    """2 where the model runs on an accelerator (the CPU is free while it computes), 1 on
+    the CPU, where the next model call would take the cores encoding needs."""
+    from processors.engine.devices import resolve_device  # noqa: PLC0415  # torch
+
+    device = engine.device if engine.loaded else resolve_device(engine.settings.device)
+    return 1 if device.type == "cpu" else 2

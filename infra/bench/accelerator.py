@@ -110,7 +110,7 @@ def busy_figures(harness: Harness, engine: InferenceEngine, runs: list[BusyRun])
         "png_compress_level": engine.settings.png_compress_level,
         "encode_threads": engine.settings.encode_threads,
         "processor_batch": harness.settings.processor.max_batch_size,
-        "pipeline_depth": harness.settings.processor.pipeline_depth,
+        "pipeline_depth": harness.processor.pipeline_depth,
         "busy_ratio": spread([run.ratio for run in runs]).as_dict(),
         "end_to_end_busy_ratio": spread([run.busy_s / run.end_to_end_s for run in runs]).as_dict(),
         "pipeline_images_per_s": spread(

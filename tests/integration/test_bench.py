@@ -65,7 +65,7 @@ def test_bench_reports_every_figure(settings: Settings, tmp_path: Path) -> None:
     assert sim["png_compress_level"] == Settings().engine.png_compress_level
     assert 0 < sim["end_to_end_busy_ratio"]["median"] <= figures["accelerator_busy_ratio"]
     assert figures["accelerator_depth1"]["pipeline_depth"] == 1
-    assert sim["pipeline_depth"] == Settings().processor.pipeline_depth
+    assert sim["pipeline_depth"] == 2
     assert figures["accelerator_busy_ratio_depth1"] > 0
     found = figures["sim_max"]
     assert found["tried"], "sim_max_img_s tried no rate"

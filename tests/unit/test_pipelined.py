@@ -313,3 +313,13 @@ def test_a_request_id_under_way_in_the_batch_before_is_a_duplicate_not_a_second_
     decisions.settled(after)
     decisions.decide(later, [admitted(first, 9)])
     assert [decision for _, decision in later.decisions] == [RUN], "settled cycles are forgotten"
+
+
+def test_a_processor_on_the_cpu_does_not_pipeline_unless_told() -> None:
+    from processors.engine.engine import InferenceEngine  # noqa: PLC0415  # torch
+    from processors.engine.settings import EngineSettings  # noqa: PLC0415
+    from processors.worker import default_pipeline_depth  # noqa: PLC0415
+
+    engine = InferenceEngine(EngineSettings(device="cpu", warmup=False))
+    assert default_pipeline_depth(engine) == 1
+    assert Settings().processor.pipeline_depth is None, "the default follows the device"
