@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The figures a GPU machine gives (issue 17), in one JSON: the real-model bench on CUDA with
 # tiny-sd at 512x512 and 20 steps (batch 1 and 8 against a bare diffusers loop in the same
-# run, the sim accelerator's busy ratio, the control plane) and the encoding costs.
+# run, the sim accelerator's busy ratio pipelined and not and sim_max_img_s, the control
+# plane) and the encoding costs.
 # Never part of `make test`.  Usage: benchmarks/gpu.sh [OUT.json]
 set -euo pipefail
 cd "$(dirname "$0")/.."

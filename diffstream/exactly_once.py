@@ -12,6 +12,9 @@ with hooks for what differs, the way Kafka Streams tasks share one runtime. One 
    is retried with backoff;
 3. produce the role's outputs and the batch's offsets in one transaction (KIP-447).
 
+A role that splits its work (``StagedRole``) may keep two batches under way, the next one's
+model call overlapping this one's encoding and commit (``diffstream.pipelined``).
+
 A batch whose partitions are revoked while it runs, or whose transaction must abort, is
 dropped and read again: nothing of it is visible to read_committed readers. A fenced or
 otherwise fatal producer (a broker restart, a zombie) is not the end: the clients are closed
@@ -22,18 +25,16 @@ offsets (Kafka Streams' close-dirty-and-rejoin). Work must therefore be idempote
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from typing import Generic
+from typing import Generic, TypeVar
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from diffstream.consuming import (
-    member_config,
     next_offsets,
     outside,
     partition_names,
@@ -42,15 +43,12 @@ from diffstream.consuming import (
     usable,
 )
 from diffstream.deferrals import Deferrals
-from diffstream.exceptions import (
-    DeferMessage,
-    DownstreamUnavailableError,
-    DroppedBatch,
-    StuckClientError,
-)
+from diffstream.exceptions import DeferMessage, DroppedBatch, StuckClientError
 from diffstream.kafka import make_consumer, make_producer
-from diffstream.loop_contract import Admission, Key, LoopOptions, Output, Prepared, Role
-from diffstream.settings import KafkaConfig, Settings
+from diffstream.loop_contract import Admission, Batch, Key, LoopOptions, Output, Prepared, Role
+from diffstream.pipelined import Pipeline
+from diffstream.retrying import retrying
+from diffstream.settings import Settings
 from diffstream.transactions import Transactions
 
 log = logging.getLogger(__name__)
@@ -60,6 +58,7 @@ IDLE_POLL_S = 0.1
 CARRY_BATCHES = 4
 RECONNECT_INITIAL_S = 0.5
 RECONNECT_MAX_S = 10.0
+Done = TypeVar("Done")
 
 
 class ExactlyOnceLoop(Generic[Prepared]):
@@ -82,7 +81,10 @@ class ExactlyOnceLoop(Generic[Prepared]):
         self._revoked_since_gather: set[Key] = set()
         self._revoked_in_batch = False
         self._deferrals = Deferrals()
-        self._abort = threading.Event()
+        # Set: the work of every batch under way stops at its next step (it is dropped).
+        self.abort = threading.Event()
+        self.pipeline: Pipeline[Prepared] | None = None
+        self._stop_seen: float | None = None
         self._closing = False
         self._transactions = Transactions(options.role)
 
@@ -91,25 +93,28 @@ class ExactlyOnceLoop(Generic[Prepared]):
     def run(self, stop: threading.Event) -> None:
         """Cycle until ``stop`` is set; the batch under way is committed or dropped."""
         worker = ThreadPoolExecutor(1, thread_name_prefix=f"{self.options.role}-work")
-        log.info(
-            "%s %s consuming %s",
-            self.options.role,
-            self.options.instance_id,
-            ", ".join(self.options.topics),
-        )
+        options = self.options
+        log.info("%s %s consuming %s", options.role, options.instance_id, ", ".join(options.topics))
+        # Depth 2: the next batch's model call overlaps this one's finishing and commit.
+        self.pipeline = pipeline = Pipeline(self) if self.options.pipeline_depth > 1 else None
         try:
             self._connect(stop)
-            while not stop.is_set():
+            while not stop.is_set() or (pipeline is not None and pipeline.busy):
                 try:
-                    self._cycle(worker, stop)
+                    if pipeline is not None:
+                        pipeline.cycle(stop)
+                    else:
+                        self._cycle(worker, stop)
                 except (KafkaException, StuckClientError) as exc:
                     if stop.is_set():
                         break
                     self._recover(exc, stop)
         finally:
             self._closing = True
-            self._abort.set()
+            self.abort.set()
             worker.shutdown(wait=True, cancel_futures=True)
+            if pipeline is not None:
+                pipeline.close()
             self._disconnect()
             log.info(
                 "%s %s stopped after %d cycles (%d recoveries)",
@@ -138,7 +143,7 @@ class ExactlyOnceLoop(Generic[Prepared]):
         """A consumer and a ready transactional producer; waits out an unreachable cluster."""
         delay = RECONNECT_INITIAL_S
         while not stop.is_set():
-            producer = make_producer(self.settings, self._producer_config())
+            producer = make_producer(self.settings, self.options.producer_config())
             try:
                 producer.init_transactions(30)
             except KafkaException as exc:
@@ -155,7 +160,7 @@ class ExactlyOnceLoop(Generic[Prepared]):
             break
         else:
             return
-        self.consumer = make_consumer(self.settings, self._consumer_config())
+        self.consumer = make_consumer(self.settings, self.options.consumer_config())
         self.consumer.subscribe(
             self.options.topics,
             on_assign=self._on_assign,
@@ -173,29 +178,6 @@ class ExactlyOnceLoop(Generic[Prepared]):
         if self.producer is not None:
             self.producer.flush(5)
             self.producer = None
-
-    def _consumer_config(self) -> KafkaConfig:
-        options = self.options
-        return {
-            **member_config(
-                options.group_id,
-                options.client_id,
-                session_timeout_ms=options.session_timeout_ms,
-                max_poll_interval_ms=options.max_poll_interval_ms,
-                static_instance_id=options.instance_id if options.static_membership else None,
-            ),
-            **options.consumer_overrides,
-        }
-
-    def _producer_config(self) -> KafkaConfig:
-        return {
-            # Stable across restarts: init_transactions aborts what a killed life left open.
-            "transactional.id": self.options.client_id,
-            "transaction.timeout.ms": self.options.transaction_timeout_ms,
-            "linger.ms": 2,
-            "client.id": self.options.client_id,
-            **self.options.producer_overrides,
-        }
 
     # -- rebalances -----------------------------------------------------------------------
 
@@ -221,7 +203,7 @@ class ExactlyOnceLoop(Generic[Prepared]):
         if lost & self._batch_partitions:
             # The batch's offsets can no longer be committed by us: drop its output.
             self._revoked_in_batch = True
-            self._abort.set()
+            self.abort.set()
         log.debug("revoked %s", partition_names(partitions))
 
     # -- gathering ------------------------------------------------------------------------
@@ -282,71 +264,97 @@ class ExactlyOnceLoop(Generic[Prepared]):
     # -- one cycle ------------------------------------------------------------------------
 
     def _cycle(self, worker: ThreadPoolExecutor, stop: threading.Event) -> None:
+        batch = self.begin_batch()
+        if batch is None:
+            return
+        paused: list[TopicPartition] = []
+        try:
+            future = worker.submit(self.retrying, self.role.work, batch.prepared)
+            outputs = self.keep_alive(future, batch.carrying, paused, stop)
+            self.check_owned()
+            self._commit(batch.messages, outputs)
+        except DroppedBatch as reason:
+            self.drop([batch], reason)
+        except BaseException:
+            self.role.dropped(batch.prepared, "clients failed")
+            raise
+        else:
+            self.role.committed(batch.prepared, outputs)
+        finally:
+            # Only when paused: resuming drops the prefetched queue, to be fetched again.
+            if paused and self.consumer is not None:
+                self.resume(paused)
+            self.under_way([])
+
+    def begin_batch(self) -> Batch[Prepared] | None:
+        """Gather, admit and prepare the next batch (None: nothing to do); pauses what the
+        role holds while it is worked on. Polling thread."""
         assert self.consumer is not None
-        assert self.producer is not None
         self.resume(self._deferrals.take_due())
         self._revoked_since_gather = set()
         messages = outside(self.role.gather(self), _keys(self._revoked_since_gather))
         if not messages:
-            return
+            return None
         self._previous_batch = len(messages)
         self.cycles += 1
         admitted = self._admit(messages)
         messages = [item.message for item in admitted]
         if not messages:
-            return
-        self._batch_partitions = {(m.topic() or "", m.partition() or 0) for m in messages}
-        self._revoked_in_batch = False
-        self._abort.clear()
-        prepared = self.role.prepare(admitted)
+            return None
+        if not self._batch_partitions:  # the first batch under way: a fresh start
+            self._revoked_in_batch = False
+            self.abort.clear()
+        self._batch_partitions |= {(m.topic() or "", m.partition() or 0) for m in messages}
         assignment = self.consumer.assignment()
         held = self.role.held_while_working(assignment)
         self.pause(held)
         held_keys = {(tp.topic, tp.partition) for tp in held}
         carrying = [tp for tp in assignment if (tp.topic, tp.partition) not in held_keys]
-        paused: list[TopicPartition] = []
-        try:
-            outputs = self._work_off_thread(worker, prepared, carrying, paused, stop)
-            if self._revoked_in_batch or not self._owned():
-                raise DroppedBatch("partitions revoked while working")
-            self._commit(messages, outputs)
-        except DroppedBatch as reason:
-            log.warning("batch of %d dropped: %s", len(messages), reason)
-            rewind(self.consumer, [*messages, *self.carried])
-            self.carried = []
-            self.role.dropped(prepared, str(reason))
-        except BaseException:
-            self.role.dropped(prepared, "clients failed")
-            raise
-        else:
-            self.role.committed(prepared, outputs)
-        finally:
-            # Only when paused: resuming drops the prefetched queue, to be fetched again.
-            if paused and self.consumer is not None:
-                self.resume(paused)
-            self._batch_partitions = set()
+        # Last: once prepared, the batch is the role's until committed or dropped.
+        return Batch(self.cycles, messages, self.role.prepare(admitted), carrying)
 
-    def _owned(self) -> bool:
+    def under_way(self, batches: Sequence[Batch[Prepared]]) -> None:
+        """The batches under way now: a revoke of any of their partitions drops them."""
+        self._batch_partitions = {
+            (m.topic() or "", m.partition() or 0) for batch in batches for m in batch.messages
+        }
+
+    def check_owned(self) -> None:
+        """``DroppedBatch`` if a partition of a batch under way was revoked."""
         assert self.consumer is not None
         owned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
-        return self._batch_partitions <= owned
+        if self._revoked_in_batch or not self._batch_partitions <= owned:
+            raise DroppedBatch("partitions revoked while working")
 
-    def _work_off_thread(
+    def drop(self, batches: Sequence[Batch[Prepared]], reason: BaseException | str) -> None:
+        """Give ``batches`` up: read them (and what was carried) again from their start."""
+        assert self.consumer is not None
+        messages = [m for batch in batches for m in batch.messages]
+        log.warning("batch of %d dropped: %s", len(messages), reason)
+        rewind(self.consumer, [*messages, *self.carried])
+        self.carried = []
+        for batch in batches:
+            self.role.dropped(batch.prepared, str(reason))
+
+    def keep_alive(
         self,
-        worker: ThreadPoolExecutor,
-        prepared: Prepared,
+        future: Future[Done],
         carrying: list[TopicPartition],
         paused: list[TopicPartition],
         stop: threading.Event,
-    ) -> list[Output]:
+        on_tick: Callable[[], None] | None = None,
+    ) -> Done:
+        """Wait for ``future`` on the polling thread, keeping the member alive however long
+        it takes (max.poll.interval.ms) and carrying what arrives to the next batches;
+        ``on_tick`` after each read. Past the shutdown grace, a stop aborts the work."""
         assert self.consumer is not None
-        future: Future[list[Output]] = worker.submit(self._work_retrying, prepared)
         limit = CARRY_BATCHES * self.options.max_batch_size
-        stop_seen: float | None = None
         # Woken by the end of the work, not by a poll's timeout (latency).
-        while not futures_wait([future], timeout=IDLE_POLL_S).done:
-            # Keeps the member alive however long the work takes (max.poll.interval.ms), and
-            # reads what arrives meanwhile for the next cycles.
+        while True:
+            if on_tick is not None:
+                on_tick()
+            if futures_wait([future], timeout=IDLE_POLL_S).done:
+                break
             room = max(1, limit - len(self.carried))
             self.carried += [m for m in self.consumer.consume(room, 0) if usable(m)]
             if len(self.carried) >= limit and not paused:
@@ -354,33 +362,22 @@ class ExactlyOnceLoop(Generic[Prepared]):
                 self.pause(carrying)
                 paused += carrying
             if stop.is_set():
-                stop_seen = stop_seen or time.monotonic()
-                if time.monotonic() - stop_seen >= self.options.shutdown_grace_s:
-                    self._abort.set()
+                self._stop_seen = self._stop_seen or time.monotonic()
+                if time.monotonic() - self._stop_seen >= self.options.shutdown_grace_s:
+                    self.abort.set()
         return future.result()
 
-    def _work_retrying(self, prepared: Prepared) -> list[Output]:
-        """Worker thread: the role's work, retried with backoff while downstream is down."""
-        delay = self.options.retry_initial_s
-        attempt = 0
-        while True:
-            if self._abort.is_set():
-                raise DroppedBatch("partitions revoked" if self._revoked_in_batch else "stopping")
-            attempt += 1
-            try:
-                return self.role.work(prepared, self._abort)
-            except DownstreamUnavailableError as error:
-                pause = delay / 2 + random.uniform(0, delay / 2)  # jitter spreads the herd
-                log.warning(
-                    "%s batch not done (attempt %d), retrying in %.1fs: %s",
-                    self.options.role,
-                    attempt,
-                    pause,
-                    error,
-                )
-                if self._abort.wait(pause):
-                    raise DroppedBatch("stopping during a retry") from error
-                delay = min(delay * 2, self.options.retry_max_s)
+    def retrying(self, work: Callable[[Prepared, threading.Event], Done], batch: Prepared) -> Done:
+        """Worker thread: a part of the work, retried with backoff while downstream is down."""
+        options = self.options
+        return retrying(
+            lambda: work(batch, self.abort),
+            self.abort,
+            role=options.role,
+            initial_s=options.retry_initial_s,
+            max_s=options.retry_max_s,
+            aborted=lambda: "partitions revoked" if self._revoked_in_batch else "stopping",
+        )
 
     def _commit(self, messages: Sequence[Message], outputs: Sequence[Output]) -> None:
         """Outputs and the batch's offsets in one transaction."""

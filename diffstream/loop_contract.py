@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from confluent_kafka import Message, TopicPartition
 
+from diffstream.consuming import member_config
 from diffstream.settings import KafkaConfig, TransactionalSettings
 
 if TYPE_CHECKING:
@@ -45,12 +47,38 @@ class LoopOptions(NamedTuple):
     # Backoff while work raises DownstreamUnavailableError.
     retry_initial_s: float = 0.5
     retry_max_s: float = 30.0
+    # Batches under way at once: 2 needs a ``StagedRole`` (see ``diffstream.pipelined``).
+    pipeline_depth: int = 1
     consumer_overrides: KafkaConfig = {}  # noqa: RUF012  # read-only, NamedTuple default
     producer_overrides: KafkaConfig = {}  # noqa: RUF012
 
     @property
     def client_id(self) -> str:
         return f"diffstream-{self.role}-{self.instance_id}"
+
+    def consumer_config(self) -> KafkaConfig:
+        """The group member's librdkafka settings."""
+        return {
+            **member_config(
+                self.group_id,
+                self.client_id,
+                session_timeout_ms=self.session_timeout_ms,
+                max_poll_interval_ms=self.max_poll_interval_ms,
+                static_instance_id=self.instance_id if self.static_membership else None,
+            ),
+            **self.consumer_overrides,
+        }
+
+    def producer_config(self) -> KafkaConfig:
+        """The transactional producer's librdkafka settings."""
+        return {
+            # Stable across restarts: init_transactions aborts what a killed life left open.
+            "transactional.id": self.client_id,
+            "transaction.timeout.ms": self.transaction_timeout_ms,
+            "linger.ms": 2,
+            "client.id": self.client_id,
+            **self.producer_overrides,
+        }
 
     @classmethod
     def of(
@@ -112,3 +140,27 @@ class Role(Protocol[Prepared]):
 
     def dropped(self, prepared: Prepared, reason: str) -> None:
         """The batch was given up; it will be read again (here or by the next owner)."""
+
+
+@runtime_checkable
+class StagedRole(Role[Prepared], Protocol[Prepared]):
+    """A role whose work splits in two, so that batches can overlap: the accelerator's
+    part (the model call) runs serially on one thread, the rest while the next batch's
+    accelerator part runs. ``work`` must still do both (for a pipeline depth of 1)."""
+
+    def accelerate(self, prepared: Prepared, abort: threading.Event) -> None:
+        """The model call; its results stay in ``prepared``. Accelerator thread."""
+
+    def finish(self, prepared: Prepared, abort: threading.Event) -> list[Output]:
+        """The rest of the work (encoding) and the events to produce. Finishing thread."""
+
+
+@dataclass
+class Batch(Generic[Prepared]):
+    """A batch under way: its messages, what the role made of them, what is carried."""
+
+    number: int
+    messages: list[Message]
+    prepared: Prepared
+    # Partitions read (carried) while it is worked on, paused only beyond CARRY_BATCHES.
+    carrying: list[TopicPartition]

@@ -89,6 +89,8 @@ class EngineSettings(BaseModel):
     # 1, not zlib's 6: at 512x512 it takes 2.5x less CPU per image for 15% more bytes
     # (README, "Encoding costs": `diffstream bench encoding`).
     png_compress_level: int = Field(1, ge=0, le=9)
+    # Threads encoding a batch's images (Pillow's encoders release the GIL).
+    encode_threads: int = Field(2, gt=0, le=64)
     jpeg_quality: int = Field(95, ge=1, le=100)
     webp_quality: int = Field(90, ge=1, le=100)
 
@@ -139,6 +141,9 @@ class ProcessorSettings(TransactionalSettings):
     max_crashes: int = Field(2, gt=0)
     # SIGTERM: finish the current batch if it ends within this, else abort it.
     shutdown_grace_s: float = Field(30.0, ge=0)
+    # 2: the next batch's model call starts while this one is encoded and committed; 1: off.
+    # None: 2 on an accelerator, 1 on cpu (the model call uses the cores encoding needs).
+    pipeline_depth: int | None = Field(None, ge=1, le=2)
     # GenerationProgress events to diffusion.progress, at most one per request per this
     # many ms (and the last step); 0: none.
     progress_interval_ms: int = Field(0, ge=0)

@@ -14,7 +14,13 @@ from rich.table import Table
 
 from diffstream.settings import Settings
 from infra.bench.cli import bench as bench_command
-from infra.bench.cli import bench_encoding, bench_fleet, bench_gateway, bench_peers
+from infra.bench.cli import (
+    bench_accelerator,
+    bench_encoding,
+    bench_fleet,
+    bench_gateway,
+    bench_peers,
+)
 from infra.chaos.cli import chaos as chaos_command
 
 if TYPE_CHECKING:
@@ -33,6 +39,7 @@ bench_app = typer.Typer(help="Benchmarks.")
 bench_app.callback(invoke_without_command=True)(bench_command)
 bench_app.command("gateway")(bench_gateway)
 bench_app.command("encoding")(bench_encoding)
+bench_app.command("accelerator")(bench_accelerator)
 bench_app.command("fleet")(bench_fleet)
 bench_app.command("peers")(bench_peers)
 app.add_typer(bench_app, name="bench")

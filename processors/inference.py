@@ -14,10 +14,11 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from diffstream.exceptions import DroppedBatch
+from processors.engine.drawn import DrawnTask
 from processors.engine.results import StepProgress, TaskResult
 from processors.exceptions import (
     InferenceError,
@@ -45,6 +46,8 @@ class PassFailure(NamedTuple):
 
 
 Outcome = TaskResult | PassFailure
+#: What a pass leaves for the encoder: a task's images as drawn, or its failure.
+Drawn = DrawnTask | PassFailure
 #: Reports one denoising step: (attempt, model, progress).
 StepHook = Callable[[int, str, StepProgress], None]
 
@@ -78,9 +81,9 @@ class InferenceRun:
         # Requests recorded ``processing`` and not yet released (for a drop).
         self.recorded: dict[str, Candidate] = {}
 
-    def run(self, candidates: Sequence[Candidate], abort: threading.Event) -> list[Outcome]:
-        """One outcome per candidate, in order."""
-        outcomes: list[Outcome] = [PassFailure(InferenceError("not run"), 0)] * len(candidates)
+    def run(self, candidates: Sequence[Candidate], abort: threading.Event) -> list[Drawn]:
+        """One outcome per candidate, in order, not encoded yet."""
+        outcomes: list[Drawn] = [PassFailure(InferenceError("not run"), 0)] * len(candidates)
         suspects = [i for i, c in enumerate(candidates) if c.crashes > 0]
         others = [i for i, c in enumerate(candidates) if c.crashes == 0]
         tasks = [candidates[i].admitted.task for i in others]
@@ -97,8 +100,27 @@ class InferenceRun:
                 outcomes[index] = outcome
         return outcomes
 
+    def encode(self, drawn: Sequence[Drawn]) -> list[Outcome]:
+        """Each drawn task's images encoded (all at once, on the engine's encode threads);
+        a task whose encoding fails fails alone."""
+        tasks = [entry for entry in drawn if isinstance(entry, DrawnTask)]
+        encoded: Iterator[Outcome]
+        try:
+            encoded = iter(self.engine.encode(tasks))
+        except Exception:  # find the task at fault: each on its own
+            encoded = iter([self._encode_alone(task) for task in tasks])
+        return [entry if isinstance(entry, PassFailure) else next(encoded) for entry in drawn]
+
+    def _encode_alone(self, task: DrawnTask) -> Outcome:
+        try:
+            [result] = self.engine.encode([task])
+        except Exception as error:  # an encoder bug must fail the request, not the worker
+            return PassFailure(InferenceError(f"encoding: {type(error).__name__}: {error}"), 1)
+        return result
+
     def release(self) -> None:
-        """The cycle was given up: its attempts do not count as crashes."""
+        """The cycle was given up, or its last pass is over while a later one may start (a
+        pipelined worker's next batch): its attempts do not count as crashes."""
         if self.recorded:
             self._record(list(self.recorded.values()), RequestState.QUEUED)
 
@@ -118,7 +140,7 @@ class InferenceRun:
             else:
                 self.recorded.pop(rid, None)
 
-    def _run_pass(self, group: list[Candidate], abort: threading.Event) -> list[Outcome]:
+    def _run_pass(self, group: list[Candidate], abort: threading.Event) -> list[Drawn]:
         tasks = [c.admitted.task for c in group]
         last: ProcessorError = InferenceError("no attempt was made")
         attempt = 0
@@ -128,7 +150,7 @@ class InferenceRun:
             try:
                 started = time.perf_counter()
                 step = functools.partial(self.on_step, attempt, tasks[0].model)
-                results = self.engine.generate(tasks, progress=step)
+                results = self.engine.draw(tasks, progress=step)
                 self._observe(tasks, time.perf_counter() - started)
                 return list(results)
             except DroppedBatch:
@@ -159,7 +181,7 @@ class InferenceRun:
         error: InvalidTaskError,
         attempt: int,
         abort: threading.Event,
-    ) -> list[Outcome]:
+    ) -> list[Drawn]:
         """The request ``error`` names fails alone; the others run as a pass again."""
         rest = self._run_pass([c for c, b in zip(group, bad, strict=True) if not b], abort)
         others = iter(rest)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,14 +34,24 @@ from diffstream.identity import claim_instance_id
 from diffstream.loop_contract import Admission, LoopOptions, Output
 from diffstream.settings import Settings
 from processors.cancellations import CancellationView
+from processors.decisions import (
+    CONFLICT,
+    CRASHED,
+    DEAD_LETTER,
+    REFUSE,
+    RUN,
+    Cycle,
+    Decisions,
+    source_of,
+)
 from processors.engine.results import StepProgress
 from processors.exceptions import InferenceCrashError
 from processors.gpu_metrics import GpuCollector
-from processors.inference import Candidate, InferenceRun, Outcome, PassFailure
+from processors.inference import InferenceRun, Outcome, PassFailure
 from processors.intake import Admitted, Intake, Refused, Undecodable, admit, coordinates
 from processors.lag import LaneLag
 from processors.lanes import FETCH_WAIT_MAX_MS, LaneGatherer
-from processors.ledger import RequestLedger, source_key
+from processors.ledger import RequestLedger
 from processors.metrics import ProcessorMetrics
 from processors.outcomes import (
     duplicate_failed,
@@ -57,7 +66,6 @@ from schemas.decode_retries import DecodeRetries
 from schemas.dlq import dead_letter
 from schemas.event_output import event_output
 from schemas.events import EventName, RequestState
-from schemas.fingerprint import request_fingerprint
 from schemas.topics import (
     DLQ,
     FAILED,
@@ -77,28 +85,6 @@ log = logging.getLogger(__name__)
 
 ROLE = "processor"
 CANCELLATIONS_CATCH_UP_S = 10.0
-_ATTEMPT_STATES = (RequestState.QUEUED, RequestState.PROCESSING)
-
-
-@dataclass
-class Cycle:
-    """What one cycle decided for each of its messages, in order."""
-
-    decisions: list[tuple[Intake, str]] = field(default_factory=list)
-    candidates: list[Candidate] = field(default_factory=list)
-    statuses: list[dict[str, Any]] = field(default_factory=list)
-    run: InferenceRun | None = None
-
-
-# Decisions for an intake item.
-RUN, REFUSE, DEAD_LETTER, DUPLICATE, CONFLICT, CRASHED = (
-    "run",
-    "refuse",
-    "dead_letter",
-    "duplicate",
-    "conflict",
-    "crashed",
-)
 
 
 class StreamProcessor:
@@ -126,11 +112,13 @@ class StreamProcessor:
         self.lanes = LaneGatherer(settings.topic(REQUESTS), settings.topic(REQUESTS_BATCH))
         self.lag = LaneLag(self.lanes.batch_topic, self.metrics.lag)
         self.ledger = RequestLedger(settings, self.codec)
+        self.decisions = Decisions(self.ledger, self.config.max_crashes)
         self.cancellations = CancellationView(settings, self.codec)
         self._decode_retries = DecodeRetries(self.config.decode_retry_s)
         self._progress: ProgressReporter | None = None
         self._abort = threading.Event()
         self.health = Health()
+        self.pipeline_depth = self.config.pipeline_depth or default_pipeline_depth(engine)
         self.loop: ExactlyOnceLoop[Cycle] = ExactlyOnceLoop(
             settings,
             LoopOptions.of(
@@ -139,6 +127,7 @@ class StreamProcessor:
                 [self.lanes.interactive_topic, self.lanes.batch_topic],
                 self.config,
                 shutdown_grace_s=self.config.shutdown_grace_s,
+                pipeline_depth=self.pipeline_depth,
                 consumer_overrides={"fetch.wait.max.ms": FETCH_WAIT_MAX_MS},
                 producer_overrides={"message.max.bytes": RESULTS_MAX_MESSAGE_BYTES},
             ),
@@ -200,14 +189,7 @@ class StreamProcessor:
     def prepare(self, admitted: Sequence[Admission]) -> Cycle:
         """Decide, before any GPU time, what each request becomes."""
         cycle = Cycle()
-        seen: dict[str, str] = {}
-        for entry in admitted:
-            item: Intake = entry.item  # type: ignore[assignment]  # admit returns Intake
-            decision, crashes = self._decide(item, seen)
-            cycle.decisions.append((item, decision))
-            if decision == RUN:
-                assert isinstance(item, Admitted)
-                cycle.candidates.append(Candidate(item, crashes))
+        self.decisions.decide(cycle, [entry.item for entry in admitted])  # type: ignore[misc]
         cycle.run = InferenceRun(
             self.engine,
             self.ledger,
@@ -217,30 +199,6 @@ class StreamProcessor:
             on_step=self._on_step,
         )
         return cycle
-
-    def _decide(self, item: Intake, seen: dict[str, str]) -> tuple[str, int]:
-        if isinstance(item, Undecodable):
-            return DEAD_LETTER, 0
-        rid = str(item.request["request_id"])
-        fingerprint = request_fingerprint(item.request)
-        source = source_key(_source_of(item))
-        assert source is not None
-        if rid in seen:
-            return (DUPLICATE if seen[rid] == fingerprint else CONFLICT), 0
-        seen[rid] = fingerprint
-        known = self.ledger.get(rid)
-        if known is not None and known.source not in (None, source):
-            same = known.fingerprint in (None, fingerprint)
-            return (DUPLICATE if same else CONFLICT), 0
-        crashes = self.ledger.crashes(rid, source)
-        settled = known is not None and known.state not in _ATTEMPT_STATES
-        if settled and not crashes:
-            return DUPLICATE, 0  # read again (offsets reset): its outcome stands
-        if isinstance(item, Refused):
-            return REFUSE, 0
-        if crashes >= self.config.max_crashes:
-            return CRASHED, crashes
-        return RUN, crashes
 
     def held_while_working(self, assignment: list[TopicPartition]) -> list[TopicPartition]:
         """The backfill lane: only interactive requests are carried meanwhile."""
@@ -254,12 +212,14 @@ class StreamProcessor:
 
     def committed(self, prepared: Cycle, outputs: Sequence[Output]) -> None:
         """Take the committed statuses into the table at once."""
+        self.decisions.settled(prepared)
         for status in prepared.statuses:
             self.ledger.note(status)
         self.usage.committed(outputs)
 
     def dropped(self, prepared: Cycle, reason: str) -> None:
         """Attempts of a cycle given up on purpose are no crashes."""
+        self.decisions.settled(prepared)
         if prepared.run is not None:
             try:
                 prepared.run.release()
@@ -270,12 +230,30 @@ class StreamProcessor:
     # -- the work (worker thread) ---------------------------------------------------------
 
     def work(self, prepared: Cycle, abort: threading.Event) -> list[Output]:
-        """Inference for the candidates, then every event of the cycle, in order."""
+        """Both stages on one thread (a pipeline depth of 1)."""
+        self.accelerate(prepared, abort)
+        return self.finish(prepared, abort)
+
+    def accelerate(self, prepared: Cycle, abort: threading.Event) -> None:
+        """Inference for the candidates, images left unencoded (accelerator thread)."""
         assert prepared.run is not None
         self._abort = abort
-        started = datetime.now(UTC)
-        outcomes = iter(prepared.run.run(prepared.candidates, abort))
-        finished, n = datetime.now(UTC), len(prepared.candidates)
+        prepared.started = datetime.now(UTC)
+        prepared.drawn = prepared.run.run(prepared.candidates, abort)
+        prepared.finished = datetime.now(UTC)
+
+    def finish(self, prepared: Cycle, abort: threading.Event) -> list[Output]:
+        """The images encoded, then every event of the cycle, in order (finishing thread)."""
+        assert prepared.run is not None
+        started, finished = prepared.started, prepared.finished
+        assert started is not None
+        assert finished is not None
+        if self.pipeline_depth > 1:
+            # The next batch's passes may start before this one commits: a worker dying in
+            # them must not count as a crash of these (done with inference).
+            prepared.run.release()
+        outcomes = iter(prepared.run.encode(prepared.drawn))
+        n = len(prepared.candidates)
         outputs: list[Output] = []
         for item, decision in prepared.decisions:
             if decision == RUN:
@@ -289,7 +267,7 @@ class StreamProcessor:
                 assert isinstance(item, Refused)
                 outputs += self._failed_events(prepared, item, item.failed, item.state)
             elif decision == CONFLICT:
-                failed = duplicate_failed(item.request, source=_source_of(item))
+                failed = duplicate_failed(item.request, source=source_of(item))
                 outputs.append(self._failed_event(failed))
                 outputs.append(self._usage_event(item, failed))
                 self._count_failure(failed, item.message)
@@ -387,7 +365,10 @@ class StreamProcessor:
         return dead_letter(self.settings.topic(DLQ), message, error or ValueError("undecodable"))
 
 
-def _source_of(item: Admitted | Refused) -> dict[str, Any]:
-    if isinstance(item, Admitted):
-        return item.source
-    return dict(item.failed["source"])
+def default_pipeline_depth(engine: InferenceEngine) -> int:
+    """2 where the model runs on an accelerator (the CPU is free while it computes), 1 on
+    the CPU, where the next model call would take the cores encoding needs."""
+    from processors.engine.devices import resolve_device  # noqa: PLC0415  # torch
+
+    device = engine.device if engine.loaded else resolve_device(engine.settings.device)
+    return 1 if device.type == "cpu" else 2

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from infra.bench.efficiency import Workload
 from infra.bench.harness import Harness
+from infra.bench.pipeline_stages import stage_split
 from infra.bench.stats import spread
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 SIM_SIDE = 512
 SIM_STEPS = 20
 SIM_RATE = 25.0  # images/s of the simulated accelerator
+WORK = Workload(model="sim", side=SIM_SIDE, steps=SIM_STEPS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,8 @@ class BusyRun:
     end_to_end_s: float
     calls: int
     images_per_call: float
+    # Where the gaps went (``pipeline_stages``); None when the processor is not pipelined.
+    stages: dict[str, Any] | None = None
 
     @property
     def ratio(self) -> float:
@@ -56,33 +60,57 @@ def sim_engine_settings(rate: float = SIM_RATE) -> dict[str, Any]:
     return {"sim_ms_per_image": 1000 / rate, "sim_batch_alpha": 1.0}
 
 
-def accelerator_busy(
-    harness: Harness, engine: InferenceEngine, requests: int, repeats: int
-) -> dict[str, Any]:
-    """``repeats`` rounds of ``requests`` sim requests published at once on ``harness``
-    (whose processor runs ``engine``, with the ``sim`` model among its models)."""
+def sim_pipeline(engine: InferenceEngine) -> Any:
+    """The engine's loaded ``sim`` pipeline, every 512x512 picture made already."""
     from processors.engine.sim_model import SIM_MODEL, SimPipeline  # noqa: PLC0415
 
     pipe = engine.registry.get(SIM_MODEL).pipeline
     if not isinstance(pipe, SimPipeline):  # pragma: no cover  # the registry's own built-in
         raise TypeError(f"{SIM_MODEL} resolved to {type(pipe).__name__}")
     pipe.warm(SIM_SIDE, SIM_SIDE)  # every picture made before anything is timed
-    work = Workload(model=SIM_MODEL, side=SIM_SIDE, steps=SIM_STEPS)
-    harness.round([work.request(seed) for seed in range(8)])  # warm
+    return pipe
+
+
+def accelerator_busy(
+    harness: Harness,
+    engine: InferenceEngine,
+    requests: int,
+    repeats: int,
+    rate: float = SIM_RATE,
+) -> dict[str, Any]:
+    """``repeats`` rounds of ``requests`` sim requests published at once on ``harness``
+    (whose processor runs ``engine``, with the ``sim`` model among its models), the
+    simulated accelerator drawing ``rate`` images/s."""
+    pipe = sim_pipeline(engine)
+    pipe.ms_per_image = 1000 / rate
+    warm(harness)
     runs = [
-        _round(harness, pipe, work, range(1000 * (r + 1), 1000 * (r + 1) + requests))
+        busy_round(harness, pipe, range(1000 * (r + 1), 1000 * (r + 1) + requests))
         for r in range(repeats)
     ]
-    rate = 1000 / pipe.ms_per_image
+    return busy_figures(harness, engine, runs)
+
+
+def warm(harness: Harness) -> None:
+    """One small round: the processor joined, the model and the encoder warm."""
+    harness.round([WORK.request(seed) for seed in range(8)])
+
+
+def busy_figures(harness: Harness, engine: InferenceEngine, runs: list[BusyRun]) -> dict[str, Any]:
+    """The figures of ``runs`` (rounds of ``harness`` on ``engine``'s sim model)."""
+    pipe = sim_pipeline(engine)
+    median = sorted(runs, key=lambda run: run.ratio)[len(runs) // 2]
     return {
-        "requests": requests,
-        "sim_images_per_s": rate,
+        "requests": median.requests,
+        "sim_images_per_s": 1000 / pipe.ms_per_image,
         "sim_ms_per_image": pipe.ms_per_image,
         "sim_batch_alpha": pipe.batch_alpha,
         "side": SIM_SIDE,
         "output_format": "png",
         "png_compress_level": engine.settings.png_compress_level,
+        "encode_threads": engine.settings.encode_threads,
         "processor_batch": harness.settings.processor.max_batch_size,
+        "pipeline_depth": harness.processor.pipeline_depth,
         "busy_ratio": spread([run.ratio for run in runs]).as_dict(),
         "end_to_end_busy_ratio": spread([run.busy_s / run.end_to_end_s for run in runs]).as_dict(),
         "pipeline_images_per_s": spread(
@@ -90,12 +118,18 @@ def accelerator_busy(
         ).as_dict(),
         "gap_ms_per_call": spread([run.gap_ms_per_call for run in runs]).as_dict(),
         "images_per_call": statistics.median(run.images_per_call for run in runs),
+        "stages": median.stages,
     }
 
 
-def _round(harness: Harness, pipe: Any, work: Workload, seeds: range) -> BusyRun:
-    started, ended, _ = harness.round([work.request(seed) for seed in seeds])
+def busy_round(harness: Harness, pipe: Any, seeds: range) -> BusyRun:
+    """One round of ``len(seeds)`` requests published at once, measured."""
+    started, ended, _ = harness.round([WORK.request(seed) for seed in seeds])
     calls = [call for call in pipe.calls if call.started >= started]
+    pipeline = getattr(harness.processor.loop, "pipeline", None)
+    stages = None
+    if pipeline is not None:
+        stages = stage_split(list(pipeline.events), calls, started, calls[-1].ended)
     return BusyRun(
         requests=len(seeds),
         busy_s=sum(call.compute_s for call in calls),
@@ -103,4 +137,5 @@ def _round(harness: Harness, pipe: Any, work: Workload, seeds: range) -> BusyRun
         end_to_end_s=ended - started,
         calls=len(calls),
         images_per_call=sum(call.images for call in calls) / len(calls),
+        stages=stages,
     )

@@ -16,9 +16,11 @@ from diffstream.settings import Settings
 from infra.bench.peers.options import SYSTEMS, PeersOptions
 from infra.bench.report import table
 from infra.bench.runner import BenchOptions, run_bench
+from infra.bench.sim_max import RATES
 
 log = logging.getLogger(__name__)
 console = Console()
+DEFAULT_RATES = ",".join(f"{rate:g}" for rate in RATES)
 
 
 def _write_json(path: Path | None, report: dict[str, Any]) -> None:
@@ -42,6 +44,9 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
     sim_requests: Annotated[
         int, typer.Option(min=1, help="512x512 requests per accelerator_busy_ratio run")
     ] = 200,
+    sim_rates: Annotated[
+        str, typer.Option(help="simulated img/s tried for sim_max_img_s, comma-separated")
+    ] = DEFAULT_RATES,
     model: Annotated[str, typer.Option(help="model for the efficiency figures")] = "tiny-sd",
     size: Annotated[int, typer.Option(min=8, help="image side in pixels")] = 64,
     steps: Annotated[int, typer.Option(min=1, help="inference steps")] = 10,
@@ -62,8 +67,9 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
     ] = None,
 ) -> None:
     """Pipeline vs bare diffusers loop, batching gain, added latency, control plane, a
-    simulated accelerator's busy ratio (`bench gateway`: the HTTP gateway's figures;
-    `bench encoding`: encoding costs)."""
+    simulated accelerator's busy ratio and sim_max_img_s (`bench gateway`: the HTTP
+    gateway's figures; `bench encoding`: encoding costs; `bench accelerator`: only the
+    simulated accelerator's)."""
     if ctx.invoked_subcommand is not None:
         return
     options = BenchOptions(
@@ -74,6 +80,7 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
         control_plane_events=control_plane_events,
         null_requests=null_requests,
         sim_requests=sim_requests,
+        sim_rates=_rates(sim_rates),
         model=model,
         side=size,
         steps=steps,
@@ -222,3 +229,38 @@ def bench_peers(  # noqa: PLR0917 (typer: one parameter per option)
     report = run_peers(Settings(), options, console)
     console.print(peers_table(report))
     _write_json(json, report)
+
+
+def bench_accelerator(
+    json: Annotated[
+        Path | None, typer.Option(help="also write the figures as JSON to this file")
+    ] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="rounds of each busy ratio")] = 3,
+    sim_requests: Annotated[
+        int, typer.Option(min=8, help="512x512 requests per busy-ratio round")
+    ] = 200,
+    rates: Annotated[
+        str, typer.Option(help="simulated img/s tried for sim_max_img_s, comma-separated")
+    ] = DEFAULT_RATES,
+) -> None:
+    """Only the simulated accelerator: accelerator_busy_ratio pipelined and not (rounds
+    alternated in one run) and sim_max_img_s with what limits it."""
+    from infra.bench.accelerator_run import run_accelerator_bench  # noqa: PLC0415
+    from infra.bench.report import accelerator_table  # noqa: PLC0415
+
+    tried = _rates(rates)
+    report = run_accelerator_bench(Settings(), requests=sim_requests, repeats=repeats, rates=tried)
+    console.print(accelerator_table(report))
+    _write_json(json, report)
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(sorted(float(part) for part in text.split(",") if part.strip()))
+    except ValueError:
+        rates = ()
+    if not rates or min(rates) <= 0:
+        raise typer.BadParameter(
+            f"--rates {text!r} is not a list of positive img/s: give e.g. --rates 25,50,100"
+        )
+    return rates

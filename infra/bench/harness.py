@@ -139,13 +139,14 @@ class Harness(Closing):
         self.codec = Codec(self.settings)
         self.publisher: Publisher | None = None
         self.tracker: Tracker | None = None
+        self.processor: Any = None  # the StreamProcessor, once entered (its pipeline's events)
 
     def __enter__(self) -> Self:
         from processors.worker import StreamProcessor  # noqa: PLC0415  # brings torch
         from sinks.images import ImageSink  # noqa: PLC0415
 
         create_topics(self.settings)
-        processor = StreamProcessor(self.settings, self._engine, codec=self.codec)
+        self.processor = processor = StreamProcessor(self.settings, self._engine, codec=self.codec)
         sink = ImageSink(self.settings, codec=self.codec)
         self.tracker = Tracker(self.settings, self.codec)
         self.publisher = Publisher(self.settings, codec=self.codec)

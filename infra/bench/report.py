@@ -17,6 +17,12 @@ TARGETS = {
     "control_plane_vs_codec_ratio": ">= 0.5",
     "accelerator_busy_ratio": ">= 0.95",
 }
+STAGE_NAMES = {
+    "finishing": "encoding and commit of the batch before",
+    "intake": "gathering the next batch",
+    "hand_off": "hand-off to the accelerator thread",
+    "in_stage": "attempt records around the model call",
+}
 
 
 def _spread_text(spread: dict[str, Any], digits: int = 2) -> str:
@@ -121,15 +127,67 @@ def table(report: dict[str, Any]) -> Table:
         f"{null['requests']} requests at once, 64x64, processor batch "
         f"{null['processor_batch']}, end to end",
     )
-    sim = report["accelerator"]
+    accelerator_rows(out, report)
+    return out
+
+
+def accelerator_rows(out: Table, report: dict[str, Any]) -> None:
+    """The simulated accelerator's rows: busy ratio pipelined and not, sim_max_img_s."""
+    for key, label in (("accelerator", "pipelined"), ("accelerator_depth1", "not pipelined")):
+        sim = report[key]
+        out.add_row(
+            f"accelerator_busy_ratio{'' if key == 'accelerator' else '_depth1'} "
+            f"(sim {sim['sim_images_per_s']:g} img/s, {label})",
+            _spread_text(sim["busy_ratio"], 3),
+            TARGETS["accelerator_busy_ratio"] if key == "accelerator" else "",
+            f"{sim['requests']} requests at once, {sim['side']}x{sim['side']} PNG level "
+            f"{sim['png_compress_level']}, processor batch {sim['processor_batch']}, depth "
+            f"{sim['pipeline_depth']}, {sim['encode_threads']} encode threads; "
+            f"{_spread_text(sim['gap_ms_per_call'], 0)} ms between calls; end to end "
+            f"{_spread_text(sim['end_to_end_busy_ratio'], 3)}, "
+            f"{_spread_text(sim['pipeline_images_per_s'], 1)} img/s{_stages_text(sim['stages'])}",
+        )
+    found = report["sim_max"]
+    tried = ", ".join(f"{t['images_per_s']:g}: {t['busy_ratio']:.2f}" for t in found["tried"])
+    best = found["sim_max_img_s"]
     out.add_row(
-        f"accelerator_busy_ratio (sim {sim['sim_images_per_s']:g} img/s)",
-        _spread_text(sim["busy_ratio"], 3),
-        TARGETS["accelerator_busy_ratio"],
-        f"{sim['requests']} requests at once, {sim['side']}x{sim['side']} PNG level "
-        f"{sim['png_compress_level']}, processor batch {sim['processor_batch']}; "
-        f"{_spread_text(sim['gap_ms_per_call'], 0)} ms between calls; end to end "
-        f"{_spread_text(sim['end_to_end_busy_ratio'], 3)}, "
-        f"{_spread_text(sim['pipeline_images_per_s'], 1)} img/s",
+        "sim_max_img_s",
+        "none" if best is None else f"{best:g}",
+        f"busy >= {found['target_busy_ratio']:g}",
+        f"busy at each rate tried (img/s: ratio) {tried}; limit at "
+        f"{found['first_failing_img_s']}: {STAGE_NAMES.get(found['limit'] or '', 'none found')}"
+        f"{_stages_text((found['limiting_round'] or {}).get('stages'))}",
     )
+
+
+def _stages_text(stages: dict[str, Any] | None) -> str:
+    if not stages:
+        return ""
+    gaps = ", ".join(f"{name} {1000 * s:.0f}" for name, s in stages["gap_s"].items())
+    per_batch = [
+        f"{label} {stages[key]:.0f}"
+        for label, key in (
+            ("model", "model_ms_per_batch"),
+            ("finishing", "finishing_ms_per_batch"),
+            ("commit", "commit_ms_per_batch"),
+        )
+        if stages[key] is not None
+    ]
+    return f"; gaps (ms in all): {gaps}; per batch (ms): {', '.join(per_batch)}"
+
+
+def accelerator_table(report: dict[str, Any]) -> Table:
+    """``bench accelerator``'s figures."""
+    c = report["conditions"]
+    out = Table(
+        "figure",
+        "measured: median (min-max)",
+        "target",
+        "conditions",
+        title=(
+            f"diffstream bench accelerator: {c['cpu']}, {c['cores']} cores, "
+            f"{c['repeats']} alternated repeats"
+        ),
+    )
+    accelerator_rows(out, report)
     return out

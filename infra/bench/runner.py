@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from diffstream.settings import Settings
-from infra.bench.accelerator import accelerator_busy, sim_engine_settings
+from infra.bench.accelerator import sim_engine_settings
+from infra.bench.accelerator_run import accelerator_figures
 from infra.bench.conditions import machine_conditions
 from infra.bench.control_plane import codec_per_core, events_per_core, null_model_ceiling
 from infra.bench.efficiency import Workload, compare
 from infra.bench.harness import Harness
 from infra.bench.latency import LatencySample, added_latencies
+from infra.bench.sim_max import RATES
 from infra.bench.stats import percentile, spread
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ class BenchOptions:
     null_requests: int = 200
     # Requests per accelerator_busy_ratio round (8 s of the simulated 25 img/s).
     sim_requests: int = 200
+    # Simulated img/s tried for sim_max_img_s (then bisected).
+    sim_rates: tuple[float, ...] = RATES
     model: str = "tiny-sd"
     side: int = 64
     steps: int = 10
@@ -180,14 +184,18 @@ def _measure(
             for r in range(options.repeats)
         ]
         batch = harness.settings.processor.max_batch_size
-        # The same processor and sink, with the sim model (a simulated 25 img/s accelerator).
-        out["accelerator"] = accelerator_busy(
-            harness, engine, options.sim_requests, options.repeats
-        )
     out["null_model"] = {
         "requests": options.null_requests,
         "processor_batch": batch,
         "requests_per_s": spread(ceilings).as_dict(),
     }
     out["null_model_requests_per_s"] = out["null_model"]["requests_per_s"]["median"]
-    out["accelerator_busy_ratio"] = out["accelerator"]["busy_ratio"]["median"]
+    # The sim model (a simulated 25 img/s accelerator), pipelined and not; sim_max_img_s.
+    out |= accelerator_figures(
+        settings,
+        engine,
+        requests=options.sim_requests,
+        repeats=options.repeats,
+        rates=options.sim_rates,
+        profile_dir=options.profile_dir,
+    )

@@ -13,8 +13,8 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +23,9 @@ from PIL import Image
 
 from diffstream.settings import Settings
 from processors.engine.devices import free_device_memory, resolve_device, resolve_dtype
-from processors.engine.encoding import (
-    CONTENT_TYPES,
-    a1111_parameters,
-    diffstream_metadata,
-    encode_image,
-)
+from processors.engine.drawn import DrawnImage, DrawnTask, encode_drawn
 from processors.engine.registry import LoadedModel, ModelRegistry
-from processors.engine.results import GeneratedImage, ProgressCallback, StepProgress, TaskResult
+from processors.engine.results import ProgressCallback, StepProgress, TaskResult
 from processors.engine.schedulers import scheduler_label
 from processors.engine.settings import EngineSettings
 from processors.engine.speedups import denoiser_of
@@ -96,6 +91,8 @@ class InferenceEngine:
         self._registry: ModelRegistry | None = None
         self._device: torch.device | None = None
         self._dtype: torch.dtype | None = None
+        self._pool_lock = threading.Lock()
+        self._encoders: ThreadPoolExecutor | None = None
 
     @property
     def device(self) -> torch.device:
@@ -156,17 +153,28 @@ class InferenceEngine:
             if self._registry is not None:
                 self._registry.clear()
             self._registry = None
+        with self._pool_lock:
+            if self._encoders is not None:
+                self._encoders.shutdown(wait=True)
+            self._encoders = None
 
     def generate(
         self, tasks: Sequence[GenerationTask], *, progress: ProgressCallback | None = None
     ) -> list[TaskResult]:
-        """Run tasks sharing one ``batch_key`` as one pipeline call; one result per task.
+        """Run tasks sharing one ``batch_key`` as one pipeline call; one result per task,
+        its images encoded (``draw`` then ``encode``).
 
         Raises ``InvalidTaskError``/``InvalidBatchError`` before any work, the registry's
         ``ModelNotFoundError``/``ModelLoadError``, ``OutOfMemoryError`` when even one image
         does not fit, and ``InferenceError`` for any other pipeline failure. An exception
         raised by ``progress`` propagates unchanged.
         """
+        return self.encode(self.draw(tasks, progress=progress))
+
+    def draw(
+        self, tasks: Sequence[GenerationTask], *, progress: ProgressCallback | None = None
+    ) -> list[DrawnTask]:
+        """``generate`` without the encoding: the model call alone (errors as ``generate``)."""
         key = check_batch(tasks)
         with self._lock:
             registry = self.registry
@@ -174,13 +182,28 @@ class InferenceEngine:
             self._check_model_inputs(model, tasks)
             return self._generate(model, key, tasks, progress)
 
+    def encode(self, drawn: Sequence[DrawnTask]) -> list[TaskResult]:
+        """Encode drawn images on the engine's ``encode_threads``; thread-safe, and not
+        serialised with model calls, so it may overlap the next one."""
+        return encode_drawn(drawn, self.settings, self._encoder_pool())
+
+    def _encoder_pool(self) -> ThreadPoolExecutor | None:
+        if self.settings.encode_threads <= 1:
+            return None
+        with self._pool_lock:
+            if self._encoders is None:
+                self._encoders = ThreadPoolExecutor(
+                    self.settings.encode_threads, thread_name_prefix="encode"
+                )
+            return self._encoders
+
     def _generate(
         self,
         model: LoadedModel,
         key: BatchKey,
         tasks: Sequence[GenerationTask],
         progress: ProgressCallback | None,
-    ) -> list[TaskResult]:
+    ) -> list[DrawnTask]:
         base_seeds = [resolve_seed(task) for task in tasks]
         jobs = [
             _ImageJob(
@@ -218,7 +241,7 @@ class InferenceEngine:
                 f"{self.device} memory even alone: ask for a smaller size, or enable "
                 "DIFFSTREAM_ENGINE__VAE_TILING"
             ) from exc
-        return self._results(tasks, parts, sampler)
+        return self._drawn(tasks, parts, sampler)
 
     def _call_pipeline(
         self,
@@ -260,64 +283,34 @@ class InferenceEngine:
             )
         return _CallOutput(images=images, seconds=seconds)
 
-    def _results(
+    def _drawn(
         self,
         tasks: Sequence[GenerationTask],
         parts: list[tuple[Sequence[_ImageJob], _CallOutput]],
         sampler: str,
-    ) -> list[TaskResult]:
-        images: list[list[GeneratedImage]] = [[] for _ in tasks]
+    ) -> list[DrawnTask]:
+        images: list[list[DrawnImage]] = [[] for _ in tasks]
         inference_s = [0.0] * len(tasks)
-        encode_s = [0.0] * len(tasks)
         share_s = [0.0] * len(tasks)
         batch_images = [0] * len(tasks)
         for jobs, output in parts:
             for t in {job.task_index for job in jobs}:
                 inference_s[t] += output.seconds
                 batch_images[t] = max(batch_images[t], len(jobs))
-            for job in jobs:
-                share_s[job.task_index] += output.seconds / len(jobs)
             for job, image in zip(jobs, output.images, strict=True):
-                started = time.perf_counter()
-                images[job.task_index].append(
-                    self._encode(tasks[job.task_index], job, image, sampler)
-                )
-                encode_s[job.task_index] += time.perf_counter() - started
+                share_s[job.task_index] += output.seconds / len(jobs)
+                images[job.task_index].append(DrawnImage(job.image_index, job.seed, image))
         return [
-            TaskResult(
-                request_id=task.request_id,
-                model=task.model,
-                revision=task.revision,
+            DrawnTask(
+                task=task,
                 images=tuple(sorted(images[t], key=lambda image: image.index)),
+                sampler=sampler,
                 inference_s=inference_s[t],
-                encode_s=encode_s[t],
                 accelerator_s=share_s[t],
                 batch_images=batch_images[t],
             )
             for t, task in enumerate(tasks)
         ]
-
-    def _encode(
-        self, task: GenerationTask, job: _ImageJob, image: Image.Image, sampler: str
-    ) -> GeneratedImage:
-        data = encode_image(
-            image,
-            task.output_format,
-            parameters=a1111_parameters(task, seed=job.seed, sampler=sampler),
-            metadata=diffstream_metadata(
-                task, seed=job.seed, index=job.image_index, sampler=sampler
-            ),
-            settings=self.settings,
-        )
-        return GeneratedImage(
-            index=job.image_index,
-            data=data,
-            content_type=CONTENT_TYPES[task.output_format],
-            width=image.width,
-            height=image.height,
-            seed=job.seed,
-            sha256=sha256(data).hexdigest(),
-        )
 
     def _check_model_inputs(self, model: LoadedModel, tasks: Sequence[GenerationTask]) -> None:
         if model.accepts_negative_prompt:
@@ -344,7 +337,7 @@ class InferenceEngine:
             seed=0,
         )
         started = time.perf_counter()
-        self._generate(model, batch_key(task), [task], None)
+        encode_drawn(self._generate(model, batch_key(task), [task], None), self.settings)
         logger.info("warmed up %s in %.2fs", model.name, time.perf_counter() - started)
 
 

@@ -65,4 +65,14 @@ def test_bench_reports_every_figure(settings: Settings, tmp_path: Path) -> None:
     assert (sim["sim_images_per_s"], sim["side"], sim["output_format"]) == (25.0, 512, "png")
     assert sim["png_compress_level"] == Settings().engine.png_compress_level
     assert 0 < sim["end_to_end_busy_ratio"]["median"] <= figures["accelerator_busy_ratio"]
-    assert table(report).row_count == 13
+    assert figures["accelerator_depth1"]["pipeline_depth"] == 1
+    assert sim["pipeline_depth"] == 2
+    assert figures["accelerator_busy_ratio_depth1"] > 0
+    found = figures["sim_max"]
+    assert found["tried"], "sim_max_img_s tried no rate"
+    assert found["tried"][0]["images_per_s"] == min(TINY.sim_rates)
+    if figures["sim_max_img_s"] is not None:
+        assert figures["sim_max_img_s"] in [t["images_per_s"] for t in found["tried"]]
+    # Two accelerator rows (pipelined and not), sim_max_img_s where there was one, and the
+    # control plane against the codec.
+    assert table(report).row_count == 15

@@ -250,13 +250,14 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(isolated: Settings, tmp_
 
 
 class SlowEngine(InferenceEngine):
-    """The real engine, made to take longer than max.poll.interval.ms per pass."""
+    """The real engine, made to take longer than max.poll.interval.ms per pass (``draw`` is
+    the model call; ``generate`` draws and encodes)."""
 
     delay_s = 9.0
 
-    def generate(self, tasks: Any, *, progress: Any = None) -> Any:
+    def draw(self, tasks: Any, *, progress: Any = None) -> Any:
         time.sleep(self.delay_s)
-        return super().generate(tasks, progress=progress)
+        return super().draw(tasks, progress=progress)
 
 
 def test_batch_longer_than_max_poll_interval_causes_no_rebalance(
