@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from diffstream.model_store_settings import ModelStoreSettings
 from diffstream.port_ranges import canonical_port_range
 from diffstream.usage_metrics import UsageSettings
 
@@ -323,6 +324,7 @@ class Settings(BaseSettings):
     view: ViewSettings = ViewSettings()
     run: RunSettings = RunSettings()
     usage: UsageSettings = UsageSettings()
+    models: ModelStoreSettings = ModelStoreSettings()
 
     @field_validator("home", "artifacts_dir")
     @classmethod

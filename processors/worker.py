@@ -39,7 +39,7 @@ from processors.engine.results import StepProgress
 from processors.exceptions import InferenceCrashError
 from processors.gpu_metrics import GpuCollector
 from processors.inference import Candidate, InferenceRun, Outcome, PassFailure
-from processors.intake import Admitted, Intake, Refused, Undecodable, admit, coordinates
+from processors.intake import Admitted, Intake, Refused, Undecodable, admit, coordinates, pinned
 from processors.lag import LaneLag
 from processors.lanes import FETCH_WAIT_MAX_MS, LaneGatherer
 from processors.ledger import RequestLedger, source_key
@@ -51,6 +51,7 @@ from processors.outcomes import (
     status_record,
 )
 from processors.progress import ProgressReporter
+from processors.store.source import StoreModels
 from processors.tracing import trace_request
 from schemas.codec import Codec
 from schemas.decode_retries import DecodeRetries
@@ -127,6 +128,7 @@ class StreamProcessor:
         self.lag = LaneLag(self.lanes.batch_topic, self.metrics.lag)
         self.ledger = RequestLedger(settings, self.codec)
         self.cancellations = CancellationView(settings, self.codec)
+        self.models = StoreModels(settings, codec=self.codec) if settings.models.enabled else None
         self._decode_retries = DecodeRetries(self.config.decode_retry_s)
         self._progress: ProgressReporter | None = None
         self._abort = threading.Event()
@@ -163,11 +165,15 @@ class StreamProcessor:
             )
         self.cancellations.start()
         self.ledger.start()
+        if self.models is not None:
+            self.models.start()
         self.cancellations.caught_up.wait(CANCELLATIONS_CATCH_UP_S)
         try:
             self.loop.run(stop)
         finally:
             self.health.stopped()
+            if self.models is not None:
+                self.models.stop()
             self.cancellations.stop()
             self.ledger.stop()
             if self._progress is not None:
@@ -207,7 +213,7 @@ class StreamProcessor:
             cycle.decisions.append((item, decision))
             if decision == RUN:
                 assert isinstance(item, Admitted)
-                cycle.candidates.append(Candidate(item, crashes))
+                cycle.candidates.append(Candidate(pinned(item, self.models), crashes))
         cycle.run = InferenceRun(
             self.engine,
             self.ledger,
@@ -215,6 +221,7 @@ class StreamProcessor:
             max_attempts=self.config.max_attempts,
             max_batch_size=self.config.max_batch_size,
             on_step=self._on_step,
+            locator=self.models,
         )
         return cycle
 

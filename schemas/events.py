@@ -22,6 +22,7 @@ class EventName(StrEnum):
     PROGRESS = "GenerationProgress"
     TENANT_KEY = "TenantKey"
     USAGE = "GenerationUsage"
+    MODEL_ALIAS = "ModelAlias"
 
     @property
     def fullname(self) -> str:
