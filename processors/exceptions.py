@@ -113,4 +113,4 @@ class ModelStoreUnavailableError(ProcessorError):
 class ModelCorruptError(ProcessorError):
     """A stored model file does not match the sha256 its manifest names: it is not loaded."""
 
-    code = ErrorCode.INFERENCE_ERROR
+    code = ErrorCode.MODEL_CORRUPT

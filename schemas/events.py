@@ -67,6 +67,7 @@ class ErrorCode(StrEnum):
     DUPLICATE_REQUEST_ID = "duplicate_request_id"
     INFERENCE_CRASH = "inference_crash"
     EXPIRED_IN_TRANSIT = "expired_in_transit"
+    MODEL_CORRUPT = "model_corrupt"
     UNKNOWN = "unknown"
 
 
