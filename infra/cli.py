@@ -14,7 +14,7 @@ from rich.table import Table
 
 from diffstream.settings import Settings
 from infra.bench.cli import bench as bench_command
-from infra.bench.cli import bench_encoding, bench_gateway
+from infra.bench.cli import bench_coldstart, bench_encoding, bench_gateway
 from infra.chaos.cli import chaos as chaos_command
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ bench_app = typer.Typer(help="Benchmarks.")
 bench_app.callback(invoke_without_command=True)(bench_command)
 bench_app.command("gateway")(bench_gateway)
 bench_app.command("encoding")(bench_encoding)
+bench_app.command("coldstart")(bench_coldstart)
 app.add_typer(bench_app, name="bench")
 app.command("chaos")(chaos_command)
 
