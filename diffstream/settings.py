@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from diffstream.model_store_settings import ModelStoreSettings
 from diffstream.port_ranges import canonical_port_range
 from diffstream.usage_metrics import UsageSettings
 
@@ -141,8 +142,8 @@ class ProcessorSettings(TransactionalSettings):
     max_crashes: int = Field(2, gt=0)
     # SIGTERM: finish the current batch if it ends within this, else abort it.
     shutdown_grace_s: float = Field(30.0, ge=0)
-    # 2: the next batch's model call starts while this one is encoded and committed; 1: off.
-    # None: 2 on an accelerator, 1 on cpu (the model call uses the cores encoding needs).
+    # 2: the next batch's model call overlaps this one's encoding and commit; 1: off; None: 2
+    # on an accelerator, 1 on cpu (where the model call uses the cores encoding needs).
     pipeline_depth: int | None = Field(None, ge=1, le=2)
     # GenerationProgress events to diffusion.progress, at most one per request per this
     # many ms (and the last step); 0: none.
@@ -308,13 +309,11 @@ class Settings(BaseSettings):
 
     # Local stack
     home: Path = Path("~/.cache/diffstream")
-    # Downloads (Kafka jars, the MinIO build, Maven and Go caches). Defaults to HOME/artifacts;
-    # tests point a throwaway HOME at the shared artifacts through this.
+    # Downloads (Kafka jars, MinIO, Maven and Go caches); None: HOME/artifacts (tests share it).
     artifacts_dir: Path | None = None
     kafka_controller_port: int = Field(9093, gt=0, lt=65536)
     kafka_heap: str = "1g"
-    # KRaft nodes of the local stack (`stack up --brokers N`); each of several gets the
-    # smaller heap so that three fit beside MinIO and the roles.
+    # KRaft nodes of the local stack (`stack up --brokers N`), several on the smaller heap.
     kafka_brokers: int = Field(1, ge=1, le=9)
     kafka_cluster_heap: str = "384m"
     stack_start_timeout_s: float = Field(120.0, gt=0)
@@ -328,6 +327,7 @@ class Settings(BaseSettings):
     view: ViewSettings = ViewSettings()
     run: RunSettings = RunSettings()
     usage: UsageSettings = UsageSettings()
+    models: ModelStoreSettings = ModelStoreSettings()
 
     @field_validator("home", "artifacts_dir")
     @classmethod

@@ -16,6 +16,7 @@ from diffstream.settings import Settings
 from infra.bench.cli import bench as bench_command
 from infra.bench.cli import (
     bench_accelerator,
+    bench_coldstart,
     bench_encoding,
     bench_fleet,
     bench_gateway,
@@ -42,6 +43,7 @@ bench_app.command("encoding")(bench_encoding)
 bench_app.command("accelerator")(bench_accelerator)
 bench_app.command("fleet")(bench_fleet)
 bench_app.command("peers")(bench_peers)
+bench_app.command("coldstart")(bench_coldstart)
 app.add_typer(bench_app, name="bench")
 app.command("chaos")(chaos_command)
 
@@ -88,9 +90,25 @@ def stack_up(
         + (f" ({', '.join(created)} created or updated)" if created else "")
     )
     console.print(f"bucket: {settings.s3_bucket}" + (" (created)" if report.bucket_created else ""))
+    _push_builtin_models(settings)
     console.print(f"ready in {report.seconds:.1f}s; state under {settings.home}")
     if stack.layout.brokers > 1:
         console.print(f"clients: export DIFFSTREAM_KAFKA_BOOTSTRAP={settings.kafka_bootstrap}")
+
+
+def _push_builtin_models(settings: Settings) -> None:
+    """``digits`` and ``tiny-sd`` into the model store, aliased prod (needs the inference
+    extra; without it processors cannot run either)."""
+    try:
+        from processors.store.builtins import push_builtins
+    except ImportError as exc:
+        console.print(f"models: not pushed ({exc}; install the inference extra)")
+        return
+    with console.status("pushing the built-in models to the model store"):
+        pushed = push_builtins(settings)
+    console.print(
+        "models: " + ", ".join(f"{p.name}@{p.revision} (prod -> {p.prod})" for p in pushed)
+    )
 
 
 @stack_app.command("down")

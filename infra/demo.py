@@ -27,6 +27,7 @@ from diffstream.s3 import make_s3_client
 from diffstream.settings import Settings
 from infra.contact_sheet import Tile, write_contact_sheet
 from infra.together import run_every_role
+from processors.store.builtins import push_builtins
 from producers.client.events import Event
 from producers.client.outcome_reader import OutcomeReader
 from producers.client.publisher import CLOCK_SKEW, Publisher
@@ -66,6 +67,8 @@ class DemoRequest:
     latency_s: float | None = None
     uri: str | None = None
     reason: str | None = None
+    # The model revision it ran on (from the model store; None for a built-in loaded as such).
+    revision: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,8 @@ def run_demo(settings: Settings, console: Console) -> DemoReport:
     """The Kafka and S3 round trips, then a mixed load of digits through every role."""
     for step in (*_kafka_round_trip(settings), *_s3_round_trip(settings)):
         console.print(f"[green]ok[/green] {step}")
+    for pushed in push_builtins(settings):
+        console.print(f"[green]ok[/green] model store: {pushed.name}@{pushed.prod} is prod")
     requests = _generate(settings, console)
     console.print(_summary(requests))
     sheet = _contact_sheet(settings, requests)
@@ -199,6 +204,7 @@ def _record(request: DemoRequest, event: Event) -> None:
     if event.kind == "completed":
         request.latency_s = float(event.value["timings"]["end_to_end_s"])
         request.uri = event.image_uris[0]
+        request.revision = event.value.get("revision")
     else:
         request.reason = f"{event.error_code}: {event.value.get('message', '')}"
 

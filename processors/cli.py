@@ -1,4 +1,4 @@
-"""The processors' commands: ``diffstream process`` and ``diffstream train-demo-model``.
+"""The processors' commands: ``process``, ``train-demo-model`` and ``models``.
 
 Each command imports the engine inside itself, so that mounting these commands (and every
 other command of the CLI) never loads torch.
@@ -13,10 +13,12 @@ import typer
 from rich.console import Console
 
 from diffstream.settings import Settings
+from processors.models_cli import app as models_app
 
 console = Console()
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(models_app, name="models")
 
 
 @app.command("process")

@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections import ChainMap
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from processors.inference import Candidate, Drawn, InferenceRun
-from processors.intake import Admitted, Intake, Refused, Undecodable
+from processors.intake import Admitted, Intake, Refused, Undecodable, pinned
 from processors.ledger import RequestLedger, source_key
 from schemas.events import RequestState
 from schemas.fingerprint import request_fingerprint
+
+if TYPE_CHECKING:
+    from processors.engine.registry import ModelLocator
 
 _ATTEMPT_STATES = (RequestState.QUEUED, RequestState.PROCESSING)
 
@@ -52,9 +55,13 @@ class Cycle:
 class Decisions:
     """Decides each request of a cycle; remembers the cycles under way."""
 
-    def __init__(self, ledger: RequestLedger, max_crashes: int) -> None:
+    def __init__(
+        self, ledger: RequestLedger, max_crashes: int, models: ModelLocator | None = None
+    ) -> None:
         self.ledger = ledger
         self.max_crashes = max_crashes
+        # Each request to run is pinned to its revision (an alias resolved once, now).
+        self.models = models
         self._under_way: list[Cycle] = []
 
     def decide(self, cycle: Cycle, items: list[Intake]) -> None:
@@ -65,7 +72,7 @@ class Decisions:
             cycle.decisions.append((item, decision))
             if decision == RUN:
                 assert isinstance(item, Admitted)
-                cycle.candidates.append(Candidate(item, crashes))
+                cycle.candidates.append(Candidate(pinned(item, self.models), crashes))
         self._under_way.append(cycle)
 
     def settled(self, cycle: Cycle) -> None:

@@ -84,3 +84,33 @@ class InferenceCrashError(ProcessorError):
     """Inference of a request was under way each time its worker died (``max_crashes``)."""
 
     code = ErrorCode.INFERENCE_CRASH
+
+
+class ModelRefError(ProcessorError, ValueError):
+    """A model reference (NAME, NAME@REV, an alias) breaks the naming rules."""
+
+    code = ErrorCode.INVALID_REQUEST
+
+
+class UnknownModelError(ProcessorError):
+    """The model store holds no such model, revision or alias."""
+
+    code = ErrorCode.MODEL_NOT_FOUND
+
+
+class ModelStoreConflictError(ProcessorError):
+    """A store change that would lose or contradict something (an aliased revision, a
+    revision name taken by other content)."""
+
+
+class ModelStoreUnavailableError(ProcessorError):
+    """The object store could not be read; the same request may succeed later."""
+
+    code = ErrorCode.INFERENCE_ERROR
+    retryable = True
+
+
+class ModelCorruptError(ProcessorError):
+    """A stored model file does not match the sha256 its manifest names: it is not loaded."""
+
+    code = ErrorCode.MODEL_CORRUPT

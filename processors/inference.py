@@ -23,8 +23,10 @@ from processors.engine.results import StepProgress, TaskResult
 from processors.exceptions import (
     InferenceError,
     InvalidTaskError,
+    ModelCorruptError,
     ModelNotFoundError,
     ProcessorError,
+    UnknownModelError,
 )
 from processors.intake import Admitted
 from processors.ledger import RequestLedger
@@ -34,6 +36,7 @@ from schemas.events import RequestState
 
 if TYPE_CHECKING:
     from processors.engine.engine import InferenceEngine
+    from processors.engine.registry import ModelLocator
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +74,10 @@ class InferenceRun:
         max_attempts: int,
         max_batch_size: int,
         on_step: StepHook,
+        locator: ModelLocator | None = None,
     ) -> None:
         self.engine = engine
+        self.locator = locator
         self.ledger = ledger
         self.metrics = metrics
         self.max_attempts = max_attempts
@@ -150,12 +155,14 @@ class InferenceRun:
             try:
                 started = time.perf_counter()
                 step = functools.partial(self.on_step, attempt, tasks[0].model)
-                results = self.engine.draw(tasks, progress=step)
+                results = self.engine.draw(tasks, progress=step, locator=self.locator)
                 self._observe(tasks, time.perf_counter() - started)
                 return list(results)
             except DroppedBatch:
                 raise
-            except ModelNotFoundError as error:
+            except (ModelNotFoundError, UnknownModelError, ModelCorruptError) as error:
+                # The pass shares one model revision: every request of it fails the same.
+                log.warning("pass of %d failed: %s", len(tasks), error)
                 return [PassFailure(error, attempt)] * len(tasks)
             except InvalidTaskError as error:
                 named = [c.admitted.task.request_id == error.request_id for c in group]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from confluent_kafka import Message
 
@@ -16,6 +17,9 @@ from schemas.codec import Codec
 from schemas.events import ErrorCode, EventName, RequestState
 from schemas.exceptions import DecodeError, FieldError
 from schemas.validation import describe_errors, validate_request
+
+if TYPE_CHECKING:
+    from processors.engine.registry import ModelLocator
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +131,15 @@ def _refuse(  # noqa: PLR0917  # one call site per reason, each reads best posit
         context=request_context(request),
     )
     return Refused(message, request, failed, state)
+
+
+def pinned(item: Admitted, models: ModelLocator | None) -> Admitted:
+    """The request with the revision it runs on (an alias resolved now, once, by
+    ``models``), which its result and completed event then name."""
+    if models is None:
+        return item
+    task = item.task
+    revision = models.pin(task.model, task.revision)
+    if revision == task.revision:
+        return item
+    return item._replace(task=dataclasses.replace(task, revision=revision))

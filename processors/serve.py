@@ -45,7 +45,9 @@ def serve_processor(
             registry=registry,
         )
     started = time.perf_counter()
-    processor.engine.load()
+    if processor.models is not None:
+        processor.models.start()  # the preloaded models' aliases are read before loading
+    processor.engine.load(processor.models)
     processor.metrics.model_load_seconds.observe(time.perf_counter() - started)
     log.info("engine ready in %.1fs", time.perf_counter() - started)
     processor.run(stop)

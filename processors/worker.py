@@ -60,6 +60,7 @@ from processors.outcomes import (
     status_record,
 )
 from processors.progress import ProgressReporter
+from processors.store.source import StoreModels
 from processors.tracing import trace_request
 from schemas.codec import Codec
 from schemas.decode_retries import DecodeRetries
@@ -112,7 +113,8 @@ class StreamProcessor:
         self.lanes = LaneGatherer(settings.topic(REQUESTS), settings.topic(REQUESTS_BATCH))
         self.lag = LaneLag(self.lanes.batch_topic, self.metrics.lag)
         self.ledger = RequestLedger(settings, self.codec)
-        self.decisions = Decisions(self.ledger, self.config.max_crashes)
+        self.models = StoreModels(settings, codec=self.codec) if settings.models.enabled else None
+        self.decisions = Decisions(self.ledger, self.config.max_crashes, self.models)
         self.cancellations = CancellationView(settings, self.codec)
         self._decode_retries = DecodeRetries(self.config.decode_retry_s)
         self._progress: ProgressReporter | None = None
@@ -152,11 +154,15 @@ class StreamProcessor:
             )
         self.cancellations.start()
         self.ledger.start()
+        if self.models is not None:
+            self.models.start()
         self.cancellations.caught_up.wait(CANCELLATIONS_CATCH_UP_S)
         try:
             self.loop.run(stop)
         finally:
             self.health.stopped()
+            if self.models is not None:
+                self.models.stop()
             self.cancellations.stop()
             self.ledger.stop()
             if self._progress is not None:
@@ -197,6 +203,7 @@ class StreamProcessor:
             max_attempts=self.config.max_attempts,
             max_batch_size=self.config.max_batch_size,
             on_step=self._on_step,
+            locator=self.models,
         )
         return cycle
 

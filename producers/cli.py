@@ -57,6 +57,10 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 def publish(  # noqa: PLR0917 (typer: one parameter per option)
     prompt: Annotated[str, typer.Argument(help="What to draw.")],
     model: Annotated[str, typer.Option(help="Model name or diffusers id.")] = "tiny-sd",
+    revision: Annotated[
+        str | None,
+        typer.Option(help="A revision or alias in the model store; default: the alias prod."),
+    ] = None,
     steps: Annotated[int | None, typer.Option(help="Denoising steps.")] = None,
     size: Annotated[str | None, typer.Option(help="WIDTHxHEIGHT, e.g. 512x512.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed; random when left out.")] = None,
@@ -90,7 +94,7 @@ def publish(  # noqa: PLR0917 (typer: one parameter per option)
             fields["width"], fields["height"] = _size(size)
         optional: dict[str, Any] = {"steps": steps, "seed": seed, "num_images": n}
         optional |= {"negative_prompt": negative, "guidance_scale": guidance}
-        optional |= {"scheduler": scheduler}
+        optional |= {"scheduler": scheduler, "revision": revision}
         fields |= {key: value for key, value in optional.items() if value is not None}
         if callback_url is not None:
             fields["callback"] = callback(callback_url)

@@ -22,6 +22,7 @@ class EventName(StrEnum):
     PROGRESS = "GenerationProgress"
     TENANT_KEY = "TenantKey"
     USAGE = "GenerationUsage"
+    MODEL_ALIAS = "ModelAlias"
 
     @property
     def fullname(self) -> str:
@@ -66,6 +67,7 @@ class ErrorCode(StrEnum):
     DUPLICATE_REQUEST_ID = "duplicate_request_id"
     INFERENCE_CRASH = "inference_crash"
     EXPIRED_IN_TRANSIT = "expired_in_transit"
+    MODEL_CORRUPT = "model_corrupt"
     UNKNOWN = "unknown"
 
 

@@ -22,6 +22,7 @@ from schemas.builders import (
     timings,
 )
 from schemas.events import ErrorCode, EventName, RequestState
+from schemas.model_aliases import new_model_alias
 from schemas.signals import new_cancel, new_progress
 from schemas.usage import completed_usage
 
@@ -108,4 +109,6 @@ def example(event: EventName | str) -> dict[str, Any]:
             "max_in_flight": 100,
             "webhook_secret": "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY",
         }
+    if name is EventName.MODEL_ALIAS:
+        return new_model_alias("digits", "prod", "3f2a9c41d0e7", updated_by="ops@example")
     return new_cancel(request["request_id"], reason="user closed the tab", tenant="acme")

@@ -226,6 +226,16 @@ class TenantKey(TypedDict):
     webhook_secret: str
 
 
+class ModelAlias(TypedDict):
+    """An alias of a stored model (``diffusion.model-aliases``, compacted; key: name/alias)."""
+
+    name: str
+    alias: str
+    revision: str
+    updated_at: datetime
+    updated_by: str | None
+
+
 class GenerationUsage(TypedDict):
     """What one terminal outcome used (``diffusion.usage``), for metering."""
 

@@ -31,6 +31,7 @@ WEBHOOKS_DLQ = "diffusion.webhooks.dlq"
 PROGRESS = "diffusion.progress"
 TENANT_KEYS = "diffusion.tenant-keys"
 USAGE = "diffusion.usage"
+MODEL_ALIASES = "diffusion.model-aliases"
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
@@ -102,6 +103,12 @@ TOPICS: tuple[TopicSpec, ...] = (
         12,
         {"retention.ms": str(13 * WEEK_MS)},
         "metering: one GenerationUsage per terminal outcome, in the outcome's transaction",
+    ),
+    TopicSpec(
+        MODEL_ALIASES,
+        1,
+        {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"},
+        "compacted: ModelAlias per name/alias (e.g. digits/prod), read by processors as a table",
     ),
 )
 

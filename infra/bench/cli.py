@@ -264,3 +264,18 @@ def _rates(text: str) -> tuple[float, ...]:
             f"--rates {text!r} is not a list of positive img/s: give e.g. --rates 25,50,100"
         )
     return rates
+
+
+def bench_coldstart(
+    json: Annotated[
+        Path | None, typer.Option(help="also write the figures as JSON to this file")
+    ] = None,
+    models: Annotated[str, typer.Option(help="comma-separated built-in models")] = "digits,tiny-sd",
+) -> None:
+    """A fresh processor per model: start to ready, and the first request with the model
+    not cached (pull + load), cached on disk, and already loaded (against a running stack)."""
+    from infra.bench.coldstart import coldstart_table, run_coldstart  # noqa: PLC0415
+
+    report = run_coldstart(Settings(), [m.strip() for m in models.split(",") if m.strip()])
+    console.print(coldstart_table(report))
+    _write_json(json, report)

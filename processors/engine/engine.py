@@ -24,7 +24,7 @@ from PIL import Image
 from diffstream.settings import Settings
 from processors.engine.devices import free_device_memory, resolve_device, resolve_dtype
 from processors.engine.drawn import DrawnImage, DrawnTask, encode_drawn
-from processors.engine.registry import LoadedModel, ModelRegistry
+from processors.engine.registry import LoadedModel, ModelLocator, ModelRegistry
 from processors.engine.results import ProgressCallback, StepProgress, TaskResult
 from processors.engine.schedulers import scheduler_label
 from processors.engine.settings import EngineSettings
@@ -120,8 +120,9 @@ class InferenceEngine:
         """Whether ``load`` has run."""
         return self._registry is not None
 
-    def load(self) -> None:
-        """Pick the device and dtype, load the preloaded models and warm them up. Idempotent."""
+    def load(self, locator: ModelLocator | None = None) -> None:
+        """Pick the device and dtype, load the preloaded models and warm them up (the
+        revision ``locator`` pins each to, from it). Idempotent."""
         with self._lock:
             if self._registry is not None:
                 return
@@ -143,7 +144,8 @@ class InferenceEngine:
             self._device, self._dtype = device, dtype
             logger.info("engine on %s/%s, models in %s", device, dtype, models_dir)
             for name in settings.preload:
-                loaded = self._registry.get(name)
+                revision = locator.pin(name, None) if locator is not None else None
+                loaded = self._registry.get(name, revision, locator)
                 if settings.warmup:
                     self._warm_up(loaded)
 
@@ -159,26 +161,35 @@ class InferenceEngine:
             self._encoders = None
 
     def generate(
-        self, tasks: Sequence[GenerationTask], *, progress: ProgressCallback | None = None
+        self,
+        tasks: Sequence[GenerationTask],
+        *,
+        progress: ProgressCallback | None = None,
+        locator: ModelLocator | None = None,
     ) -> list[TaskResult]:
         """Run tasks sharing one ``batch_key`` as one pipeline call; one result per task,
-        its images encoded (``draw`` then ``encode``).
+        its images encoded (``draw`` then ``encode``); a revision is loaded from ``locator``
+        when it has it.
 
         Raises ``InvalidTaskError``/``InvalidBatchError`` before any work, the registry's
         ``ModelNotFoundError``/``ModelLoadError``, ``OutOfMemoryError`` when even one image
         does not fit, and ``InferenceError`` for any other pipeline failure. An exception
         raised by ``progress`` propagates unchanged.
         """
-        return self.encode(self.draw(tasks, progress=progress))
+        return self.encode(self.draw(tasks, progress=progress, locator=locator))
 
     def draw(
-        self, tasks: Sequence[GenerationTask], *, progress: ProgressCallback | None = None
+        self,
+        tasks: Sequence[GenerationTask],
+        *,
+        progress: ProgressCallback | None = None,
+        locator: ModelLocator | None = None,
     ) -> list[DrawnTask]:
         """``generate`` without the encoding: the model call alone (errors as ``generate``)."""
         key = check_batch(tasks)
         with self._lock:
             registry = self.registry
-            model = registry.get(key.model, key.revision)
+            model = registry.get(key.model, key.revision, locator)
             self._check_model_inputs(model, tasks)
             return self._generate(model, key, tasks, progress)
 

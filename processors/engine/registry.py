@@ -10,6 +10,8 @@ A name resolves, in order, to:
    or an absolute path to such a directory;
 3. a diffusers model id, loaded from the local Hugging Face cache, or from the hub only when
    ``allow_hub_downloads`` is set.
+Before all of these, a name with a revision is asked of the ``ModelLocator`` when one is
+given (the model store: ``processors.store``), which hands back a local directory.
 Every path goes through ``from_pretrained`` exactly as a downloaded model would.
 """
 
@@ -17,13 +19,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -41,6 +44,18 @@ from schemas.prompts import DIGITS_MODEL
 logger = logging.getLogger(__name__)
 
 ModelKey = tuple[str, str | None]  # (name, revision)
+
+
+class ModelLocator(Protocol):
+    """Where stored revisions come from (``processors.store.source.StoreModels``)."""
+
+    def pin(self, model: str, revision: str | None) -> str | None:
+        """The revision a request naming ``model`` and ``revision`` runs on."""
+        ...
+
+    def fetch(self, model: str, revision: str) -> Path | None:
+        """A local directory of ``model@revision``; None when the locator has no such model."""
+        ...
 
 
 @dataclass(slots=True)
@@ -104,8 +119,11 @@ class ModelRegistry:
         """Where built-in models are built and local models are looked up by name."""
         return self._models_dir
 
-    def get(self, model: str, revision: str | None = None) -> LoadedModel:
-        """The loaded model, loading it (and evicting the least recently used) if needed."""
+    def get(
+        self, model: str, revision: str | None = None, locator: ModelLocator | None = None
+    ) -> LoadedModel:
+        """The loaded model, loading it (and evicting the least recently used) if needed;
+        a revision is looked for with ``locator`` first."""
         key: ModelKey = (model, revision)
         if key in self._models:
             self._models.move_to_end(key)
@@ -114,7 +132,7 @@ class ModelRegistry:
             oldest = next(iter(self._models))
             logger.info("evicting model %s to make room for %s", oldest[0], model)
             self.evict(*oldest)
-        loaded = self._load(model, revision)
+        loaded = self._load(model, revision, locator)
         self._models[key] = loaded
         return loaded
 
@@ -146,9 +164,13 @@ class ModelRegistry:
         for key in list(self._models):
             self.evict(*key)
 
-    def _load(self, model: str, revision: str | None) -> LoadedModel:
+    def _load(self, model: str, revision: str | None, locator: ModelLocator | None) -> LoadedModel:
         started = time.perf_counter()
-        pipeline, source = self._from_pretrained(model, revision)
+        stored = locator.fetch(model, revision) if locator and revision else None
+        if stored is not None:
+            pipeline, source = self._load_stored(model, stored), f"store {model}@{revision}"
+        else:
+            pipeline, source = self._from_pretrained(model, revision)
         try:
             pipeline.to(self._device)
         except (RuntimeError, ValueError) as exc:
@@ -233,6 +255,28 @@ class ModelRegistry:
             directory, local_files_only=True, **self._dtype_argument()
         )
 
+    def _load_stored(self, model: str, directory: Path) -> Any:
+        """A revision from the store, with the loader its pipeline class needs."""
+        klass = _pipeline_class(directory)
+        if klass == "DigitsPipeline":  # the project's own class: diffusers cannot import it
+            from processors.engine.digits.pipeline import DigitsPipeline  # noqa: PLC0415
+
+            return DigitsPipeline.from_pretrained(
+                directory, local_files_only=True, **self._dtype_argument()
+            )
+        if klass == "StableDiffusionPipeline" and not (directory / "safety_checker").is_dir():
+            from diffusers import StableDiffusionPipeline  # noqa: PLC0415  # heavy import
+
+            return StableDiffusionPipeline.from_pretrained(
+                directory,
+                local_files_only=True,
+                **self._dtype_argument(),
+                safety_checker=None,
+                feature_extractor=None,
+                requires_safety_checker=False,
+            )
+        return self._load_directory(model, directory)
+
     def _load_directory(self, model: str, directory: Path) -> Any:
         from diffusers import DiffusionPipeline  # noqa: PLC0415  # heavy import
 
@@ -263,6 +307,16 @@ class ModelRegistry:
             tried.append(f"{where} as a model id ({reason})")
             hint = "" if allow else self._offline_hint(model)
             raise ModelNotFoundError(model, tried, hint=hint) from exc
+
+
+def _pipeline_class(directory: Path) -> str | None:
+    """The ``_class_name`` of a pipeline directory's ``model_index.json``, if readable."""
+    try:
+        index = json.loads((directory / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    klass = index.get("_class_name") if isinstance(index, dict) else None
+    return klass if isinstance(klass, str) else None
 
 
 @functools.cache

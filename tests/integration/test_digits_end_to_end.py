@@ -18,6 +18,7 @@ from diffstream.s3 import make_s3_client
 from diffstream.settings import Settings
 from infra.demo import BACKFILL, INTERACTIVE, run_demo
 from infra.together import run_every_role
+from processors.store.operations import read_aliases
 from producers.cli import app
 from tests.digit_reading import read_digit
 
@@ -72,8 +73,18 @@ def test_the_demo_draws_every_request(isolated: Settings) -> None:
     assert len(report.requests) == BACKFILL + INTERACTIVE
     assert {r.status for r in report.requests} == {"completed"}
     assert report.sheet.is_file()
+    # The demo pushed the built-ins and aliased them prod, so its requests ran on the store.
+    assert "model store: digits@" in output.getvalue()
+    assert {r.revision for r in report.requests} == {_prod(isolated, "digits")}
+
     with Image.open(report.sheet) as sheet:
         assert sheet.width > 500
     text = output.getvalue()
     assert "contact sheet" in text
     assert "refused before publishing" in text
+
+
+def _prod(settings: Settings, name: str) -> str:
+    revision = read_aliases(settings).revision(name, "prod")
+    assert revision is not None
+    return revision

@@ -255,9 +255,9 @@ class SlowEngine(InferenceEngine):
 
     delay_s = 9.0
 
-    def draw(self, tasks: Any, *, progress: Any = None) -> Any:
+    def draw(self, tasks: Any, *, progress: Any = None, locator: Any = None) -> Any:
         time.sleep(self.delay_s)
-        return super().draw(tasks, progress=progress)
+        return super().draw(tasks, progress=progress, locator=locator)
 
 
 def test_batch_longer_than_max_poll_interval_causes_no_rebalance(

@@ -77,6 +77,9 @@ def test_cli_up_status_down_leaves_nothing_behind(stack: LocalStack, tmp_path: P
         up = _cli(env, "stack", "up")
         assert up.returncode == 0, up.stdout + up.stderr
         assert own.kafka_bootstrap in up.stdout
+        # The built-ins are in the model store, aliased prod: the default path goes there.
+        assert "models: digits@" in up.stdout
+        assert "tiny-sd@" in up.stdout
         status = _cli(env, "stack", "status")
         assert status.returncode == 0, status.stdout + status.stderr
         pids = [

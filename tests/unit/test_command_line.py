@@ -39,7 +39,7 @@ def test_the_top_level_commands_are_the_documented_ones() -> None:
     assert top == {
         "stack", "topics", "bucket", "process", "sink", "view", "request", "run", "publish",
         "backfill", "replay", "offsets", "dlq", "bench", "demo", "train-demo-model",
-        "gateway", "keys", "chaos", "subscribe", "watch", "cancel", "usage",
+        "gateway", "keys", "chaos", "subscribe", "watch", "cancel", "usage", "models",
     }  # fmt: skip
 
 

@@ -111,7 +111,8 @@ def test_every_builder_writes_a_record_its_schema_accepts() -> None:
         record = example(event)
         decoded = codec.decode(codec.encode(event, record), expected=event).value
         assert list(decoded) == list(record), event
-        key = "key_hash" if event is EventName.TENANT_KEY else "request_id"
+        keys = {EventName.TENANT_KEY: "key_hash", EventName.MODEL_ALIAS: "name"}
+        key = keys.get(event, "request_id")
         assert str(decoded[key]) == str(record[key])
 
 
