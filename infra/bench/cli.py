@@ -23,6 +23,10 @@ console = Console()
 DEFAULT_RATES = ",".join(f"{rate:g}" for rate in RATES)
 
 
+# Every bench command's --json.
+JsonFile = Annotated[Path | None, typer.Option(help="also write the figures as JSON to this file")]
+
+
 def _write_json(path: Path | None, report: dict[str, Any]) -> None:
     """``--json``: the figures as one JSON document (times and paths as text)."""
     if path is not None:
@@ -32,9 +36,7 @@ def _write_json(path: Path | None, report: dict[str, Any]) -> None:
 
 def bench(  # noqa: PLR0917 (typer: one parameter per option)
     ctx: typer.Context,
-    json: Annotated[
-        Path | None, typer.Option(help="also write the figures as JSON to this file")
-    ] = None,
+    json: JsonFile = None,
     repeats: Annotated[int, typer.Option(min=1, help="runs of each figure")] = 3,
     images_batch1: Annotated[int, typer.Option(min=1, help="images per batch-1 round")] = 16,
     images_batch8: Annotated[int, typer.Option(min=8, help="images per batch-8 round")] = 32,
@@ -95,9 +97,7 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
 
 
 def bench_gateway(  # noqa: PLR0917 (typer: one parameter per option)
-    json: Annotated[
-        Path | None, typer.Option(help="also write the figures as JSON to this file")
-    ] = None,
+    json: JsonFile = None,
     duration: Annotated[float, typer.Option(min=1, help="seconds of each POST phase")] = 10.0,
     rate: Annotated[float, typer.Option(min=1, help="offered req/s for the latency figure")] = 500,
     connections: Annotated[int, typer.Option(min=1, help="connections for saturation")] = 32,
@@ -125,9 +125,7 @@ def bench_gateway(  # noqa: PLR0917 (typer: one parameter per option)
 
 
 def bench_encoding(
-    json: Annotated[
-        Path | None, typer.Option(help="also write the figures as JSON to this file")
-    ] = None,
+    json: JsonFile = None,
     size: Annotated[int, typer.Option(min=8, help="image side in pixels")] = 512,
     pictures: Annotated[int, typer.Option(min=1, help="distinct pictures")] = 4,
     repeats: Annotated[int, typer.Option(min=1, help="encodes of each picture")] = 3,
@@ -145,9 +143,7 @@ def bench_encoding(
 
 
 def bench_fleet(
-    json: Annotated[
-        Path | None, typer.Option(help="also write the figures as JSON to this file")
-    ] = None,
+    json: JsonFile = None,
     requests_per_member: Annotated[
         int, typer.Option(min=10, help="backlog per member in a throughput round")
     ] = 120,
@@ -172,9 +168,7 @@ def bench_fleet(
 
 
 def bench_peers(  # noqa: PLR0917 (typer: one parameter per option)
-    json: Annotated[
-        Path | None, typer.Option(help="also write the figures as JSON to this file")
-    ] = None,
+    json: JsonFile = None,
     model: Annotated[str, typer.Option(help="digits, tiny-sd, sim or null")] = "digits",
     systems: Annotated[
         str, typer.Option(help="comma-separated: diffstream, fastapi, ray_serve, bentoml, litserve")
@@ -232,9 +226,7 @@ def bench_peers(  # noqa: PLR0917 (typer: one parameter per option)
 
 
 def bench_accelerator(
-    json: Annotated[
-        Path | None, typer.Option(help="also write the figures as JSON to this file")
-    ] = None,
+    json: JsonFile = None,
     repeats: Annotated[int, typer.Option(min=1, help="rounds of each busy ratio")] = 3,
     sim_requests: Annotated[
         int, typer.Option(min=8, help="512x512 requests per busy-ratio round")
@@ -267,9 +259,7 @@ def _rates(text: str) -> tuple[float, ...]:
 
 
 def bench_coldstart(
-    json: Annotated[
-        Path | None, typer.Option(help="also write the figures as JSON to this file")
-    ] = None,
+    json: JsonFile = None,
     models: Annotated[str, typer.Option(help="comma-separated built-in models")] = "digits,tiny-sd",
 ) -> None:
     """A fresh processor per model: start to ready, and the first request with the model
