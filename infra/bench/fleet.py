@@ -109,31 +109,43 @@ def fleet_table(fleet: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         f"{size}: {row['throughput']:.1f}" if "throughput" in row else f"{size}: {row['error']}"
         for size, row in fleet["rounds"].items()
     )
+    sizes = ", ".join(fleet["rounds"])
     conditions = (
-        f"`diffstream process` x 1, 2, 4, each sim {fleet['sim_images_per_s_per_member']:.0f} "
+        f"`diffstream process` x {sizes}, each sim {fleet['sim_images_per_s_per_member']:.0f} "
         f"img/s, {fleet['side']}x{fleet['side']}, {fleet['requests_per_member']} requests "
         "per member at once"
     )
-    join = fleet["join"]
+    join, sigterm = fleet["join"], fleet["sigterm"]
     rows = [("fleet throughput (img/s per member count)", per_count, "", conditions)]
     if "scaling_efficiency_4" in fleet:
         rows.append(("scaling_efficiency_4", f"{fleet['scaling_efficiency_4']:.2f}", ">= 0.9", ""))
-    rows += [
+    rows.append(
         (
             "new member: start to first result (s)",
-            f"{join['start_to_first_result_s']:.1f}",
+            _or_error(join, "start_to_first_result_s"),
             "",
-            "a second process started under a backlog (process start, imports, group join)",
-        ),
+            "a second process started under a backlog; from its first 'consuming' line: "
+            + _or_error(join, "consuming_to_first_result_s"),
+        )
+    )
+    rows.append(
         (
             "lost on SIGTERM of a member",
-            str(fleet["lost_on_sigterm"]),
+            _or_error(sigterm, "lost"),
             "0",
-            f"{fleet['sigterm']['requests']} requests, {fleet['sigterm']['members']} members, "
-            f"{fleet['sigterm']['more_than_one_terminal']} with more than one outcome",
-        ),
-    ]
+            f"{sigterm.get('requests')} requests, {sigterm.get('members')} members, "
+            f"{sigterm.get('more_than_one_terminal')} with more than one outcome",
+        )
+    )
     return rows
+
+
+def _or_error(part: dict[str, Any], key: str) -> str:
+    """A part's figure as text, or the error that stopped the part."""
+    value = part.get(key)
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value) if value is not None else str(part.get("error", "not measured"))
 
 
 def _requests(count: int, first_seed: int) -> list[dict[str, Any]]:
