@@ -6,6 +6,7 @@ import base64
 import uuid
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
 
 from diffstream.s3 import ensure_bucket, make_s3_client
@@ -71,3 +72,14 @@ def isolate(
     create_topics(own)
     ensure_bucket(make_s3_client(own), own.s3_bucket, own.s3_region)
     return own
+
+
+def point_cli_at(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the ``diffstream`` commands a test invokes use ``settings``: broker, topics, bucket."""
+    for name, value in {
+        "KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "TOPIC_PREFIX": settings.topic_prefix,
+        "S3_ENDPOINT": settings.s3_endpoint,
+        "S3_BUCKET": settings.s3_bucket,
+    }.items():
+        monkeypatch.setenv(f"DIFFSTREAM_{name}", value)

@@ -21,6 +21,7 @@ from infra.together import run_every_role
 from processors.store.operations import read_aliases
 from producers.cli import app
 from tests.digit_reading import read_digit
+from tests.integration.isolation import point_cli_at
 
 pytestmark = pytest.mark.integration
 
@@ -39,13 +40,7 @@ def every_role(isolated: Settings) -> Iterator[None]:
 def test_publish_wait_stores_a_png_of_a_seven(
     isolated: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in {
-        "KAFKA_BOOTSTRAP": isolated.kafka_bootstrap,
-        "TOPIC_PREFIX": isolated.topic_prefix,
-        "S3_ENDPOINT": isolated.s3_endpoint,
-        "S3_BUCKET": isolated.s3_bucket,
-    }.items():
-        monkeypatch.setenv(f"DIFFSTREAM_{name}", value)
+    point_cli_at(isolated, monkeypatch)
     command = ["publish", "a handwritten 7", "--model", "digits", "--wait", "--timeout", "120"]
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output

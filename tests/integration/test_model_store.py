@@ -33,7 +33,7 @@ from schemas.events import EventName
 from schemas.topics import COMPLETED, FAILED, REQUESTS
 from sinks.images import ImageSink
 from tests.digit_reading import read_digit
-from tests.integration.isolation import isolate
+from tests.integration.isolation import isolate, point_cli_at
 from tests.integration.sinks_support import publish, read_committed, wait_for
 
 pytestmark = pytest.mark.integration
@@ -167,13 +167,7 @@ def test_a_corrupt_pull_raises_and_leaves_no_copy(isolated: Settings, tmp_path: 
 def test_the_models_commands(
     isolated: Settings, variant: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in {
-        "KAFKA_BOOTSTRAP": isolated.kafka_bootstrap,
-        "TOPIC_PREFIX": isolated.topic_prefix,
-        "S3_ENDPOINT": isolated.s3_endpoint,
-        "S3_BUCKET": isolated.s3_bucket,
-    }.items():
-        monkeypatch.setenv(f"DIFFSTREAM_{name}", value)
+    point_cli_at(isolated, monkeypatch)
     runner = CliRunner()
 
     def run(*args: str, code: int = 0) -> str:
