@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json as json_module
 import logging
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from diffstream.settings import Settings
 from infra.bench.peers.options import SYSTEMS, PeersOptions
-from infra.bench.report import table
+from infra.bench.report import figures_table, table
 from infra.bench.runner import BenchOptions, run_bench
 from infra.bench.sim_max import RATES
 
@@ -151,15 +149,20 @@ def bench_fleet(
     """1, 2 and 4 processor processes, each with a simulated 10 img/s accelerator:
     throughput per count, scaling_efficiency_4, a new member's time to its first result,
     and the requests lost when a member is stopped with SIGTERM (on the running stack)."""
-    from infra.bench.fleet import FleetOptions, fleet_run, fleet_table  # noqa: PLC0415
+    from infra.bench.fleet import (  # noqa: PLC0415
+        FleetOptions,
+        fleet_log_dir,
+        fleet_run,
+        fleet_table,
+    )
     from infra.stack.local import LocalStack  # noqa: PLC0415
 
     settings = Settings()
     LocalStack(settings).up()
-    logs = settings.home / "bench" / f"fleet-{time.strftime('%Y%m%d-%H%M%S')}"
+    logs = fleet_log_dir(settings)
     options = FleetOptions(requests_per_member=requests_per_member, log_dir=logs)
     report = fleet_run(settings, options, console.log)
-    out = Table("figure", "measured", "target", "conditions", title="diffstream bench fleet")
+    out = figures_table("diffstream bench fleet", measured="measured")
     for row in fleet_table(report):
         out.add_row(*row)
     console.print(out)

@@ -64,6 +64,11 @@ class FleetOptions:
     log_dir: Path = Path("fleet-logs")
 
 
+def fleet_log_dir(settings: Settings) -> Path:
+    """Where a fleet run started now keeps its roles' logs."""
+    return settings.home / "bench" / f"fleet-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
 def fleet_run(stack: Settings, options: FleetOptions, say: Callable[[str], None]) -> dict[str, Any]:
     """Every figure of the fleet run on the running stack ``stack``."""
     rounds: dict[str, Any] = {}

@@ -33,20 +33,19 @@ def _spread_text(spread: dict[str, Any], digits: int = 2) -> str:
     )
 
 
+def figures_table(title: str, measured: str = "measured: median (min-max)") -> Table:
+    """An empty table of the bench's columns: figure, measured, target, conditions."""
+    return Table("figure", measured, "target", "conditions", title=title)
+
+
 def table(report: dict[str, Any]) -> Table:
     """Figure, median (min-max over repeats), target and conditions, one row each."""
     c = report["conditions"]
     work = f"{c['model']} {c['side']}x{c['side']}, {c['steps']} steps, {c['device']}"
-    out = Table(
-        "figure",
-        "measured: median (min-max)",
-        "target",
-        "conditions",
-        title=(
-            f"diffstream bench: {c['cpu']}, {c['cores']} cores, python {c['python']}, "
-            f"torch {c['versions']['torch']}, diffusers {c['versions']['diffusers']}, "
-            f"confluent-kafka {c['versions']['confluent-kafka']}; {c['repeats']} repeats"
-        ),
+    out = figures_table(
+        f"diffstream bench: {c['cpu']}, {c['cores']} cores, python {c['python']}, "
+        f"torch {c['versions']['torch']}, diffusers {c['versions']['diffusers']}, "
+        f"confluent-kafka {c['versions']['confluent-kafka']}; {c['repeats']} repeats"
     )
     for batch in (1, 8):
         figures = report["efficiency"][f"batch{batch}"]
@@ -179,15 +178,9 @@ def _stages_text(stages: dict[str, Any] | None) -> str:
 def accelerator_table(report: dict[str, Any]) -> Table:
     """``bench accelerator``'s figures."""
     c = report["conditions"]
-    out = Table(
-        "figure",
-        "measured: median (min-max)",
-        "target",
-        "conditions",
-        title=(
-            f"diffstream bench accelerator: {c['cpu']}, {c['cores']} cores, "
-            f"{c['repeats']} alternated repeats"
-        ),
+    out = figures_table(
+        f"diffstream bench accelerator: {c['cpu']}, {c['cores']} cores, "
+        f"{c['repeats']} alternated repeats"
     )
     accelerator_rows(out, report)
     return out

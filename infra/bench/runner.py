@@ -170,10 +170,15 @@ def _measure(
         )
         out["replication_cost_ratio"] = out["replication"]["replication_cost_ratio"]
     if options.fleet:
-        from infra.bench.fleet import FleetOptions, fleet_figures, fleet_run  # noqa: PLC0415
+        from infra.bench.fleet import (  # noqa: PLC0415
+            FleetOptions,
+            fleet_figures,
+            fleet_log_dir,
+            fleet_run,
+        )
 
-        logs = settings.home / "bench" / f"fleet-{time.strftime('%Y%m%d-%H%M%S')}"
-        out["fleet"] = fleet_run(settings, FleetOptions(log_dir=logs), log.info)
+        fleet = FleetOptions(log_dir=fleet_log_dir(settings))
+        out["fleet"] = fleet_run(settings, fleet, log.info)
         out.update(fleet_figures(out["fleet"]))
     with Harness(
         settings, engine, label="null", processor={}, profile_dir=options.profile_dir
