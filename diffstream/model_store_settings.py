@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from diffstream.evaluation_settings import EvaluationRule
+
 GIB = 1024**3
 
 
@@ -25,6 +27,8 @@ class ModelStoreSettings(BaseModel):
     cache_max_bytes: int = Field(20 * GIB, gt=0)
     # How long a request waits for the alias table at start before resolving without it.
     alias_wait_s: float = Field(10.0, ge=0)
+    # What a shadow evaluation must show before a guarded alias takes a revision.
+    evaluation: EvaluationRule = EvaluationRule()
 
     @field_validator("cache_dir")
     @classmethod

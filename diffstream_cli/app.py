@@ -19,7 +19,9 @@ from diffstream import tracing
 from diffstream.exceptions import DiffstreamError
 from diffstream.logs import configure_logging
 from infra.cli import app as infra_app
+from infra.evaluation.cli import evaluate_command
 from processors.cli import app as processors_app
+from processors.models_cli import app as models_app
 from producers.cli import app as producers_app
 from sinks.cli import app as sinks_app
 
@@ -34,6 +36,9 @@ app = typer.Typer(
 # stack, topics, bucket, run, demo, bench: whatever each role's app holds.
 for role_app in (producers_app, processors_app, sinks_app, infra_app):
     app.add_typer(role_app)
+# `models evaluate` replays producers' traffic against the processors' store: a command of
+# both roles, so it is mounted here, above them, into the processors' `models` group.
+models_app.command("evaluate")(evaluate_command)
 
 
 @app.callback()

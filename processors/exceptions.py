@@ -114,3 +114,7 @@ class ModelCorruptError(ProcessorError):
     """A stored model file does not match the sha256 its manifest names: it is not loaded."""
 
     code = ErrorCode.MODEL_CORRUPT
+
+
+class PromotionRefusedError(ModelStoreConflictError):
+    """A guarded alias (``prod``) was not moved: the revision has no passing evaluation."""

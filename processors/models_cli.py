@@ -44,7 +44,7 @@ def _size(n: int) -> str:
 
 
 @app.command("push")
-def push(
+def push(  # noqa: PLR0917 (typer: one parameter per option)
     directory: Annotated[Path, typer.Argument(help="A diffusers pipeline directory.")],
     name: Annotated[str, typer.Option(help="The model's name in the store, e.g. digits.")],
     revision: Annotated[
@@ -55,6 +55,9 @@ def push(
     ] = None,
     overwrite: Annotated[
         bool, typer.Option(help="Upload every file again (repairs a corrupt revision).")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option(help="Move a guarded --alias (prod) without a passing evaluation.")
     ] = False,
 ) -> None:
     """Upload DIR to models/NAME/REV/ with a manifest (sizes, sha256, pipeline class)."""
@@ -73,6 +76,7 @@ def push(
                 overwrite=overwrite,
                 alias=alias,
                 manifest=manifest,
+                force=force,
                 on_bytes=lambda n: progress.advance(bar, n),
             )
     except (DiffstreamError, ValueError) as exc:
@@ -122,10 +126,15 @@ def show(ref: Annotated[str, typer.Argument(help="NAME@REV or NAME@ALIAS.")]) ->
 def alias(
     ref: Annotated[str, typer.Argument(help="NAME@REV (or NAME@ALIAS) to point at.")],
     name: Annotated[str, typer.Argument(metavar="ALIAS", help="The alias, e.g. prod.")],
+    force: Annotated[
+        bool, typer.Option(help="Move a guarded alias (prod) without a passing evaluation.")
+    ] = False,
 ) -> None:
-    """Point ALIAS of the model at a revision; every processor follows within seconds."""
+    """Point ALIAS of the model at a revision; every processor follows within seconds. A
+    guarded alias (prod) moves only to a revision with a passing `models evaluate`."""
     try:
-        manifest = operations.set_alias(Settings(), parse_ref(ref, need_revision=True), name)
+        ref_ = parse_ref(ref, need_revision=True)
+        manifest = operations.set_alias(Settings(), ref_, name, force=force)
     except DiffstreamError as exc:
         raise _fail(exc) from None
     console.print(f"{manifest.name}@{name} -> {manifest.revision}")

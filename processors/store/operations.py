@@ -9,6 +9,7 @@ from diffstream.settings import Settings
 from processors.exceptions import ModelStoreConflictError, UnknownModelError
 from processors.store.aliases import AliasTable, write_alias
 from processors.store.bucket import ModelStore, OnBytes, PushReport
+from processors.store.evaluation_store import check_promotion
 from processors.store.manifest import Manifest, build_manifest
 from processors.store.refs import ModelRef, check_name, check_revision
 from schemas.topics import MODEL_ALIASES
@@ -69,8 +70,10 @@ def push(
     alias: str | None = None,
     on_bytes: OnBytes | None = None,
     manifest: Manifest | None = None,
+    force: bool = False,
 ) -> PushReport:
-    """Push ``directory`` as ``name`` (and point ``alias`` at it)."""
+    """Push ``directory`` as ``name`` (and point ``alias`` at it, checked as ``set_alias``
+    checks it)."""
     check_name(name, "--name")
     if revision is not None:
         check_revision(revision, "--revision")
@@ -81,14 +84,22 @@ def push(
     extra: dict[str, Any] = {"on_bytes": on_bytes} if on_bytes is not None else {}
     report = store.push(directory, name, overwrite=overwrite, manifest=manifest, **extra)
     if alias is not None:
-        write_alias(settings, name, check_revision(alias, "--alias"), report.manifest.revision)
+        check_revision(alias, "--alias")
+        if not force:
+            current = read_aliases(settings).revision(name, alias)
+            check_promotion(settings, report.manifest, alias, current)
+        write_alias(settings, name, alias, report.manifest.revision)
     return report
 
 
-def set_alias(settings: Settings, ref: ModelRef, alias: str) -> Manifest:
-    """Point ``ref.name``'s ``alias`` at the revision ``ref`` names."""
+def set_alias(settings: Settings, ref: ModelRef, alias: str, *, force: bool = False) -> Manifest:
+    """Point ``ref.name``'s ``alias`` at the revision ``ref`` names; a guarded alias
+    (``prod``) only at a revision with a passing evaluation, unless ``force``."""
     check_revision(alias, "ALIAS")
-    manifest = resolve(settings, ref)
+    table = read_aliases(settings)
+    manifest = resolve(settings, ref, table)
+    if not force:
+        check_promotion(settings, manifest, alias, table.revision(manifest.name, alias))
     write_alias(settings, manifest.name, alias, manifest.revision)
     return manifest
 

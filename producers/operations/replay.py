@@ -71,12 +71,55 @@ def replay(
     dry_run: bool = False,
 ) -> ReplayReport:
     """Re-publish the requests of ``topic`` in ``[start, end)`` that match every filter."""
-    name = full_name(settings, topic)
     codec = Codec(settings)
+    report, replays = select(
+        settings,
+        topic,
+        start=start,
+        end=end,
+        partition=partition,
+        filters=filters,
+        overrides=overrides,
+        codec=codec,
+    )
+    report.dry_run = dry_run
+    if not dry_run and replays:
+        with Publisher(settings, codec=codec) as publisher:
+            futures = [publisher.send_validated(record) for record in replays]
+            for record, future in zip(replays, futures, strict=True):
+                publisher.wait_acknowledged(future)
+                report.published.append(str(record["request_id"]))
+    logger.info(
+        "replay of %s: %d selected, %d published, %d skipped%s",
+        report.topic,
+        report.selected,
+        len(report.published),
+        len(report.skipped),
+        " (dry run)" if dry_run else "",
+    )
+    return report
+
+
+def select(
+    settings: Settings,
+    topic: str,
+    *,
+    start: Position,
+    end: Position,
+    partition: int | None = None,
+    filters: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    codec: Codec | None = None,
+) -> tuple[ReplayReport, list[dict[str, Any]]]:
+    """The new requests (with lineage, validated, not published) a replay of ``topic`` in
+    ``[start, end)`` would publish, and its report: for callers that publish them their
+    own way (shadow evaluation replays each on two revisions)."""
+    name = full_name(settings, topic)
+    codec = codec or Codec(settings)
     consumer = reader(settings)
     try:
         ranges = window(consumer, settings, name, start=start, end=end, partition=partition)
-        report = ReplayReport(name, ranges, dry_run=dry_run)
+        report = ReplayReport(name, ranges)
         replays = []
         for message in read(consumer, ranges, settings.producer.admin_timeout_s * 4):
             request = _request_of(codec, message, report)
@@ -92,21 +135,7 @@ def replay(
             replays.append(record)
     finally:
         consumer.close()
-    if not dry_run and replays:
-        with Publisher(settings, codec=codec) as publisher:
-            futures = [publisher.send_validated(record) for record in replays]
-            for record, future in zip(replays, futures, strict=True):
-                publisher.wait_acknowledged(future)
-                report.published.append(str(record["request_id"]))
-    logger.info(
-        "replay of %s: %d selected, %d published, %d skipped%s",
-        name,
-        report.selected,
-        len(report.published),
-        len(report.skipped),
-        " (dry run)" if dry_run else "",
-    )
-    return report
+    return report, replays
 
 
 def window(

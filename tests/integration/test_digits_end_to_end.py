@@ -18,9 +18,9 @@ from diffstream.s3 import make_s3_client
 from diffstream.settings import Settings
 from infra.demo import BACKFILL, INTERACTIVE, run_demo
 from infra.together import run_every_role
+from processors.engine.digits.reading import read_digit
 from processors.store.operations import read_aliases
 from producers.cli import app
-from tests.digit_reading import read_digit
 from tests.integration.isolation import point_cli_at
 
 pytestmark = pytest.mark.integration

@@ -21,11 +21,11 @@ from typer.testing import CliRunner
 
 from diffstream.settings import Settings
 from infra.together import run_every_role
+from processors.engine.digits.reading import read_digit
 from producers.cli import app as producers_app
 from producers.gateway.keys import CreatedKey, create_key, revoke_key
 from schemas.tenants import hash_key
 from schemas.topics import REQUESTS
-from tests.digit_reading import read_digit
 from tests.integration.gateway_support import (
     SEVEN,
     auth,

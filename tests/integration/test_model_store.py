@@ -21,6 +21,7 @@ from diffstream.s3 import make_s3_client
 from diffstream.settings import Settings
 from processors.cli import app
 from processors.engine.digits import PACKAGED_WEIGHTS
+from processors.engine.digits.reading import read_digit
 from processors.engine.engine import InferenceEngine
 from processors.exceptions import ModelCorruptError
 from processors.store import operations
@@ -32,7 +33,6 @@ from schemas.builders import new_request
 from schemas.events import EventName
 from schemas.topics import COMPLETED, FAILED, REQUESTS
 from sinks.images import ImageSink
-from tests.digit_reading import read_digit
 from tests.integration.isolation import isolate, point_cli_at
 from tests.integration.sinks_support import publish, read_committed, wait_for
 
@@ -100,7 +100,8 @@ def test_requests_run_on_prod_and_follow_a_moved_alias_without_a_restart(
     assert _digit_of(isolated, done) == 7
     assert roles.models.cache.cached("digits", first.revision) is not None
 
-    operations.set_alias(isolated, ModelRef("digits", second.revision), "prod")
+    # Forced: this test is about following the alias, not about the evaluation guard.
+    operations.set_alias(isolated, ModelRef("digits", second.revision), "prod", force=True)
     wait_for(lambda: roles.models.aliases.revision("digits", "prod") == second.revision)
     three = new_request("three", model="digits", seed=5, **DIGIT)
     pinned = new_request("4", model="digits", seed=3, revision=first.revision, **DIGIT)
@@ -199,7 +200,10 @@ def test_the_models_commands(
     assert "is not NAME@REV" in run("show", "digits", code=2)
     assert "push it first" in run("show", "tiny-sd@prod", code=2)
 
-    run("alias", "digits@v2", "prod")
+    unevaluated = run("alias", "digits@v2", "prod", code=2)
+    assert "has no evaluation" in unevaluated
+    assert "--force" in unevaluated
+    run("alias", "digits@v2", "prod", "--force")
     assert "removed" in run("rm", f"digits@{revision}")
     assert revision not in run("list")
     assert "it pointed at v2" in run("unalias", "digits@prod")

@@ -20,9 +20,9 @@ from safetensors.torch import load_file
 from processors.engine import EngineSettings, GenerationTask, InferenceEngine
 from processors.engine.digits import PACKAGED_WEIGHTS
 from processors.engine.digits.plan import TrainingPlan
+from processors.engine.digits.reading import read_digit
 from processors.engine.digits.train import train_digits_model
 from schemas.prompts import DIGIT_WORDS, DIGITS_MODEL
-from tests.digit_reading import read_digit
 from tests.unit.tasks import make_task
 
 PER_DIGIT = 10

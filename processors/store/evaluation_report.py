@@ -1,0 +1,74 @@
+"""The side-by-side contact sheet PNG of a shadow evaluation (each pair: baseline left,
+candidate right), recorded next to its JSON report."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping
+
+from PIL import Image, ImageDraw, ImageFont
+
+from processors.store.evaluation import Pair
+from processors.store.evaluation_figures import Evaluation
+
+TILE = 96
+CAPTION = 14
+GAP = 4
+MARGIN = 8
+HEADER = 18
+PAIRS_PER_ROW = 4
+PAPER = (255, 255, 255)
+INK = (40, 40, 40)
+MISSING = (230, 200, 200)
+
+
+def _caption(want: int | None, got: int | None, error: str | None) -> str:
+    if error is not None:
+        return error[:14]
+    if want is None:
+        return ""
+    return f"read {got}" + (" ok" if got == want else f" (want {want})")
+
+
+def _tile(sheet: Image.Image, image: Image.Image | None, x: int, y: int) -> None:
+    if image is None:
+        ImageDraw.Draw(sheet).rectangle((x, y, x + TILE - 1, y + TILE - 1), fill=MISSING)
+    else:
+        sheet.paste(image.convert("RGB").resize((TILE, TILE)), (x, y))
+
+
+def contact_sheet(evaluation: Evaluation, pairs: Mapping[str, Pair]) -> bytes:
+    """The PNG of every pair (``pairs`` by original id): baseline left, candidate right,
+    captioned with the digit read back (or the error) and the pair's SSIM."""
+    figures = evaluation.comparison.pairs
+    columns = max(1, min(PAIRS_PER_ROW, len(figures)))
+    rows = max(1, math.ceil(len(figures) / columns))
+    cell_w, cell_h = 2 * TILE + GAP + MARGIN * 2, TILE + 2 * CAPTION + MARGIN
+    size = (MARGIN + columns * cell_w, HEADER + MARGIN + rows * cell_h)
+    sheet = Image.new("RGB", size, PAPER)
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    title = (
+        f"{evaluation.name}: baseline {evaluation.baseline} (left) | candidate "
+        f"{evaluation.candidate} (right) | {'PASS' if evaluation.passed else 'FAIL'}"
+    )
+    draw.text((MARGIN, 4), title, fill=INK, font=font)
+    for index, figure in enumerate(figures):
+        x = MARGIN + (index % columns) * cell_w
+        y = HEADER + MARGIN + (index // columns) * cell_h
+        pair = pairs.get(figure.original_id)
+        _tile(sheet, pair.baseline.image if pair else None, x, y)
+        _tile(sheet, pair.candidate.image if pair else None, x + TILE + GAP, y)
+        want = figure.expected_digit
+        left = _caption(want, figure.baseline_digit, figure.baseline_error)
+        right = _caption(want, figure.candidate_digit, figure.candidate_error)
+        draw.text((x, y + TILE + 1), left, fill=INK, font=font)
+        draw.text((x + TILE + GAP, y + TILE + 1), right, fill=INK, font=font)
+        similarity = "" if figure.ssim is None else f"ssim {figure.ssim:.2f}"
+        draw.text(
+            (x, y + TILE + CAPTION), f"{figure.prompt[:12]} {similarity}", font=font, fill=INK
+        )
+    out = io.BytesIO()
+    sheet.save(out, format="PNG")
+    return out.getvalue()

@@ -1,0 +1,120 @@
+"""Evaluations recorded next to the candidate's manifest, under
+``models/NAME/REV/evaluations/`` (the JSON report and the contact sheet), and the check a
+guarded alias makes against them before it moves."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pydantic
+import urllib3
+from minio.error import S3Error
+
+from diffstream.evaluation_settings import EvaluationRule
+from diffstream.s3 import describe_s3_error, make_s3_client
+from diffstream.settings import Settings
+from processors.exceptions import ModelStoreUnavailableError, PromotionRefusedError
+from processors.store.evaluation_figures import Check, Evaluation
+from processors.store.evaluation_rule import failing, judge
+from processors.store.manifest import Manifest
+
+log = logging.getLogger(__name__)
+
+FOLDER = "evaluations"
+
+
+def evaluation_key(settings: Settings, name: str, revision: str, file: str) -> str:
+    """The object key of one file of a revision's evaluations."""
+    return f"{settings.models.prefix}/{name}/{revision}/{FOLDER}/{file}"
+
+
+def record(settings: Settings, evaluation: Evaluation, sheet_png: bytes) -> list[str]:
+    """Write the report and the sheet; their ``s3://`` URIs."""
+    client = make_s3_client(settings, timeout_s=30.0)
+    uris = []
+    stem = evaluation.evaluation_id
+    files = ((f"{stem}.json", evaluation.to_json(), "application/json"),)
+    files += ((f"{stem}.png", sheet_png, "image/png"),)
+    try:
+        for file, data, kind in files:
+            key = evaluation_key(settings, evaluation.name, evaluation.candidate, file)
+            client.put_object(
+                settings.s3_bucket, key, io.BytesIO(data), len(data), content_type=kind
+            )
+            uris.append(f"s3://{settings.s3_bucket}/{key}")
+    except S3Error as exc:
+        what = f"recording the evaluation {stem}"
+        raise ModelStoreUnavailableError(describe_s3_error(settings, exc, what)) from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise ModelStoreUnavailableError(
+            f"recording the evaluation {stem}: the object store at {settings.s3_endpoint} "
+            f"(DIFFSTREAM_S3_ENDPOINT) did not answer: {exc}"
+        ) from exc
+    return uris
+
+
+def evaluations(settings: Settings, name: str, revision: str) -> list[Evaluation]:
+    """Every readable evaluation of ``name@revision``, oldest first."""
+    client = make_s3_client(settings, timeout_s=30.0)
+    prefix = evaluation_key(settings, name, revision, "")
+    found: list[Evaluation] = []
+    try:
+        if not client.bucket_exists(settings.s3_bucket):
+            return []
+        for item in client.list_objects(settings.s3_bucket, prefix=prefix, recursive=True):
+            key = item.object_name or ""
+            if not key.endswith(".json"):
+                continue
+            response = client.get_object(settings.s3_bucket, key)
+            try:
+                found.append(Evaluation.from_json(response.read()))
+            except pydantic.ValidationError as exc:
+                log.warning("skipping the malformed evaluation %s: %s", key, exc)
+            finally:
+                response.close()
+                response.release_conn()
+    except S3Error as exc:
+        what = f"reading the evaluations of {name}@{revision}"
+        raise ModelStoreUnavailableError(describe_s3_error(settings, exc, what)) from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise ModelStoreUnavailableError(
+            f"reading the evaluations of {name}@{revision}: the object store at "
+            f"{settings.s3_endpoint} (DIFFSTREAM_S3_ENDPOINT) did not answer: {exc}"
+        ) from exc
+    return sorted(found, key=lambda e: e.created_at)
+
+
+def check_promotion(
+    settings: Settings, manifest: Manifest, alias: str, current: str | None
+) -> None:
+    """Raise PromotionRefusedError unless ``alias`` may point at ``manifest``'s revision:
+    unguarded aliases, a first pointing (nothing to compare with) and a revision it points
+    at already always may; otherwise one recorded evaluation must pass the rule in force."""
+    rule: EvaluationRule = settings.models.evaluation
+    if alias not in rule.guarded_aliases or current in (None, manifest.revision):
+        return
+    ref = f"{manifest.name}@{manifest.revision}"
+    again = (
+        f"diffstream models evaluate {ref} --baseline {manifest.name}@{alias} "
+        "--sample 200 --from -1h"
+    )
+    recorded = evaluations(settings, manifest.name, manifest.revision)
+    if not recorded:
+        raise PromotionRefusedError(
+            f"{manifest.name}@{alias} stays at {current}: {ref} has no evaluation. Evaluate "
+            f"it first ({again}), or pass --force to move the alias anyway"
+        )
+    judged: list[tuple[Evaluation, list[Check]]] = [
+        (e, judge(e.comparison, rule)) for e in recorded
+    ]
+    if any(not failing(checks) for _, checks in judged):
+        return
+    latest, checks = judged[-1]
+    reasons = "; ".join(f"{c.rule} ({c.setting}): {c.text}" for c in failing(checks))
+    raise PromotionRefusedError(
+        f"{manifest.name}@{alias} stays at {current}: no evaluation of {ref} passes the rule. "
+        f"The latest ({latest.evaluation_id}, against {manifest.name}@{latest.baseline}) "
+        f"fails {reasons}. Fix the candidate and evaluate it again ({again}), change the "
+        "limit, or pass --force to move the alias anyway"
+    )
