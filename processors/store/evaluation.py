@@ -142,12 +142,12 @@ def compare(
         baseline=_side(
             baseline,
             [p.baseline for p in pairs],
-            [(f.expected_digit, f.baseline_digit) for f in figures],
+            [(f.expected_digit, f.baseline_digit) for f in figures] if read else [],
         ),
         candidate=_side(
             candidate,
             [p.candidate for p in pairs],
-            [(f.expected_digit, f.candidate_digit) for f in figures],
+            [(f.expected_digit, f.candidate_digit) for f in figures] if read else [],
         ),
         pixel_difference_mean=_mean(
             [f.pixel_difference for f in figures if f.pixel_difference is not None]

@@ -34,8 +34,10 @@ def record(settings: Settings, evaluation: Evaluation, sheet_png: bytes) -> list
     client = make_s3_client(settings, timeout_s=30.0)
     uris = []
     stem = evaluation.evaluation_id
-    files = ((f"{stem}.json", evaluation.to_json(), "application/json"),)
-    files += ((f"{stem}.png", sheet_png, "image/png"),)
+    files = [
+        (f"{stem}.json", evaluation.to_json(), "application/json"),
+        (f"{stem}.png", sheet_png, "image/png"),
+    ]
     try:
         for file, data, kind in files:
             key = evaluation_key(settings, evaluation.name, evaluation.candidate, file)
