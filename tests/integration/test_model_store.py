@@ -4,6 +4,7 @@ processor, alias moves without a restart, refusals, and a corrupt object caught 
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -177,7 +178,10 @@ def test_the_models_commands(
         return result.output
 
     pushed = run("push", str(PACKAGED_WEIGHTS), "--name", "digits")
-    revision = pushed.split("@")[1].split(":")[0]
+    # The push's progress bar shares the output (stderr): find the result line itself.
+    found = re.search(r"digits@([0-9a-f]{12}): pushed", pushed)
+    assert found is not None, pushed
+    revision = found.group(1)
     assert "pushed 6 files" in pushed
     assert "already stored" in run("push", str(PACKAGED_WEIGHTS), "--name", "digits")
     taken = run("push", str(variant), "--name", "digits", "--revision", revision, code=2)
