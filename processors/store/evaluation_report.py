@@ -21,11 +21,12 @@ PAIRS_PER_ROW = 4
 PAPER = (255, 255, 255)
 INK = (40, 40, 40)
 MISSING = (230, 200, 200)
+FRAME = (190, 190, 190)
 
 
 def _caption(want: int | None, got: int | None, error: str | None) -> str:
     if error is not None:
-        return error[:14]
+        return error[:16]
     if want is None:
         return ""
     return f"read {got}" + (" ok" if got == want else f" (want {want})")
@@ -58,6 +59,8 @@ def contact_sheet(evaluation: Evaluation, pairs: Mapping[str, Pair]) -> bytes:
         x = MARGIN + (index % columns) * cell_w
         y = HEADER + MARGIN + (index // columns) * cell_h
         pair = pairs.get(figure.original_id)
+        frame = (x - 3, y - 3, x + 2 * TILE + GAP + 2, y + TILE + 2 * CAPTION + 1)
+        draw.rectangle(frame, outline=FRAME)  # one frame per pair keeps the pairs apart
         _tile(sheet, pair.baseline.image if pair else None, x, y)
         _tile(sheet, pair.candidate.image if pair else None, x + TILE + GAP, y)
         want = figure.expected_digit
