@@ -5,6 +5,7 @@ shows it worse, and ``prod`` refuses it until forced."""
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import sys
 import threading
@@ -22,12 +23,15 @@ from typer.testing import CliRunner
 from diffstream.s3 import make_s3_client, split_uri
 from diffstream.settings import Settings
 from diffstream_cli.app import app
+from infra.evaluation.run import EvaluationPlan, evaluate
 from processors.engine.digits import PACKAGED_WEIGHTS
 from processors.engine.engine import InferenceEngine
+from processors.exceptions import PromotionRefusedError
 from processors.store import operations
 from processors.store.evaluation_figures import Evaluation
 from processors.store.evaluation_store import evaluations
 from processors.store.manifest import build_manifest
+from processors.store.refs import ModelRef
 from processors.worker import StreamProcessor
 from schemas.builders import new_request
 from schemas.events import EventName
@@ -125,6 +129,40 @@ def test_a_barely_trained_candidate_is_shown_worse_and_kept_out_of_prod(
     forced = runner.invoke(app, ["models", "alias", "digits@cand", "prod", "--force"])
     assert forced.exit_code == 0, forced.output
     assert operations.read_aliases(isolated).revision("digits", "prod") == "cand"
+
+
+def test_the_same_weights_under_another_revision_pass_and_take_prod(
+    isolated: Settings, roles: StreamProcessor, tmp_path: Path
+) -> None:
+    # Four pairs on a shared machine: the latency ratio would judge the load, not the model.
+    rule = isolated.models.evaluation.model_copy(update={"max_latency_ratio": 0})
+    models = isolated.models.model_copy(update={"evaluation": rule})
+    isolated = isolated.model_copy(update={"models": models})
+    prod = operations.push(isolated, PACKAGED_WEIGHTS, "digits", alias="prod").manifest
+    copy = tmp_path / "digits-copy"
+    shutil.copytree(PACKAGED_WEIGHTS, copy)
+    (copy / "README.md").write_text("the packaged digits under another revision\n")
+    same = operations.push(isolated, copy, "digits", "copy").manifest
+    assert roles.models is not None
+    wait_for(lambda: roles.models.aliases.revision("digits", "prod") == prod.revision)
+    traffic = [new_request(p, model="digits", **DIGIT) for p in PROMPTS[:6]]
+    publish(isolated, REQUESTS, EventName.REQUEST, traffic)
+    read_committed(isolated, COMPLETED, expected=len(traffic), timeout_s=180)
+    with pytest.raises(PromotionRefusedError, match="has no evaluation"):
+        operations.push(isolated, copy, "digits", "copy", alias="prod")
+
+    plan = EvaluationPlan(ModelRef("digits", "copy"), ModelRef("digits", "prod"), sample=4)
+    run = evaluate(isolated, plan)
+    comparison = run.evaluation.comparison
+    assert run.evaluation.passed, run.evaluation.checks
+    assert "max_latency_ratio" not in {c.rule for c in run.evaluation.checks}
+    assert len(comparison.pairs) == 4  # a sample of the 6
+    # The same weights and the same seeds draw the same pictures, pixel for pixel.
+    assert comparison.pixel_difference_mean == 0.0
+    assert comparison.ssim_mean == pytest.approx(1.0)
+    assert comparison.candidate.recognised_share == comparison.baseline.recognised_share
+    operations.push(isolated, copy, "digits", "copy", alias="prod")  # no --force needed
+    assert operations.read_aliases(isolated).revision("digits", "prod") == same.revision
 
 
 def _check_figures(
