@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from diffstream.s3 import make_s3_client, split_uri
 from diffstream.settings import Settings
 from diffstream_cli.app import app
+from infra.evaluation.exceptions import EvaluationError
 from infra.evaluation.run import EvaluationPlan, evaluate
 from processors.engine.digits import PACKAGED_WEIGHTS
 from processors.engine.engine import InferenceEngine
@@ -163,6 +164,10 @@ def test_the_same_weights_under_another_revision_pass_and_take_prod(
     assert comparison.candidate.recognised_share == comparison.baseline.recognised_share
     operations.push(isolated, copy, "digits", "copy", alias="prod")  # no --force needed
     assert operations.read_aliases(isolated).revision("digits", "prod") == same.revision
+
+    empty = EvaluationPlan(ModelRef("digits", "copy"), ModelRef("digits", "prod"), start="latest")
+    with pytest.raises(EvaluationError, match=r"no requests for model 'digits'.*widen the window"):
+        evaluate(isolated, empty)
 
 
 def _check_figures(
