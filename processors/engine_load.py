@@ -76,9 +76,9 @@ class EngineLoad:
             self._engine.load(self._locator)
         except BaseException as exc:  # handed to the processor, which raises it
             self.error = exc
-            self._done.set()
             log.error("the engine failed to load: %s", exc)
-            self._on_failed(exc)
+            self._on_failed(exc)  # first: the processor is stopping when the batches see it
+            self._done.set()
             return
         self._done.set()
         seconds = time.perf_counter() - started
