@@ -36,7 +36,7 @@ class EngineLoad:
         engine: InferenceEngine,
         locator: ModelLocator | None,
         *,
-        before: Callable[[], None] | None = None,
+        before: Callable[[], object] | None = None,
         on_loaded: Callable[[float], None],
         on_failed: Callable[[BaseException], None],
     ) -> None:

@@ -99,7 +99,7 @@ class StreamProcessor:
         *,
         registry: CollectorRegistry | None = None,
         codec: Codec | None = None,
-        before_load: Callable[[], None] | None = None,
+        before_load: Callable[[], object] | None = None,
     ) -> None:
         """``engine`` may be loaded already; if not, ``run`` loads it (``before_load`` first)
         while the consumer joins."""
