@@ -1,10 +1,10 @@
-"""Running a processor as a service: engine load, metrics endpoint, signals."""
+"""Running a processor as a service: metrics endpoint, signals, the engine loaded while the
+consumer joins (``processors.engine_load``)."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
@@ -25,16 +25,21 @@ def serve_processor(
     registry: CollectorRegistry | None = None,
     healths: list[Health] | None = None,
 ) -> None:
-    """Load the engine, then process until SIGTERM/SIGINT (or ``stop``). Without
+    """Process until SIGTERM/SIGINT (or ``stop``), the engine loading beside the consumer's
+    join; ready once both are done; a failed load ends it with the load's error. Without
     ``serve_metrics``, the caller serves ``registry`` and watches the processor's health
     (appended to ``healths``)."""
     stop = stop or stop_on_signals()
-    quiet_model_libraries()
     port = settings.processor.metrics_port if serve_metrics else None
     # The process-wide registry only when served: a second processor in one process (the
     # demo run twice, tests) must not collide with the first one's metrics.
     registry = registry or (REGISTRY if port is not None else CollectorRegistry())
-    processor = StreamProcessor(settings, InferenceEngine(settings.engine), registry=registry)
+    processor = StreamProcessor(
+        settings,
+        InferenceEngine(settings.engine),
+        registry=registry,
+        before_load=quiet_model_libraries,  # on the loading thread: it imports diffusers
+    )
     if healths is not None:
         healths.append(processor.health)
     if port is not None:
@@ -44,12 +49,6 @@ def serve_processor(
             ready=processor.health.is_ready,
             registry=registry,
         )
-    started = time.perf_counter()
-    if processor.models is not None:
-        processor.models.start()  # the preloaded models' aliases are read before loading
-    processor.engine.load(processor.models)
-    processor.metrics.model_load_seconds.observe(time.perf_counter() - started)
-    log.info("engine ready in %.1fs", time.perf_counter() - started)
     processor.run(stop)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ from processors.decisions import (
     source_of,
 )
 from processors.engine.results import StepProgress
+from processors.engine_load import EngineLoad
 from processors.exceptions import InferenceCrashError
 from processors.gpu_metrics import GpuCollector
 from processors.inference import InferenceRun, Outcome, PassFailure
@@ -98,7 +99,10 @@ class StreamProcessor:
         *,
         registry: CollectorRegistry | None = None,
         codec: Codec | None = None,
+        before_load: Callable[[], object] | None = None,
     ) -> None:
+        """``engine`` may be loaded already; if not, ``run`` loads it (``before_load`` first)
+        while the consumer joins."""
         self.settings = settings
         self.config = settings.processor
         self.engine = engine
@@ -120,6 +124,10 @@ class StreamProcessor:
         self._progress: ProgressReporter | None = None
         self._abort = threading.Event()
         self.health = Health()
+        self._before_load = before_load
+        self._load: EngineLoad | None = None
+        self._joined = False
+        self._ready_lock = threading.Lock()
         self.pipeline_depth = self.config.pipeline_depth or default_pipeline_depth(engine)
         self.loop: ExactlyOnceLoop[Cycle] = ExactlyOnceLoop(
             settings,
@@ -155,7 +163,9 @@ class StreamProcessor:
         self.cancellations.start()
         self.ledger.start()
         if self.models is not None:
-            self.models.start()
+            self.models.start()  # the preloaded models' aliases are read before loading
+        if not self.engine.loaded:
+            self._load = self._start_load(stop)
         self.cancellations.caught_up.wait(CANCELLATIONS_CATCH_UP_S)
         try:
             self.loop.run(stop)
@@ -168,6 +178,29 @@ class StreamProcessor:
             if self._progress is not None:
                 self._progress.close()
             self._claim.release()
+        if self._load is not None and self._load.error is not None:
+            raise self._load.error
+
+    def _start_load(self, stop: threading.Event) -> EngineLoad:
+        """The engine's load beside the consumer's join; a failed load stops the loop."""
+
+        def loaded(seconds: float) -> None:
+            self.metrics.model_load_seconds.observe(seconds)
+            self._ready_if_set()
+
+        return EngineLoad(
+            self.engine,
+            self.models,
+            before=self._before_load,
+            on_loaded=loaded,
+            on_failed=lambda _: stop.set(),
+        ).start()
+
+    def _ready_if_set(self) -> None:
+        """Ready only with the models loaded and the assignment in hand (either comes last)."""
+        with self._ready_lock:
+            if self._joined and (self._load is None or self._load.loaded):
+                self.health.ready()
 
     # -- the loop's hooks (polling thread) ------------------------------------------------
 
@@ -215,7 +248,10 @@ class StreamProcessor:
         """Read what the previous owner wrote before deciding on its requests."""
         self.ledger.sync()
         self.lag.reassigned()
-        self.health.ready()  # joined: called with no partitions too, when there are none left
+        # Joined: called with no partitions too, when there are none left.
+        with self._ready_lock:
+            self._joined = True
+        self._ready_if_set()
 
     def committed(self, prepared: Cycle, outputs: Sequence[Output]) -> None:
         """Take the committed statuses into the table at once."""
@@ -244,6 +280,8 @@ class StreamProcessor:
     def accelerate(self, prepared: Cycle, abort: threading.Event) -> None:
         """Inference for the candidates, images left unencoded (accelerator thread)."""
         assert prepared.run is not None
+        if self._load is not None:
+            self._load.wait(abort)  # before any attempt is recorded
         self._abort = abort
         prepared.started = datetime.now(UTC)
         prepared.drawn = prepared.run.run(prepared.candidates, abort)

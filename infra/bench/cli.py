@@ -12,8 +12,6 @@ from rich.console import Console
 
 from diffstream.settings import Settings
 from infra.bench.peers.options import SYSTEMS, PeersOptions
-from infra.bench.report import figures_table, table
-from infra.bench.runner import BenchOptions, run_bench
 from infra.bench.sim_max import RATES
 
 log = logging.getLogger(__name__)
@@ -72,6 +70,10 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
     simulated accelerator's)."""
     if ctx.invoked_subcommand is not None:
         return
+    # Here, not at the top: every command of the CLI (a processor's start too) mounts this.
+    from infra.bench.report import table  # noqa: PLC0415
+    from infra.bench.runner import BenchOptions, run_bench  # noqa: PLC0415
+
     options = BenchOptions(
         repeats=repeats,
         images_batch1=images_batch1,
@@ -155,6 +157,7 @@ def bench_fleet(
         fleet_run,
         fleet_table,
     )
+    from infra.bench.report import figures_table  # noqa: PLC0415
     from infra.stack.local import LocalStack  # noqa: PLC0415
 
     settings = Settings()
