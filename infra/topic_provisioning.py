@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any, NamedTuple
 
@@ -126,17 +127,24 @@ def _apply_config(admin: AdminClient, name: str, config: dict[str, str], timeout
     }
     if not stale:
         return False
+    set_topic_config(admin, name, stale, timeout_s)
+    log.info("updated %s: %s", name, ", ".join(f"{k}={v}" for k, v in stale.items()))
+    return True
+
+
+def set_topic_config(
+    admin: AdminClient, name: str, config: Mapping[str, str], timeout_s: float
+) -> None:
+    """Set the keys of ``config`` on topic ``name`` (the others stay as they are)."""
     resource = ConfigResource(
         ConfigResource.Type.TOPIC,
         name,
         incremental_configs=[
             ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
-            for key, value in stale.items()
+            for key, value in config.items()
         ],
     )
     _wait(admin.incremental_alter_configs([resource]), name, timeout_s)
-    log.info("updated %s: %s", name, ", ".join(f"{k}={v}" for k, v in stale.items()))
-    return True
 
 
 def _wait(futures: dict[Any, Future[Any]], name: str, timeout_s: float) -> None:

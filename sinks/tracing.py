@@ -6,7 +6,7 @@ Each is a child of the publish span its event's ``traceparent`` names (see
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -23,20 +23,11 @@ def storage_spans(tracer: Tracer | None, results: Sequence[dict[str, Any]]) -> l
         return []
     spans = []
     for result in results:
-        request = result["request"]
-        span = tracing.start(
-            tracer,
-            "storage",
-            traceparent=request.get("traceparent"),
-            tracestate=request.get("tracestate"),
-            kind=SpanKind.CLIENT,
-            attributes={
-                "diffstream.request_id": str(result["request_id"]),
-                "diffstream.images": len(result["images"]),
-            },
-        )
-        assert span is not None
-        spans.append(span)
+        attributes: tracing.Attributes = {
+            "diffstream.request_id": str(result["request_id"]),
+            "diffstream.images": len(result["images"]),
+        }
+        spans.append(_client_span(tracer, "storage", result["request"], attributes))
     return spans
 
 
@@ -58,19 +49,11 @@ async def _traced(
     delivery: Delivery,
     deliver: Coroutine[Any, Any, DeliveryResult],
 ) -> DeliveryResult:
-    context = record.get("context") or {}
-    span = tracing.start(
-        tracer,
-        "webhook delivery",
-        traceparent=context.get("traceparent"),
-        tracestate=context.get("tracestate"),
-        kind=SpanKind.CLIENT,
-        attributes={
-            "diffstream.request_id": str(record.get("request_id")),
-            "diffstream.webhook_id": delivery.webhook_id,
-        },
-    )
-    assert span is not None
+    attributes: tracing.Attributes = {
+        "diffstream.request_id": str(record.get("request_id")),
+        "diffstream.webhook_id": delivery.webhook_id,
+    }
+    span = _client_span(tracer, "webhook delivery", record.get("context") or {}, attributes)
     try:
         # Current while it runs: the delivery's log lines carry the trace id.
         with trace.use_span(span, end_on_exit=False):
@@ -83,3 +66,20 @@ async def _traced(
     )
     tracing.finish(span, error=None if result.outcome == "delivered" else result.detail)
     return result
+
+
+def _client_span(
+    tracer: Tracer, name: str, carrier: Mapping[str, Any], attributes: tracing.Attributes
+) -> Span:
+    """A CLIENT span ``name``, child of the publish span whose ``traceparent`` (and
+    ``tracestate``) ``carrier`` holds."""
+    span = tracing.start(
+        tracer,
+        name,
+        traceparent=carrier.get("traceparent"),
+        tracestate=carrier.get("tracestate"),
+        kind=SpanKind.CLIENT,
+        attributes=attributes,
+    )
+    assert span is not None  # a tracer was given
+    return span

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 from diffstream.settings import Settings
 from infra.bench.peers.options import SYSTEMS, PeersOptions
@@ -21,6 +21,19 @@ DEFAULT_RATES = ",".join(f"{rate:g}" for rate in RATES)
 
 # Every bench command's --json.
 JsonFile = Annotated[Path | None, typer.Option(help="also write the figures as JSON to this file")]
+# Options several bench commands share (each with its own default).
+ImageSide = Annotated[int, typer.Option(min=8, help="image side in pixels")]
+Steps = Annotated[int, typer.Option(min=1, help="inference steps")]
+Device = Annotated[str, typer.Option(help="auto, cpu, cuda or mps")]
+SimRates = Annotated[
+    str, typer.Option(help="simulated img/s tried for sim_max_img_s, comma-separated")
+]
+
+
+def _show(figures: RenderableType, report: dict[str, Any], path: Path | None) -> None:
+    """Every bench command's end: its table on the console, its figures to ``--json``."""
+    console.print(figures)
+    _write_json(path, report)
 
 
 def _write_json(path: Path | None, report: dict[str, Any]) -> None:
@@ -42,13 +55,11 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
     sim_requests: Annotated[
         int, typer.Option(min=1, help="512x512 requests per accelerator_busy_ratio run")
     ] = 200,
-    sim_rates: Annotated[
-        str, typer.Option(help="simulated img/s tried for sim_max_img_s, comma-separated")
-    ] = DEFAULT_RATES,
+    sim_rates: SimRates = DEFAULT_RATES,
     model: Annotated[str, typer.Option(help="model for the efficiency figures")] = "tiny-sd",
-    size: Annotated[int, typer.Option(min=8, help="image side in pixels")] = 64,
-    steps: Annotated[int, typer.Option(min=1, help="inference steps")] = 10,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
+    size: ImageSide = 64,
+    steps: Steps = 10,
+    device: Device = "auto",
     replication: Annotated[
         bool,
         typer.Option(
@@ -92,8 +103,7 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
         fleet=fleet,
     )
     report = run_bench(Settings(), options)
-    console.print(table(report))
-    _write_json(json, report)
+    _show(table(report), report, json)
 
 
 def bench_gateway(  # noqa: PLR0917 (typer: one parameter per option)
@@ -120,13 +130,12 @@ def bench_gateway(  # noqa: PLR0917 (typer: one parameter per option)
         use_wrk=use_wrk,
     )
     report = run_gateway_bench(Settings(), options)
-    console.print(gateway_table(report))
-    _write_json(json, report)
+    _show(gateway_table(report), report, json)
 
 
 def bench_encoding(
     json: JsonFile = None,
-    size: Annotated[int, typer.Option(min=8, help="image side in pixels")] = 512,
+    size: ImageSide = 512,
     pictures: Annotated[int, typer.Option(min=1, help="distinct pictures")] = 4,
     repeats: Annotated[int, typer.Option(min=1, help="encodes of each picture")] = 3,
     photos: Annotated[
@@ -138,8 +147,7 @@ def bench_encoding(
     from infra.bench.encoding import encoding_costs, encoding_table  # noqa: PLC0415
 
     report = encoding_costs(side=size, pictures=pictures, repeats=repeats, photos=photos)
-    console.print(encoding_table(report))
-    _write_json(json, report)
+    _show(encoding_table(report), report, json)
 
 
 def bench_fleet(
@@ -179,9 +187,9 @@ def bench_peers(  # noqa: PLR0917 (typer: one parameter per option)
     systems: Annotated[
         str, typer.Option(help="comma-separated: diffstream, fastapi, ray_serve, bentoml, litserve")
     ] = ",".join(SYSTEMS),
-    size: Annotated[int, typer.Option(min=8, help="image side in pixels")] = 64,
-    steps: Annotated[int, typer.Option(min=1, help="inference steps")] = 20,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "cpu",
+    size: ImageSide = 64,
+    steps: Steps = 20,
+    device: Device = "cpu",
     cpu_threads: Annotated[
         int | None, typer.Option(min=1, help="torch threads of every model (default: torch's)")
     ] = None,
@@ -227,8 +235,7 @@ def bench_peers(  # noqa: PLR0917 (typer: one parameter per option)
         poisson=not fixed_rate,
     )
     report = run_peers(Settings(), options, console)
-    console.print(peers_table(report))
-    _write_json(json, report)
+    _show(peers_table(report), report, json)
 
 
 def bench_accelerator(
@@ -237,9 +244,7 @@ def bench_accelerator(
     sim_requests: Annotated[
         int, typer.Option(min=8, help="512x512 requests per busy-ratio round")
     ] = 200,
-    rates: Annotated[
-        str, typer.Option(help="simulated img/s tried for sim_max_img_s, comma-separated")
-    ] = DEFAULT_RATES,
+    rates: SimRates = DEFAULT_RATES,
 ) -> None:
     """Only the simulated accelerator: accelerator_busy_ratio pipelined and not (rounds
     alternated in one run) and sim_max_img_s with what limits it."""
@@ -248,8 +253,7 @@ def bench_accelerator(
 
     tried = _rates(rates)
     report = run_accelerator_bench(Settings(), requests=sim_requests, repeats=repeats, rates=tried)
-    console.print(accelerator_table(report))
-    _write_json(json, report)
+    _show(accelerator_table(report), report, json)
 
 
 def _rates(text: str) -> tuple[float, ...]:
@@ -273,5 +277,4 @@ def bench_coldstart(
     from infra.bench.coldstart import coldstart_table, run_coldstart  # noqa: PLC0415
 
     report = run_coldstart(Settings(), [m.strip() for m in models.split(",") if m.strip()])
-    console.print(coldstart_table(report))
-    _write_json(json, report)
+    _show(coldstart_table(report), report, json)

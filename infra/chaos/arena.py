@@ -13,22 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
-from diffstream.s3 import ensure_bucket, make_s3_client
 from diffstream.settings import (
     EngineSettings,
     ProcessorSettings,
     Settings,
     SinkSettings,
-    WebhookSettings,
 )
 from infra.chaos.load import LoadPublisher
 from infra.chaos.outcomes import OutcomeReader, topic_partitions
 from infra.chaos.roles import Fleet
 from infra.chaos.stack import ChaosStack
 from infra.chaos.verdict import Expect, Fault
-from infra.topic_provisioning import create_topics
+from infra.stack.prefixed import local_webhooks, prefixed
 from schemas.prompts import DIGITS_MODEL
 from schemas.topics import TOPICS
 
@@ -45,10 +41,12 @@ def scenario_settings(stack: Settings, name: str, *, models_dir: Path | None = N
     tag = f"{name}-{secrets.token_hex(3)}"
     prefix = f"chaos-{tag}."
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    own = stack.model_copy(
-        update={
-            "topic_prefix": prefix,
-            "s3_bucket": f"chaos-{tag}"[:55].lower().replace("_", "-") + "-images",
+    bucket = f"chaos-{tag}"[:55].lower().replace("_", "-") + "-images"
+    own = prefixed(
+        stack,
+        prefix,
+        bucket,
+        {
             "processor": ProcessorSettings(
                 group_id=f"{prefix}processors",
                 session_timeout_ms=SESSION_TIMEOUT_MS,
@@ -67,22 +65,17 @@ def scenario_settings(stack: Settings, name: str, *, models_dir: Path | None = N
                 retry_initial_s=0.2,
                 retry_max_s=2.0,
             ),
-            "webhooks": WebhookSettings(
-                group_id=f"{prefix}notifier",
-                signing_secret=SecretStr(secret),
-                allow_hosts=frozenset({"127.0.0.1"}),
-                # The live receiver listens on a free (high) port.
-                allow_ports=frozenset({"1024-65535"}),
+            "webhooks": local_webhooks(
+                prefix,
+                secret,
                 initial_backoff_s=0.2,
                 max_backoff_s=2.0,
                 session_timeout_ms=SESSION_TIMEOUT_MS,
             ),
-        }
+        },
     )
-    create_topics(own)
     # Roles and readers subscribe at once: every topic must be in the broker's metadata.
     topic_partitions(own, [own.topic(spec.name) for spec in TOPICS])
-    ensure_bucket(make_s3_client(own), own.s3_bucket, own.s3_region)
     return own
 
 

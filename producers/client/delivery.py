@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
@@ -14,6 +15,8 @@ from diffstream.kafka import make_producer
 from diffstream.replica_check import ReplicaCheck
 from diffstream.settings import Settings
 from producers.exceptions import PublishError
+from schemas.codec import Codec
+from schemas.events import EventName
 
 logger = logging.getLogger(__name__)
 
@@ -128,3 +131,22 @@ class DeliveryProducer:
             f"could not publish to Kafka at {self.settings.kafka_bootstrap} within "
             f"{self.timeout_s:g}s (DIFFSTREAM_PRODUCER__PUBLISH_TIMEOUT_S): {reason}"
         )
+
+
+def send_event(
+    settings: Settings,
+    codec: Codec,
+    topic: str,
+    event: EventName,
+    record: Mapping[str, Any],
+    *,
+    key: bytes,
+) -> Message:
+    """One ``event`` record on a producer of its own, returned once the brokers acknowledged
+    it (``PublishError`` otherwise): for commands that write a single event and exit."""
+    producer = DeliveryProducer(settings)
+    try:
+        value, headers = codec.encode(event, record), codec.headers(event)
+        return producer.wait(producer.send(topic, value, key, headers))
+    finally:
+        producer.close()

@@ -8,15 +8,14 @@ moves the offsets of a real subscriber's group.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, TopicPartition
 
 from diffstream.closing import Closing
-from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
+from producers.client.assigned import assigned_reader
 from producers.client.events import Event, decoded_events
 from producers.client.subscriber import TOPICS_OF
 from producers.client.topic_lookup import offsets_at, partitions
@@ -37,36 +36,10 @@ class EventStream(Closing):
         if unknown or not chosen:
             raise InputError(f"--events {','.join(chosen)!r}: choose from {sorted(TOPICS_OF)}")
         self._codec = Codec(settings)
-        self._consumer = make_consumer(
-            settings,
-            {
-                "group.id": f"diffstream-stream-{uuid.uuid4()}",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-            },
+        topics = sorted({settings.topic(t) for kind in chosen for t in TOPICS_OF[kind]})
+        self._consumer = assigned_reader(
+            settings, "stream", lambda consumer: _starts(consumer, settings, topics, start)
         )
-        try:
-            topics = sorted({settings.topic(t) for kind in chosen for t in TOPICS_OF[kind]})
-            self._consumer.assign(self._starts(settings, topics, start))
-        except Exception:
-            self._consumer.close()
-            raise
-
-    def _starts(
-        self, settings: Settings, topics: list[str], start: str | datetime
-    ) -> list[TopicPartition]:
-        timeout_s = settings.producer.admin_timeout_s
-        if not isinstance(start, datetime):
-            edge = OFFSET_BEGINNING if start == "earliest" else OFFSET_END
-            return [
-                TopicPartition(topic, p, edge)
-                for topic in topics
-                for p in partitions(self._consumer, topic, timeout_s)
-            ]
-        try:
-            return offsets_at(self._consumer, topics, start, timeout_s)
-        except KafkaException as exc:
-            raise AdminError(f"cannot find the offsets at {start.isoformat()}: {exc}") from exc
 
     def poll(self, timeout_s: float) -> list[Event]:
         """The events that arrived within ``timeout_s`` (possibly none), in partition order."""
@@ -76,3 +49,20 @@ class EventStream(Closing):
     def close(self) -> None:
         """Leave: nothing was committed."""
         self._consumer.close()
+
+
+def _starts(
+    consumer: Consumer, settings: Settings, topics: list[str], start: str | datetime
+) -> list[TopicPartition]:
+    timeout_s = settings.producer.admin_timeout_s
+    if not isinstance(start, datetime):
+        edge = OFFSET_BEGINNING if start == "earliest" else OFFSET_END
+        return [
+            TopicPartition(topic, p, edge)
+            for topic in topics
+            for p in partitions(consumer, topic, timeout_s)
+        ]
+    try:
+        return offsets_at(consumer, topics, start, timeout_s)
+    except KafkaException as exc:
+        raise AdminError(f"cannot find the offsets at {start.isoformat()}: {exc}") from exc

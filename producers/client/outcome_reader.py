@@ -4,14 +4,13 @@ time, read_committed: what ``wait()``, ``publish --wait`` and ``backfill --follo
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import datetime
 
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from diffstream.closing import Closing
-from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
+from producers.client.assigned import assigned_reader
 from producers.client.events import Event, decoded_events, kind_of
 from producers.client.topic_lookup import full_name, offsets_at
 from producers.exceptions import AdminError
@@ -39,29 +38,10 @@ class OutcomeReader(Closing):
         codec: Codec | None = None,
     ) -> None:
         self._codec = codec or Codec(settings)
-        self._consumer = make_consumer(
-            settings,
-            {
-                "group.id": f"diffstream-outcomes-{uuid.uuid4()}",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-            },
+        topics = [full_name(settings, name) for name in (completed_topic, failed_topic)]
+        self._consumer = assigned_reader(
+            settings, "outcomes", lambda consumer: _starts(consumer, settings, topics, since)
         )
-        try:
-            self._consumer.assign(self._starts(settings, since, completed_topic, failed_topic))
-        except Exception:
-            self._consumer.close()
-            raise
-
-    def _starts(
-        self, settings: Settings, since: datetime, completed: str, failed: str
-    ) -> list[TopicPartition]:
-        timeout_s = settings.producer.admin_timeout_s
-        topics = [full_name(settings, name) for name in (completed, failed)]
-        try:
-            return offsets_at(self._consumer, topics, since, timeout_s)
-        except KafkaException as exc:
-            raise AdminError(f"cannot find where to start reading outcomes: {exc}") from exc
 
     def poll(self, timeout_s: float) -> list[Event]:
         """The outcomes that arrived within ``timeout_s`` (possibly none)."""
@@ -77,3 +57,12 @@ def _kind_of(event: EventName) -> str:
     # A GenerationResult stands in for a completion while no image sink runs.
     kind = kind_of(event)
     return "completed" if kind == "result" else kind
+
+
+def _starts(
+    consumer: Consumer, settings: Settings, topics: list[str], since: datetime
+) -> list[TopicPartition]:
+    try:
+        return offsets_at(consumer, topics, since, settings.producer.admin_timeout_s)
+    except KafkaException as exc:
+        raise AdminError(f"cannot find where to start reading outcomes: {exc}") from exc

@@ -6,7 +6,7 @@ import logging
 from typing import Any, NamedTuple
 
 from diffstream.settings import Settings
-from producers.client.delivery import DeliveryProducer
+from producers.client.delivery import send_event
 from producers.exceptions import InputError
 from schemas.codec import Codec
 from schemas.events import EventName
@@ -99,15 +99,5 @@ def revoke_key(settings: Settings, prefix_or_hash: str) -> TenantKey:
 
 
 def _write(settings: Settings, codec: Codec, record: dict[str, Any]) -> None:
-    producer = DeliveryProducer(settings)
-    try:
-        producer.wait(
-            producer.send(
-                settings.topic(TENANT_KEYS),
-                codec.encode(EventName.TENANT_KEY, record),
-                str(record["key_hash"]).encode(),
-                codec.headers(EventName.TENANT_KEY),
-            )
-        )
-    finally:
-        producer.close()
+    topic, key = settings.topic(TENANT_KEYS), str(record["key_hash"]).encode()
+    send_event(settings, codec, topic, EventName.TENANT_KEY, record, key=key)

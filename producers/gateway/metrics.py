@@ -6,6 +6,33 @@ from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from diffstream.collectors import Collector, register_all
+
+_TABLE = {
+    "responses": Collector(
+        Counter,
+        "diffstream_gateway_responses",
+        "HTTP responses by route and status",
+        ["route", "status"],
+    ),
+    "seconds": Collector(
+        Histogram,
+        "diffstream_gateway_request_seconds",
+        "Time to answer, by route (SSE streams: to the first byte)",
+        ["route"],
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    ),
+    "submits": Collector(
+        Counter, "diffstream_gateway_submits", "Requests published, by lane", ["lane"]
+    ),
+    "watchers": Collector(Gauge, "diffstream_gateway_sse_watchers", "SSE streams open"),
+    "interactive_lag": Collector(
+        Gauge,
+        "diffstream_gateway_interactive_lag",
+        "Interactive requests the processors have not committed",
+    ),
+}
+
 
 class GatewayMetrics(NamedTuple):
     """What `/metrics` shows."""
@@ -19,32 +46,4 @@ class GatewayMetrics(NamedTuple):
     @classmethod
     def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
         """Collectors registered on ``registry``."""
-        return cls(
-            responses=Counter(
-                "diffstream_gateway_responses",
-                "HTTP responses by route and status",
-                ["route", "status"],
-                registry=registry,
-            ),
-            seconds=Histogram(
-                "diffstream_gateway_request_seconds",
-                "Time to answer, by route (SSE streams: to the first byte)",
-                ["route"],
-                buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-                registry=registry,
-            ),
-            submits=Counter(
-                "diffstream_gateway_submits",
-                "Requests published, by lane",
-                ["lane"],
-                registry=registry,
-            ),
-            watchers=Gauge(
-                "diffstream_gateway_sse_watchers", "SSE streams open", registry=registry
-            ),
-            interactive_lag=Gauge(
-                "diffstream_gateway_interactive_lag",
-                "Interactive requests the processors have not committed",
-                registry=registry,
-            ),
-        )
+        return cls(**register_all(registry, _TABLE))

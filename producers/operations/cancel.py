@@ -4,7 +4,7 @@ cancel that arrives after its inference began is too late)."""
 from __future__ import annotations
 
 from diffstream.settings import Settings
-from producers.client.delivery import DeliveryProducer
+from producers.client.delivery import send_event
 from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.signals import new_cancel
@@ -18,15 +18,5 @@ def send_cancel(
     request id) and return once the brokers acknowledged it."""
     codec = Codec(settings)
     record = new_cancel(request_id, reason=reason, tenant=tenant)
-    producer = DeliveryProducer(settings)
-    try:
-        producer.wait(
-            producer.send(
-                settings.topic(CANCELLATIONS),
-                codec.encode(EventName.CANCEL, record),
-                request_id.encode(),
-                codec.headers(EventName.CANCEL),
-            )
-        )
-    finally:
-        producer.close()
+    topic = settings.topic(CANCELLATIONS)
+    send_event(settings, codec, topic, EventName.CANCEL, record, key=request_id.encode())

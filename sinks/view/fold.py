@@ -85,18 +85,12 @@ def fold(view: Mapping[str, Any] | None, event: EventName, record: Mapping[str, 
         if record.get("image_uris"):
             new["image_uris"] = list(record["image_uris"])
     elif event is EventName.COMPLETED:
-        _merge(new, record, ("model",))
-        _merge_context(new, record.get("context"))
-        _advance(new, RequestState.COMPLETED, _time(record.get("completed_at")))
-        new["attempt"] = max(int(new["attempt"] or 0), int(record.get("attempt") or 0))
+        _terminal(new, record, RequestState.COMPLETED, "completed_at")
         new["image_uris"] = [image["uri"] for image in record.get("images") or []]
         if record.get("timings") is not None:
             new["timings"] = dict(record["timings"])
     elif event is EventName.FAILED:
-        _merge(new, record, ("model",))
-        _merge_context(new, record.get("context"))
-        _advance(new, RequestState.FAILED, _time(record.get("failed_at")))
-        new["attempt"] = max(int(new["attempt"] or 0), int(record.get("attempt") or 0))
+        _terminal(new, record, RequestState.FAILED, "failed_at")
         new["error_code"] = _text(record["error_code"])
         new["message"] = record.get("message")
         new["retryable"] = bool(record.get("retryable"))
@@ -154,6 +148,15 @@ def _advance(view: View, state: Any, at: str | None) -> bool:
         view["updated_at"] = at if at is not None else previous
         return True
     return False
+
+
+def _terminal(view: View, record: Mapping[str, Any], state: RequestState, at: str) -> None:
+    """What a completion and a failure both bring: the model, the trace context, the final
+    ``state`` as of the record's ``at`` field, and the attempt."""
+    _merge(view, record, ("model",))
+    _merge_context(view, record.get("context"))
+    _advance(view, state, _time(record.get(at)))
+    view["attempt"] = max(int(view["attempt"] or 0), int(record.get("attempt") or 0))
 
 
 def _merge(view: View, record: Mapping[str, Any], fields: Iterable[str]) -> None:

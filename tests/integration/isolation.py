@@ -7,11 +7,9 @@ import uuid
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
-from diffstream.s3 import ensure_bucket, make_s3_client
-from diffstream.settings import ProcessorSettings, Settings, SinkSettings, WebhookSettings
-from infra.topic_provisioning import create_topics
+from diffstream.settings import ProcessorSettings, Settings, SinkSettings
+from infra.stack.prefixed import local_webhooks, prefixed
 
 SMALL: dict[str, Any] = {"width": 64, "height": 64, "steps": 2, "guidance_scale": 5.0}
 SECRET = "whsec_" + base64.b64encode(b"integration-test-secret-012345").decode()
@@ -28,10 +26,11 @@ def isolate(
     """Every topic, consumer group and the bucket of this test's own, with timeouts short
     enough for tests; webhooks to 127.0.0.1 are allowed. Overrides go per section."""
     prefix = f"t{uuid.uuid4().hex[:8]}."
-    own = settings.model_copy(
-        update={
-            "topic_prefix": prefix,
-            "s3_bucket": prefix.rstrip(".") + "-images",
+    return prefixed(
+        settings,
+        prefix,
+        prefix.rstrip(".") + "-images",
+        {
             "producer": settings.producer.model_copy(
                 update={"publish_timeout_s": 20.0, "admin_timeout_s": 15.0, **(producer or {})}
             ),
@@ -56,22 +55,17 @@ def isolate(
                 retry_max_s=2.0,
                 **(sink or {}),
             ),
-            "webhooks": WebhookSettings(
-                group_id=f"{prefix}notifier",
-                signing_secret=SecretStr(SECRET),
-                allow_hosts=frozenset({"127.0.0.1"}),
-                allow_ports=frozenset({"1024-65535"}),
+            "webhooks": local_webhooks(
+                prefix,
+                SECRET,
                 initial_backoff_s=0.05,
                 max_backoff_s=0.5,
                 session_timeout_ms=6000,
                 commit_interval_s=0.2,
                 **(webhooks or {}),
             ),
-        }
+        },
     )
-    create_topics(own)
-    ensure_bucket(make_s3_client(own), own.s3_bucket, own.s3_region)
-    return own
 
 
 def point_cli_at(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -13,24 +12,14 @@ from infra.chaos.verdict import Expect, tally
 from processors.engine.engine import InferenceEngine
 from processors.worker import StreamProcessor
 from sinks.images import ImageSink
+from tests.integration.threads import on_threads
 
 
 @contextmanager
 def processor_and_sink(settings: Settings, engine: InferenceEngine) -> Iterator[None]:
     """A stream processor and an image sink, each on its own thread, for the block."""
-    stop = threading.Event()
-    threads = [
-        threading.Thread(target=StreamProcessor(settings, engine).run, args=(stop,), daemon=True),
-        threading.Thread(target=ImageSink(settings).run, args=(stop,), daemon=True),
-    ]
-    for thread in threads:
-        thread.start()
-    try:
+    with on_threads(StreamProcessor(settings, engine).run, ImageSink(settings).run):
         yield
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(60)
 
 
 def describe(outcomes: Mapping[str, list[Terminal]], request_id: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from schemas.topics import RESULTS
 from sinks.notify import Notifier
 from tests.integration.isolation import SECRET, isolate
 from tests.integration.producing import decode_all, read_all
+from tests.integration.threads import on_threads
 
 __all__ = ["SECRET", "isolate"]
 
@@ -75,15 +75,9 @@ def read_committed(
 @contextmanager
 def running_notifier(settings: Settings) -> Iterator[Notifier]:
     """A notifier on a thread of its own, stopped (and checked to be) afterwards."""
-    stop = threading.Event()
     notifier = Notifier(settings)
-    thread = threading.Thread(target=notifier.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with on_threads(notifier.run, join_s=30) as (thread,):
         yield notifier
-    finally:
-        stop.set()
-        thread.join(30)
     assert not thread.is_alive()
 
 

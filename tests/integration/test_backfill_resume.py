@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from producers.operations.backfill_manifest import read_manifest
 from schemas.topics import COMPLETED, REQUESTS_BATCH
 from sinks.images import ImageSink
 from tests.integration.producing import SMALL, isolate, read_all
+from tests.integration.threads import on_threads
 
 pytestmark = pytest.mark.integration
 
@@ -40,17 +40,9 @@ def isolated(settings: Settings) -> Settings:
 def processor(isolated: Settings, engine: InferenceEngine) -> Iterator[StreamProcessor]:
     """A processor and an image sink, as `diffstream run` would start them."""
     running = StreamProcessor(isolated, engine)
-    stop = threading.Event()
-    threads = [
-        threading.Thread(target=running.run, args=(stop,), daemon=True),
-        threading.Thread(target=ImageSink(isolated).run, args=(stop,), daemon=True),
-    ]
+    with on_threads(running.run, ImageSink(isolated).run) as threads:
+        yield running
     for thread in threads:
-        thread.start()
-    yield running
-    stop.set()
-    for thread in threads:
-        thread.join(60)
         assert not thread.is_alive(), "a role did not stop"
 
 

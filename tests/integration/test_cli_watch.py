@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from schemas.events import EventName
 from schemas.topics import REQUESTS
 from sinks.images import ImageSink
 from tests.integration.producing import SMALL, isolate, produce_event
+from tests.integration.threads import on_threads
 
 pytestmark = pytest.mark.integration
 
@@ -58,17 +58,9 @@ def processing(
 ) -> Iterator[StreamProcessor]:
     """A processor (and the image sink, which writes completed events) while inside."""
     processor = StreamProcessor(settings, engine)
-    stop = threading.Event()
     roles: list[Any] = [processor, ImageSink(settings)] if with_sink else [processor]
-    threads = [threading.Thread(target=r.run, args=(stop,), daemon=True) for r in roles]
-    for thread in threads:
-        thread.start()
-    try:
+    with on_threads(*(r.run for r in roles)):
         yield processor
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(60)
 
 
 def publish_request(settings: Settings, **fields: Any) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -19,6 +18,7 @@ from tests.integration.sinks_support import (
     running_notifier,
     wait_for,
 )
+from tests.integration.threads import on_threads
 from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.integration
@@ -26,13 +26,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def sink(isolated: Settings) -> Iterator[ImageSink]:
-    stop = threading.Event()
     sink = ImageSink(isolated)
-    thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
-    thread.start()
-    yield sink
-    stop.set()
-    thread.join(60)
+    with on_threads(sink.run) as (thread,):
+        yield sink
     assert not thread.is_alive(), "the image sink did not stop"
 
 

@@ -7,18 +7,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer, Message, Producer
-from confluent_kafka.admin import (
-    AdminClient,
-    AlterConfigOpType,
-    ConfigEntry,
-    ConfigResource,
-)
+from confluent_kafka.admin import AdminClient
 
 from diffstream.settings import Settings
+from infra.topic_provisioning import set_topic_config
 
 pytestmark = pytest.mark.integration
 
@@ -135,32 +132,37 @@ def test_aiokafka_consumer_group_of_two(settings: Settings, new_topic: TopicFact
 
 
 def _read_all(settings: Settings, topic: str, isolation: str, expected: int) -> list[bytes]:
+    config = {"group.id": f"reader-{uuid.uuid4().hex[:8]}", "isolation.level": isolation}
+    messages = _read_to_end(settings, topic, config, expected=expected, timeout_s=30)
+    return [message.value() or b"" for message in messages]
+
+
+def _read_to_end(
+    settings: Settings, topic: str, config: dict[str, Any], *, expected: int, timeout_s: float
+) -> list[Message]:
+    """The records of ``topic`` from the earliest, until the end of a partition is reached
+    with at least ``expected`` of them read (or ``timeout_s`` has passed)."""
     consumer = Consumer(
         settings.kafka_config(
-            {
-                "group.id": f"reader-{uuid.uuid4().hex[:8]}",
-                "auto.offset.reset": "earliest",
-                "isolation.level": isolation,
-                "enable.partition.eof": True,
-            }
+            {"auto.offset.reset": "earliest", "enable.partition.eof": True, **config}
         )
     )
     consumer.subscribe([topic])
-    values: list[bytes] = []
+    found: list[Message] = []
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             message = consumer.poll(0.5)
             if message is None:
                 continue
             if message.error() is not None:
-                if len(values) >= expected:
+                if len(found) >= expected:
                     break  # end of partition and everything expected has arrived
                 continue
-            values.append(message.value() or b"")
+            found.append(message)
     finally:
         consumer.close()
-    return values
+    return found
 
 
 def test_aborted_transaction_is_invisible_to_read_committed(
@@ -199,16 +201,7 @@ def test_compaction_keeps_latest_value_per_key(settings: Settings, new_topic: To
         "min.cleanable.dirty.ratio": "0.01",
         "max.compaction.lag.ms": "100",
     }
-    resource = ConfigResource(
-        ConfigResource.Type.TOPIC,
-        topic,
-        incremental_configs=[
-            ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
-            for k, v in compact.items()
-        ],
-    )
-    for future in admin.incremental_alter_configs([resource]).values():
-        future.result(timeout=30)
+    set_topic_config(admin, topic, compact, 30)
 
     latest: dict[bytes, bytes] = {}
     deadline = time.monotonic() + 90
@@ -226,26 +219,7 @@ def test_compaction_keeps_latest_value_per_key(settings: Settings, new_topic: To
 
 
 def _read_keyed(settings: Settings, topic: str) -> list[tuple[bytes, bytes]]:
-    consumer = Consumer(
-        settings.kafka_config(
-            {
-                "group.id": f"compaction-{uuid.uuid4().hex[:8]}",
-                "auto.offset.reset": "earliest",
-                "enable.partition.eof": True,
-            }
-        )
-    )
-    consumer.subscribe([topic])
-    records: list[tuple[bytes, bytes]] = []
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            if message.error() is not None:
-                break  # reached the end of the partition
-            records.append((message.key() or b"", message.value() or b""))
-    finally:
-        consumer.close()
-    return records
+    config = {"group.id": f"compaction-{uuid.uuid4().hex[:8]}"}
+    # expected=0: stop at the first end of partition reached.
+    messages = _read_to_end(settings, topic, config, expected=0, timeout_s=20)
+    return [(message.key() or b"", message.value() or b"") for message in messages]

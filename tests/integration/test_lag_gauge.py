@@ -5,7 +5,6 @@ high watermark (from its fetches) but no position, and were counted from 0, so a
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from schemas.topics import REQUESTS, RESULTS
 from tests.integration.isolation import SMALL, isolate
 from tests.integration.sinks_support import read_committed, wait_for
 from tests.integration.test_processor import publish
+from tests.integration.threads import on_threads
 
 pytestmark = pytest.mark.integration
 
@@ -33,14 +33,8 @@ BACKLOG = 12
 def running(settings: Settings, engine: InferenceEngine) -> Iterator[CollectorRegistry]:
     registry = CollectorRegistry()
     processor = StreamProcessor(settings, engine, registry=registry)
-    stop = threading.Event()
-    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with on_threads(processor.run):
         yield registry
-    finally:
-        stop.set()
-        thread.join(60)
 
 
 def committed_lag(settings: Settings) -> int:

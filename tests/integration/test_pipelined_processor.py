@@ -7,7 +7,6 @@ batch order, and every request still has exactly one result and no failure.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from schemas.builders import new_request
 from schemas.topics import RESULTS
 from tests.integration.isolation import isolate
 from tests.integration.test_processor import publish, read_committed
+from tests.integration.threads import on_threads
 
 pytestmark = pytest.mark.integration
 
@@ -52,14 +52,10 @@ def test_the_next_model_call_overlaps_the_last_commit_and_each_request_has_one_r
     publish(own, requests)  # a backlog before the processor starts
     registry = CollectorRegistry()
     processor = StreamProcessor(own, engine, registry=registry)
-    stop = threading.Event()
-    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
-    thread.start()
     try:
-        results = read_committed(own, RESULTS, expected=REQUESTS)
+        with on_threads(processor.run) as (thread,):
+            results = read_committed(own, RESULTS, expected=REQUESTS)
     finally:
-        stop.set()
-        thread.join(60)
         engine.close()
     assert not thread.is_alive()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -39,6 +38,7 @@ from schemas.topics import (
 from tests.integration.isolation import SMALL, isolate
 from tests.integration.restarts import assert_one_each, kill_then_rerun
 from tests.integration.sinks_support import read_committed as read_committed_events
+from tests.integration.threads import on_threads
 
 pytestmark = pytest.mark.integration
 
@@ -67,12 +67,8 @@ read_committed = functools.partial(read_committed_events, timeout_s=120)
 @pytest.fixture
 def running(isolated: Settings, engine: InferenceEngine) -> Iterator[StreamProcessor]:
     processor = StreamProcessor(isolated, engine)
-    stop = threading.Event()
-    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
-    thread.start()
-    yield processor
-    stop.set()
-    thread.join(60)
+    with on_threads(processor.run) as (thread,):
+        yield processor
     assert not thread.is_alive(), "the processor did not stop"
 
 
@@ -151,10 +147,7 @@ def test_interactive_lane_overtakes_a_backfill(isolated: Settings, engine: Infer
     backfill = [new_request(f"backfill {i}", seed=i, lane="batch", **SMALL) for i in range(64)]
     publish(isolated, backfill, topic=REQUESTS_BATCH)
     processor = StreamProcessor(isolated, engine)
-    stop = threading.Event()
-    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with on_threads(processor.run):
         # Let the backfill start, then ask for one interactive image.
         deadline = time.monotonic() + 60
         while processor.cycles < 1 and time.monotonic() < deadline:
@@ -166,9 +159,6 @@ def test_interactive_lane_overtakes_a_backfill(isolated: Settings, engine: Infer
         published_at = now_millis()
         publish(isolated, [urgent], producer=producer)
         results = read_committed(isolated, RESULTS, expected=64 + 1)
-    finally:
-        stop.set()
-        thread.join(60)
     assert len(results) == 65
     urgent_result = next(r for r in results if r["request_id"] == urgent["request_id"])
     overtaken_by = [
@@ -190,17 +180,11 @@ def test_progress_events_report_each_request_s_steps(
 ) -> None:
     isolated = isolate(settings, processor={"progress_interval_ms": 1})
     processor = StreamProcessor(isolated, engine)
-    stop = threading.Event()
-    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with on_threads(processor.run):
         requests = [new_request(f"progress {i}", seed=i, **{**SMALL, "steps": 6}) for i in (1, 2)]
         publish(isolated, requests)
         read_committed(isolated, RESULTS, expected=2)
         progress = read_committed(isolated, PROGRESS, expected=2, settle_s=1.0)
-    finally:
-        stop.set()
-        thread.join(60)
     for request in requests:
         events = [e for e in progress if e["request_id"] == request["request_id"]]
         steps = [e["step"] for e in events]
@@ -269,14 +253,8 @@ def test_batch_longer_than_max_poll_interval_causes_no_rebalance(
     requests = [new_request(f"slow {i}", seed=i, **SMALL) for i in range(3)]
     publish(isolated, requests)
     processor = StreamProcessor(isolated, engine)
-    stop = threading.Event()
-    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with on_threads(processor.run):
         results = read_committed(isolated, RESULTS, expected=3, timeout_s=90)
-    finally:
-        stop.set()
-        thread.join(60)
     ids = Counter(str(r["request_id"]) for r in results)
     assert set(ids) == {str(r["request_id"]) for r in requests}
     assert max(ids.values()) == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from schemas.topics import COMPLETED, REQUESTS, STATUS
 from sinks.images import ImageSink
 from sinks.notify import Notifier
 from tests.integration.sinks_support import SECRET, isolate, publish, read_committed, wait_for
+from tests.integration.threads import on_threads
 from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.integration
@@ -46,16 +46,10 @@ def isolated(settings: Settings) -> Settings:
 
 @pytest.fixture
 def roles(isolated: Settings, engine: InferenceEngine) -> Iterator[tuple[ImageSink, Notifier]]:
-    stop = threading.Event()
     sink, notifier = ImageSink(isolated), Notifier(isolated)
-    targets = [StreamProcessor(isolated, engine).run, sink.run, notifier.run]
-    threads = [threading.Thread(target=t, args=(stop,), daemon=True) for t in targets]
+    with on_threads(StreamProcessor(isolated, engine).run, sink.run, notifier.run) as threads:
+        yield sink, notifier
     for thread in threads:
-        thread.start()
-    yield sink, notifier
-    stop.set()
-    for thread in threads:
-        thread.join(60)
         assert not thread.is_alive(), f"{thread.name} did not stop"
 
 

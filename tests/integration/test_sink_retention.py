@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -22,6 +21,7 @@ from tests.integration.sinks_support import (
     read_committed,
     result_record,
 )
+from tests.integration.threads import on_threads
 
 pytestmark = pytest.mark.integration
 
@@ -58,17 +58,11 @@ def test_results_deleted_before_storage_fail_expired_in_transit(settings: Settin
     )
     publish_results(own, [kept])
 
-    stop = threading.Event()
     sink = ImageSink(own)
-    thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with on_threads(sink.run, join_s=30):
         failed = read_committed(own, FAILED, expected=3, timeout_s=90)
         completed = read_committed(own, COMPLETED, expected=1, timeout_s=60)
         usage = read_committed(own, USAGE, expected=4, timeout_s=30)
-    finally:
-        stop.set()
-        thread.join(30)
     assert sorted(str(f["request_id"]) for f in failed) == sorted(
         str(r["request_id"]) for r in lost
     )

@@ -13,19 +13,16 @@ from confluent_kafka.admin import ConfigResource
 
 from diffstream.kafka import make_admin
 from infra.chaos.cluster_faults import request_leaders, wait_in_sync
-from infra.chaos.load import LoadPublisher, digits_request
+from infra.chaos.load import digits_request
 from infra.chaos.outcomes import OutcomeReader
 from infra.chaos.stack import ChaosStack
-from infra.chaos.verdict import COMPLETES
 from infra.stack.isolated import isolated_settings
 from infra.stack.local import LocalStack
 from infra.stack.ports import free_port
 from producers.client.publisher import Publisher
 from producers.exceptions import PublishError
 from schemas.topics import REQUESTS
-from tests.integration.isolation import isolate
-from tests.integration.request_isolation_support import assert_outcomes
-from tests.roles_support import RolesThread
+from tests.integration.broker_kills import assert_rode_through, roles_under_load
 
 pytestmark = pytest.mark.integration
 
@@ -63,33 +60,20 @@ def test_every_role_survives_a_broker_kill_on_three_brokers(
     cluster: LocalStack, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     stack = ChaosStack(cluster)
-    roles = RolesThread(isolate(stack.settings), home=tmp_path / "home")
-    own = roles.settings
-    records = [digits_request(i) for i in range(REQUESTS_SENT)]
-    expected = {str(r["request_id"]): COMPLETES for r in records}
-    with OutcomeReader(own) as reader:
-        roles.start()
-        publisher = LoadPublisher(own)
-        publisher.send(records[: REQUESTS_SENT // 2])
-        deadline = time.monotonic() + 120
-        while reader.count_done(expected) < 3 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        leader = request_leaders(own).most_common(1)[0][0]
+    home = tmp_path / "home"
+    with roles_under_load(stack.settings, home, requests=REQUESTS_SENT, first_done=3) as load:
+        leader = request_leaders(load.settings).most_common(1)[0][0]
         victim = stack.brokers[leader - 1]
         victim.kill()
         # The second half is published while the leader is away: the others take over.
-        publisher.send(records[REQUESTS_SENT // 2 :])
+        load.publisher.send(load.rest)
         time.sleep(BROKER_DOWN_S)
         victim.start()
         # Generous: after a kill on a loaded machine, leaders and the coordinator take a while.
-        if not reader.wait_for(expected, 300):
-            pytest.fail(_stalled(stack, reader, expected))
-        wait_in_sync(own, leader, 60)
-        role_failed = roles.finish()
-        stopped = [r.getMessage() for r in caplog.records if r.name == "infra.together"]
-        assert not role_failed, f"a role stopped after the broker kill: {stopped}"
-        assert not roles.failures, roles.failures
-        assert_outcomes(reader, expected)
+        if not load.reader.wait_for(load.expected, 300):
+            pytest.fail(_stalled(stack, load.reader, load.expected))
+        wait_in_sync(load.settings, leader, 60)
+        assert_rode_through(load, caplog, "the broker kill")
 
 
 def _stalled(stack: ChaosStack, reader: OutcomeReader, expected: Collection[str]) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from diffstream.bounded_call import call_within
+from tests.unit.fresh_python import run_python
 
 # A role whose commit got stuck: the loop gives up on the call, then the process exits.
 STUCK_COMMIT_THEN_EXIT = textwrap.dedent(
@@ -27,13 +26,7 @@ STUCK_COMMIT_THEN_EXIT = textwrap.dedent(
 
 
 def test_a_process_with_a_stuck_transactional_call_still_exits() -> None:
-    finished = subprocess.run(
-        [sys.executable, "-c", STUCK_COMMIT_THEN_EXIT],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    finished = run_python(STUCK_COMMIT_THEN_EXIT, timeout_s=30)
     assert finished.returncode == 0, finished.stderr
     assert "gave up: a transactional call did not return within 0s" in finished.stdout
 

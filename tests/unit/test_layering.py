@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from tests.unit.fresh_python import run_python
 
 PROBE = """
 import importlib, pkgutil, sys
@@ -18,8 +17,6 @@ print(",".join(heavy))
 
 
 def test_light_packages_import_without_torch() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=False, timeout=120
-    )
+    result = run_python(PROBE, timeout_s=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"imported {result.stdout.strip()}"

@@ -13,21 +13,22 @@ from PIL import Image
 
 from processors.engine import EngineSettings, GenerationTask, InferenceEngine
 from processors.engine.null_model import FILL, NULL_MODEL, NullPipeline
+from tests.unit.tasks import make_task
 
 
 def null_task(request_id: str = "req-1", **changes: object) -> GenerationTask:
-    fields: dict[str, object] = {
-        "request_id": request_id,
-        "model": NULL_MODEL,
-        "prompt": "anything",
-        "width": 32,
-        "height": 48,
-        "steps": 3,
-        "guidance_scale": 7.5,
-        "seed": 5,
-        **changes,
-    }
-    return GenerationTask(**fields)  # type: ignore[arg-type]
+    return make_task(
+        **{
+            "request_id": request_id,
+            "model": NULL_MODEL,
+            "prompt": "anything",
+            "width": 32,
+            "height": 48,
+            "steps": 3,
+            "seed": 5,
+            **changes,
+        }
+    )
 
 
 @pytest.fixture

@@ -23,24 +23,25 @@ from diffstream.settings import Settings
 from processors.engine import EngineSettings, GenerationTask, InferenceEngine
 from processors.engine.sim_model import PICTURES, SIM_MODEL, SimPipeline, batch_seconds
 from processors.engine.sim_pictures import picture
+from tests.unit.tasks import make_task
 
 # A busy 2-core machine wakes a sleeper late by a few ms; never early.
 LATE_S = 0.25
 
 
 def sim_task(request_id: str = "req-1", **changes: object) -> GenerationTask:
-    fields: dict[str, object] = {
-        "request_id": request_id,
-        "model": SIM_MODEL,
-        "prompt": "anything",
-        "width": 64,
-        "height": 64,
-        "steps": 4,
-        "guidance_scale": 7.5,
-        "seed": 5,
-        **changes,
-    }
-    return GenerationTask(**fields)  # type: ignore[arg-type]
+    return make_task(
+        **{
+            "request_id": request_id,
+            "model": SIM_MODEL,
+            "prompt": "anything",
+            "width": 64,
+            "height": 64,
+            "steps": 4,
+            "seed": 5,
+            **changes,
+        }
+    )
 
 
 def generators(*seeds: int) -> list[torch.Generator]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
@@ -21,6 +19,7 @@ from diffstream import tracing
 from diffstream.exceptions import ConfigurationError
 from sinks.delivery import Delivery, DeliveryResult
 from sinks.tracing import storage_spans, traced_delivery
+from tests.unit.fresh_python import run_python
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 OTEL_VARIABLES = (
@@ -65,14 +64,7 @@ def memory() -> tuple[Tracer, InMemorySpanExporter]:
 
 def test_without_an_endpoint_no_provider_is_built_and_the_sdk_is_never_loaded() -> None:
     env = {k: v for k, v in os.environ.items() if k not in OTEL_VARIABLES}
-    result = subprocess.run(
-        [sys.executable, "-c", NO_ENDPOINT],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env=env,
-    )
+    result = run_python(NO_ENDPOINT, timeout_s=120, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"loaded without an endpoint: {result.stdout.strip()}"
 

@@ -33,6 +33,19 @@ def status_delivery(url: str, request_id: str, sequence: int) -> Delivery:
     return Delivery(url, f"msg_{request_id}_status_{sequence}", b"{}", sequence_key=request_id)
 
 
+def deliver_together(*deliveries: Delivery) -> list[DeliveryResult]:
+    """``deliveries`` started at once by one deliverer of the default config; their results."""
+
+    async def main() -> list[DeliveryResult]:
+        deliverer = Deliverer(config(), NotifierMetrics.create(CollectorRegistry()))
+        try:
+            return list(await asyncio.gather(*(deliverer.deliver(d) for d in deliveries)))
+        finally:
+            await deliverer.aclose()
+
+    return asyncio.run(main())
+
+
 def ids(receiver: Receiver) -> list[str]:
     with receiver.lock:
         return [r.headers["webhook-id"] for r in receiver.received]
@@ -115,22 +128,12 @@ def test_a_retried_status_webhook_is_not_overtaken_by_the_next_state() -> None:
 
     receiver.respond = respond
     with receiving(receiver):
-
-        async def main() -> list[DeliveryResult]:
-            deliverer = Deliverer(config(), NotifierMetrics.create(CollectorRegistry()))
-            try:
-                return list(
-                    await asyncio.gather(
-                        deliverer.deliver(status_delivery(receiver.url, request, 10)),
-                        deliverer.deliver(status_delivery(receiver.url, request, 12)),
-                        deliverer.deliver(status_delivery(receiver.url, other, 11)),
-                        deliverer.deliver(status_delivery(receiver.url, request, 15)),
-                    )
-                )
-            finally:
-                await deliverer.aclose()
-
-        results = asyncio.run(main())
+        results = deliver_together(
+            status_delivery(receiver.url, request, 10),
+            status_delivery(receiver.url, request, 12),
+            status_delivery(receiver.url, other, 11),
+            status_delivery(receiver.url, request, 15),
+        )
     assert [r.outcome for r in results] == ["delivered"] * 4
     seen = ids(receiver)
     mine = [i for i in seen if request in i]
@@ -150,22 +153,9 @@ def test_a_state_given_up_on_lets_the_next_go_and_a_gone_url_stops_the_rest() ->
 
     receiver.respond = respond
     with receiving(receiver):
-
-        async def main() -> list[DeliveryResult]:
-            deliverer = Deliverer(config(), NotifierMetrics.create(CollectorRegistry()))
-            try:
-                return list(
-                    await asyncio.gather(
-                        *(
-                            deliverer.deliver(status_delivery(receiver.url, request, s))
-                            for s in (1, 2, 3, 4)
-                        )
-                    )
-                )
-            finally:
-                await deliverer.aclose()
-
-        results = asyncio.run(main())
+        results = deliver_together(
+            *(status_delivery(receiver.url, request, s) for s in (1, 2, 3, 4))
+        )
     assert [r.outcome for r in results] == ["rejected", "delivered", "gone", "disabled"]
     assert [i[-1] for i in ids(receiver)] == ["1", "2", "3"]
 
