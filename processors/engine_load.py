@@ -46,6 +46,8 @@ class EngineLoad:
         self._on_loaded = on_loaded
         self._on_failed = on_failed
         self._done = threading.Event()
+        self._lock = threading.Lock()  # orders the load's end against the consumer's join
+        self._when_ready: Callable[[], None] | None = None
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._load, name="engine-load", daemon=True)
 
@@ -58,6 +60,14 @@ class EngineLoad:
         """Begin loading; returns at once."""
         self._thread.start()
         return self
+
+    def when_joined(self, ready: Callable[[], None]) -> None:
+        """The consumer has joined: ``ready`` now if the load has finished well, else when it
+        does (a failed load never calls it)."""
+        with self._lock:
+            self._when_ready = ready
+            if self.loaded:
+                ready()
 
     def wait(self, abort: threading.Event) -> None:
         """Until the engine is loaded; ``DroppedBatch`` when ``abort`` is set first or the load
@@ -80,7 +90,10 @@ class EngineLoad:
             self._on_failed(exc)  # first: the processor is stopping when the batches see it
             self._done.set()
             return
-        self._done.set()
         seconds = time.perf_counter() - started
         log.info("engine ready in %.1fs", seconds)
         self._on_loaded(seconds)
+        with self._lock:
+            self._done.set()
+            if self._when_ready is not None:
+                self._when_ready()

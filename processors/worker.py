@@ -126,8 +126,6 @@ class StreamProcessor:
         self.health = Health()
         self._before_load = before_load
         self._load: EngineLoad | None = None
-        self._joined = False
-        self._ready_lock = threading.Lock()
         self.pipeline_depth = self.config.pipeline_depth or default_pipeline_depth(engine)
         self.loop: ExactlyOnceLoop[Cycle] = ExactlyOnceLoop(
             settings,
@@ -144,16 +142,6 @@ class StreamProcessor:
             self,
         )
 
-    @property
-    def cycles(self) -> int:
-        """Cycles with at least one request so far."""
-        return self.loop.cycles
-
-    @property
-    def revocations(self) -> int:
-        """Partitions taken away while running."""
-        return self.loop.revocations
-
     def run(self, stop: threading.Event) -> None:
         """Process until ``stop`` is set; the cycle under way finishes or is dropped."""
         if self.config.progress_interval_ms > 0:
@@ -164,8 +152,14 @@ class StreamProcessor:
         self.ledger.start()
         if self.models is not None:
             self.models.start()  # the preloaded models' aliases are read before loading
-        if not self.engine.loaded:
-            self._load = self._start_load(stop)
+        if not self.engine.loaded:  # loaded beside the join; a failed load stops the loop
+            self._load = EngineLoad(
+                self.engine,
+                self.models,
+                before=self._before_load,
+                on_loaded=self.metrics.model_load_seconds.observe,
+                on_failed=lambda _: stop.set(),
+            ).start()
         self.cancellations.caught_up.wait(CANCELLATIONS_CATCH_UP_S)
         try:
             self.loop.run(stop)
@@ -180,27 +174,6 @@ class StreamProcessor:
             self._claim.release()
         if self._load is not None and self._load.error is not None:
             raise self._load.error
-
-    def _start_load(self, stop: threading.Event) -> EngineLoad:
-        """The engine's load beside the consumer's join; a failed load stops the loop."""
-
-        def loaded(seconds: float) -> None:
-            self.metrics.model_load_seconds.observe(seconds)
-            self._ready_if_set()
-
-        return EngineLoad(
-            self.engine,
-            self.models,
-            before=self._before_load,
-            on_loaded=loaded,
-            on_failed=lambda _: stop.set(),
-        ).start()
-
-    def _ready_if_set(self) -> None:
-        """Ready only with the models loaded and the assignment in hand (either comes last)."""
-        with self._ready_lock:
-            if self._joined and (self._load is None or self._load.loaded):
-                self.health.ready()
 
     # -- the loop's hooks (polling thread) ------------------------------------------------
 
@@ -248,10 +221,12 @@ class StreamProcessor:
         """Read what the previous owner wrote before deciding on its requests."""
         self.ledger.sync()
         self.lag.reassigned()
-        # Joined: called with no partitions too, when there are none left.
-        with self._ready_lock:
-            self._joined = True
-        self._ready_if_set()
+        # Joined (called with no partitions too, when there are none left); ready once the
+        # models are loaded as well.
+        if self._load is None:
+            self.health.ready()
+        else:
+            self._load.when_joined(self.health.ready)
 
     def committed(self, prepared: Cycle, outputs: Sequence[Output]) -> None:
         """Take the committed statuses into the table at once."""

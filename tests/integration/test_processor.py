@@ -84,7 +84,7 @@ def test_forty_requests_give_forty_results(isolated: Settings, running: StreamPr
         assert image["data"].startswith(b"\x89PNG")
         assert (image["width"], image["height"]) == (64, 64)
         assert image["seed"] == result["request"]["seed"]
-    assert running.cycles < 40, "requests should have been batched"
+    assert running.loop.cycles < 40, "requests should have been batched"
 
 
 def test_bad_events_are_routed_not_fatal(isolated: Settings, running: StreamProcessor) -> None:
@@ -150,7 +150,7 @@ def test_interactive_lane_overtakes_a_backfill(isolated: Settings, engine: Infer
     with on_threads(processor.run):
         # Let the backfill start, then ask for one interactive image.
         deadline = time.monotonic() + 60
-        while processor.cycles < 1 and time.monotonic() < deadline:
+        while processor.loop.cycles < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
         urgent = new_request("urgent", seed=99, **SMALL)
         # Connected beforehand, so that the clock starts when the request is sent.
@@ -258,4 +258,4 @@ def test_batch_longer_than_max_poll_interval_causes_no_rebalance(
     ids = Counter(str(r["request_id"]) for r in results)
     assert set(ids) == {str(r["request_id"]) for r in requests}
     assert max(ids.values()) == 1
-    assert processor.revocations == 0, "the group rebalanced during a long batch"
+    assert processor.loop.revocations == 0, "the group rebalanced during a long batch"

@@ -73,3 +73,38 @@ def test_an_abort_before_the_load_ends_drops_the_batch(tmp_path: Path) -> None:
     release.set()
     load.wait(threading.Event())
     assert load.loaded
+
+
+def test_ready_comes_after_both_the_join_and_the_load(tmp_path: Path) -> None:
+    release = threading.Event()
+    load = EngineLoad(
+        _engine(tmp_path, NULL_MODEL),
+        None,
+        before=lambda: release.wait(10),  # the consumer joins first
+        on_loaded=lambda _: None,
+        on_failed=_never_fails,
+    ).start()
+    readied: list[str] = []
+    load.when_joined(lambda: readied.append("joined first"))
+    assert readied == []
+    release.set()
+    load.wait(threading.Event())
+    assert readied == ["joined first"]
+    # A later join (after a rebalance) finds the engine loaded: ready at once.
+    load.when_joined(lambda: readied.append("joined again"))
+    assert readied == ["joined first", "joined again"]
+
+
+def test_a_failed_load_is_never_ready(tmp_path: Path) -> None:
+    load = EngineLoad(
+        _engine(tmp_path, "no-such-model-here"),
+        None,
+        on_loaded=_never_loads,
+        on_failed=lambda _: None,
+    )
+    readied: list[str] = []
+    load.when_joined(lambda: readied.append("ready"))
+    with pytest.raises(DroppedBatch):
+        load.start().wait(threading.Event())
+    load.when_joined(lambda: readied.append("ready"))
+    assert readied == []
