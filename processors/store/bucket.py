@@ -8,7 +8,7 @@ import hashlib
 import io
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -228,15 +228,19 @@ class ModelStore:
             )
         return len(keys) + 1
 
-    @contextmanager
-    def _s3(self, what: str) -> Iterator[None]:
-        """S3 and network errors as ModelStoreUnavailableError naming what failed."""
-        try:
-            yield
-        except S3Error as exc:
-            raise ModelStoreUnavailableError(describe_s3_error(self.settings, exc, what)) from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ModelStoreUnavailableError(
-                f"{what}: the object store at {self.settings.s3_endpoint} "
-                f"(DIFFSTREAM_S3_ENDPOINT) did not answer: {exc}"
-            ) from exc
+    def _s3(self, what: str) -> AbstractContextManager[None]:
+        return store_errors(self.settings, what)
+
+
+@contextmanager
+def store_errors(settings: Settings, what: str) -> Iterator[None]:
+    """S3 and network errors as ModelStoreUnavailableError naming what failed."""
+    try:
+        yield
+    except S3Error as exc:
+        raise ModelStoreUnavailableError(describe_s3_error(settings, exc, what)) from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise ModelStoreUnavailableError(
+            f"{what}: the object store at {settings.s3_endpoint} "
+            f"(DIFFSTREAM_S3_ENDPOINT) did not answer: {exc}"
+        ) from exc

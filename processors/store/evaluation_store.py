@@ -8,13 +8,12 @@ import io
 import logging
 
 import pydantic
-import urllib3
-from minio.error import S3Error
 
 from diffstream.evaluation_settings import EvaluationRule
-from diffstream.s3 import describe_s3_error, make_s3_client
+from diffstream.s3 import make_s3_client
 from diffstream.settings import Settings
-from processors.exceptions import ModelStoreUnavailableError, PromotionRefusedError
+from processors.exceptions import PromotionRefusedError
+from processors.store.bucket import store_errors
 from processors.store.evaluation_figures import Check, Evaluation
 from processors.store.evaluation_rule import failing, judge
 from processors.store.manifest import Manifest
@@ -38,21 +37,13 @@ def record(settings: Settings, evaluation: Evaluation, sheet_png: bytes) -> list
         (f"{stem}.json", evaluation.to_json(), "application/json"),
         (f"{stem}.png", sheet_png, "image/png"),
     ]
-    try:
+    with store_errors(settings, f"recording the evaluation {stem}"):
         for file, data, kind in files:
             key = evaluation_key(settings, evaluation.name, evaluation.candidate, file)
             client.put_object(
                 settings.s3_bucket, key, io.BytesIO(data), len(data), content_type=kind
             )
             uris.append(f"s3://{settings.s3_bucket}/{key}")
-    except S3Error as exc:
-        what = f"recording the evaluation {stem}"
-        raise ModelStoreUnavailableError(describe_s3_error(settings, exc, what)) from exc
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise ModelStoreUnavailableError(
-            f"recording the evaluation {stem}: the object store at {settings.s3_endpoint} "
-            f"(DIFFSTREAM_S3_ENDPOINT) did not answer: {exc}"
-        ) from exc
     return uris
 
 
@@ -61,7 +52,7 @@ def evaluations(settings: Settings, name: str, revision: str) -> list[Evaluation
     client = make_s3_client(settings, timeout_s=30.0)
     prefix = evaluation_key(settings, name, revision, "")
     found: list[Evaluation] = []
-    try:
+    with store_errors(settings, f"reading the evaluations of {name}@{revision}"):
         if not client.bucket_exists(settings.s3_bucket):
             return []
         for item in client.list_objects(settings.s3_bucket, prefix=prefix, recursive=True):
@@ -76,14 +67,6 @@ def evaluations(settings: Settings, name: str, revision: str) -> list[Evaluation
             finally:
                 response.close()
                 response.release_conn()
-    except S3Error as exc:
-        what = f"reading the evaluations of {name}@{revision}"
-        raise ModelStoreUnavailableError(describe_s3_error(settings, exc, what)) from exc
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise ModelStoreUnavailableError(
-            f"reading the evaluations of {name}@{revision}: the object store at "
-            f"{settings.s3_endpoint} (DIFFSTREAM_S3_ENDPOINT) did not answer: {exc}"
-        ) from exc
     return sorted(found, key=lambda e: e.created_at)
 
 

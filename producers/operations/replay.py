@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from confluent_kafka import Consumer, Message
 
@@ -47,6 +47,14 @@ class Skipped:
     reason: str
 
 
+class Selection(TypedDict, total=False):
+    """Which requests of the window a replay takes, and what it changes in them."""
+
+    partition: int | None  # one partition, else every one
+    filters: Mapping[str, str] | None  # field=value, every one must match
+    overrides: Mapping[str, Any] | None  # fields set on each new request
+
+
 @dataclass
 class ReplayReport:
     """What a replay selected and published."""
@@ -65,23 +73,12 @@ def replay(
     *,
     start: Position,
     end: Position,
-    partition: int | None = None,
-    filters: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
     dry_run: bool = False,
+    **selection: Unpack[Selection],
 ) -> ReplayReport:
     """Re-publish the requests of ``topic`` in ``[start, end)`` that match every filter."""
     codec = Codec(settings)
-    report, replays = select(
-        settings,
-        topic,
-        start=start,
-        end=end,
-        partition=partition,
-        filters=filters,
-        overrides=overrides,
-        codec=codec,
-    )
+    report, replays = select(settings, topic, start=start, end=end, codec=codec, **selection)
     report.dry_run = dry_run
     if not dry_run and replays:
         with Publisher(settings, codec=codec) as publisher:
@@ -106,16 +103,16 @@ def select(
     *,
     start: Position,
     end: Position,
-    partition: int | None = None,
-    filters: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
     codec: Codec | None = None,
+    **selection: Unpack[Selection],
 ) -> tuple[ReplayReport, list[dict[str, Any]]]:
     """The new requests (with lineage, validated, not published) a replay of ``topic`` in
     ``[start, end)`` would publish, and its report: for callers that publish them their
     own way (shadow evaluation replays each on two revisions)."""
     name = full_name(settings, topic)
     codec = codec or Codec(settings)
+    partition = selection.get("partition")
+    filters, overrides = selection.get("filters") or {}, selection.get("overrides") or {}
     consumer = reader(settings)
     try:
         ranges = window(consumer, settings, name, start=start, end=end, partition=partition)
@@ -123,10 +120,10 @@ def select(
         replays = []
         for message in read(consumer, ranges, settings.producer.admin_timeout_s * 4):
             request = _request_of(codec, message, report)
-            if request is None or not _matches(request, filters or {}):
+            if request is None or not _matches(request, filters):
                 continue
             report.selected += 1
-            record = _new_request(request, message, overrides or {})
+            record = _new_request(request, message, overrides)
             errors = validate_request(record, settings.limits)
             if errors:
                 reason = str(ValidationError(errors))

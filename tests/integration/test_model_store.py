@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,9 +32,9 @@ from processors.worker import StreamProcessor
 from schemas.builders import new_request
 from schemas.events import EventName
 from schemas.topics import COMPLETED, FAILED, REQUESTS
-from sinks.images import ImageSink
-from tests.integration.isolation import isolate, point_cli_at
+from tests.integration.isolation import point_cli_at
 from tests.integration.sinks_support import publish, read_committed, wait_for
+from tests.integration.store_roles import processor_and_sink, with_own_cache
 
 pytestmark = pytest.mark.integration
 
@@ -45,10 +44,7 @@ WEIGHTS = "unet/diffusion_pytorch_model.safetensors"
 
 @pytest.fixture
 def isolated(settings: Settings, tmp_path: Path) -> Settings:
-    own = isolate(settings)
-    return own.model_copy(
-        update={"models": own.models.model_copy(update={"cache_dir": tmp_path / "cache"})}
-    )
+    return with_own_cache(settings, tmp_path)
 
 
 @pytest.fixture
@@ -62,17 +58,8 @@ def variant(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def roles(isolated: Settings, engine: InferenceEngine) -> Iterator[StreamProcessor]:
-    stop = threading.Event()
-    processor = StreamProcessor(isolated, engine)
-    targets = [processor.run, ImageSink(isolated).run]
-    threads = [threading.Thread(target=t, args=(stop,), daemon=True) for t in targets]
-    for thread in threads:
-        thread.start()
-    yield processor
-    stop.set()
-    for thread in threads:
-        thread.join(60)
-        assert not thread.is_alive(), f"{thread.name} did not stop"
+    with processor_and_sink(isolated, engine) as processor:
+        yield processor
 
 
 def _digit_of(settings: Settings, completed: dict[str, Any]) -> int:

@@ -8,7 +8,6 @@ import io
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,9 +36,9 @@ from processors.worker import StreamProcessor
 from schemas.builders import new_request
 from schemas.events import EventName
 from schemas.topics import COMPLETED, REQUESTS, REQUESTS_BATCH
-from sinks.images import ImageSink
-from tests.integration.isolation import isolate, point_cli_at
+from tests.integration.isolation import point_cli_at
 from tests.integration.sinks_support import publish, read_committed, wait_for
+from tests.integration.store_roles import processor_and_sink, with_own_cache
 
 pytestmark = pytest.mark.integration
 
@@ -51,25 +50,13 @@ CANDIDATE_STEPS = 30
 
 @pytest.fixture
 def isolated(settings: Settings, tmp_path: Path) -> Settings:
-    own = isolate(settings)
-    return own.model_copy(
-        update={"models": own.models.model_copy(update={"cache_dir": tmp_path / "cache"})}
-    )
+    return with_own_cache(settings, tmp_path)
 
 
 @pytest.fixture
 def roles(isolated: Settings, engine: InferenceEngine) -> Iterator[StreamProcessor]:
-    stop = threading.Event()
-    processor = StreamProcessor(isolated, engine)
-    targets = [processor.run, ImageSink(isolated).run]
-    threads = [threading.Thread(target=t, args=(stop,), daemon=True) for t in targets]
-    for thread in threads:
-        thread.start()
-    yield processor
-    stop.set()
-    for thread in threads:
-        thread.join(60)
-        assert not thread.is_alive(), f"{thread.name} did not stop"
+    with processor_and_sink(isolated, engine) as processor:
+        yield processor
 
 
 def _train(out: Path) -> Path:
