@@ -6,8 +6,6 @@ BIN := $(VENV)/bin
 export DIFFSTREAM_HOME ?= $(HOME)/.cache/diffstream
 export PIP_CACHE_DIR ?= $(DIFFSTREAM_HOME)/pip-cache
 # uv installs from its cache by linking: a fresh venv with torch takes seconds, not minutes.
-# --compile-bytecode: without .pyc files every process compiles torch and diffusers again
-# (about 6 s of a processor start on 2 cores, where PYTHONDONTWRITEBYTECODE is set).
 export UV_CACHE_DIR ?= $(DIFFSTREAM_HOME)/uv-cache
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -16,6 +14,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# --compile-bytecode: without .pyc files every process compiles torch and diffusers again
+# (about 6 s of a processor start on 2 cores, where PYTHONDONTWRITEBYTECODE is set).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q uv
 	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e '.[inference,view,gateway,dev]'

@@ -84,11 +84,7 @@ def push(
     extra: dict[str, Any] = {"on_bytes": on_bytes} if on_bytes is not None else {}
     report = store.push(directory, name, overwrite=overwrite, manifest=manifest, **extra)
     if alias is not None:
-        check_revision(alias, "--alias")
-        if not force:
-            current = read_aliases(settings).revision(name, alias)
-            check_promotion(settings, report.manifest, alias, current)
-        write_alias(settings, name, alias, report.manifest.revision)
+        _point(settings, report.manifest, check_revision(alias, "--alias"), None, force=force)
     return report
 
 
@@ -98,10 +94,19 @@ def set_alias(settings: Settings, ref: ModelRef, alias: str, *, force: bool = Fa
     check_revision(alias, "ALIAS")
     table = read_aliases(settings)
     manifest = resolve(settings, ref, table)
+    _point(settings, manifest, alias, table, force=force)
+    return manifest
+
+
+def _point(
+    settings: Settings, manifest: Manifest, alias: str, table: AliasTable | None, *, force: bool
+) -> None:
+    """Point ``alias`` at ``manifest``'s revision, checked against its evaluations unless
+    ``force`` (``table``: the aliases already read, else read here when needed)."""
     if not force:
+        table = table or read_aliases(settings)
         check_promotion(settings, manifest, alias, table.revision(manifest.name, alias))
     write_alias(settings, manifest.name, alias, manifest.revision)
-    return manifest
 
 
 def remove_alias(settings: Settings, name: str, alias: str) -> str:
