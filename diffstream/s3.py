@@ -105,3 +105,13 @@ def split_uri(uri: str) -> tuple[str, str]:
     if not uri.startswith("s3://") or not bucket or not key:
         raise ValueError(f"image URI {uri!r} is not s3://bucket/key")
     return bucket, key
+
+
+def read_object(client: Minio, bucket: str, key: str) -> bytes:
+    """The whole object, its connection released to the pool afterwards."""
+    response = client.get_object(bucket, key)
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()

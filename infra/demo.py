@@ -23,7 +23,7 @@ from rich.table import Table
 
 from diffstream.exceptions import DiffstreamError
 from diffstream.kafka import make_consumer, make_producer
-from diffstream.s3 import make_s3_client
+from diffstream.s3 import make_s3_client, read_object, split_uri
 from diffstream.settings import Settings
 from infra.contact_sheet import Tile, write_contact_sheet
 from infra.together import run_every_role
@@ -226,13 +226,7 @@ def _contact_sheet(settings: Settings, requests: list[DemoRequest]) -> Path:
     for r in requests:
         image = None
         if r.uri is not None:
-            bucket, _, key = r.uri.removeprefix("s3://").partition("/")
-            response = client.get_object(bucket, key)
-            try:
-                image = Image.open(io.BytesIO(response.read()))
-            finally:
-                response.close()
-                response.release_conn()
+            image = Image.open(io.BytesIO(read_object(client, *split_uri(r.uri))))
         tiles.append(Tile(image, r.prompt))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     path = settings.home / "demo" / f"contact-sheet-{stamp}.png"
@@ -307,12 +301,7 @@ def _s3_round_trip(settings: Settings) -> Iterator[str]:
         metadata={"sha256": hashlib.sha256(body).hexdigest()},
     )
     yield f"PUT s3://{settings.s3_bucket}/{key}"
-    response = client.get_object(settings.s3_bucket, key)
-    try:
-        fetched = response.read()
-    finally:
-        response.close()
-        response.release_conn()
+    fetched = read_object(client, settings.s3_bucket, key)
     if fetched != body:
         raise DemoError(f"GET s3://{settings.s3_bucket}/{key} returned other bytes")
     yield f"GET returned the same {len(body)} bytes"

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from PIL import Image
 
-from diffstream.s3 import make_s3_client, split_uri
+from diffstream.s3 import make_s3_client, read_object, split_uri
 from diffstream.settings import Settings
 from processors.store.evaluation import Outcome
 from producers.client.events import Event
@@ -54,12 +54,6 @@ def outcome_of(settings: Settings, request_id: str, event: Event | None) -> Outc
 
 
 def _picture(settings: Settings, uri: str) -> Image.Image:
-    bucket, key = split_uri(uri)
-    response = make_s3_client(settings).get_object(bucket, key)
-    try:
-        image = Image.open(io.BytesIO(response.read()))
-        image.load()
-    finally:
-        response.close()
-        response.release_conn()
+    image = Image.open(io.BytesIO(read_object(make_s3_client(settings), *split_uri(uri))))
+    image.load()
     return image

@@ -10,7 +10,7 @@ import logging
 import pydantic
 
 from diffstream.evaluation_settings import EvaluationRule
-from diffstream.s3 import make_s3_client
+from diffstream.s3 import make_s3_client, read_object
 from diffstream.settings import Settings
 from processors.exceptions import PromotionRefusedError
 from processors.store.bucket import store_errors
@@ -59,14 +59,10 @@ def evaluations(settings: Settings, name: str, revision: str) -> list[Evaluation
             key = item.object_name or ""
             if not key.endswith(".json"):
                 continue
-            response = client.get_object(settings.s3_bucket, key)
             try:
-                found.append(Evaluation.from_json(response.read()))
+                found.append(Evaluation.from_json(read_object(client, settings.s3_bucket, key)))
             except pydantic.ValidationError as exc:
                 log.warning("skipping the malformed evaluation %s: %s", key, exc)
-            finally:
-                response.close()
-                response.release_conn()
     return sorted(found, key=lambda e: e.created_at)
 
 

@@ -11,7 +11,13 @@ from typing import Any
 import urllib3
 from minio.error import S3Error
 
-from diffstream.s3 import StorageError, describe_s3_error, ensure_bucket, make_s3_client
+from diffstream.s3 import (
+    StorageError,
+    describe_s3_error,
+    ensure_bucket,
+    make_s3_client,
+    read_object,
+)
 from diffstream.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -54,9 +60,5 @@ def write_manifest(settings: Settings, batch_id: str, rows: Iterable[Mapping[str
 def read_manifest(settings: Settings, batch_id: str) -> list[dict[str, Any]]:
     """A stored manifest's rows (for reports and tests)."""
     client = make_s3_client(settings)
-    response = client.get_object(settings.s3_bucket, manifest_key(batch_id))
-    try:
-        return [json.loads(line) for line in response.read().decode("utf-8").splitlines()]
-    finally:
-        response.close()
-        response.release_conn()
+    body = read_object(client, settings.s3_bucket, manifest_key(batch_id))
+    return [json.loads(line) for line in body.decode("utf-8").splitlines()]
