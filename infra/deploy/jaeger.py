@@ -2,7 +2,7 @@
 
 Built from its Go module with Go's own tools at a pinned version and cached under
 ``DIFFSTREAM_HOME/artifacts`` like Helm (its go.mod has ``replace`` directives, so it is
-built inside a throw-away module with ``go get -tool`` rather than ``go install``). It runs
+built inside a throw-away module, ``go_build_in_module``, rather than with ``go install``). It runs
 on 127.0.0.1 only, keeps traces in memory, receives OTLP/HTTP and answers Jaeger's query
 API (``/api/traces/<id>``); the UI's assets are not part of a source build.
 
@@ -25,9 +25,8 @@ import httpx
 
 from diffstream.settings import Settings
 from diffstream.signals import stop_on_signals
-from infra.deploy.tools import _go_env
+from infra.deploy.tools import go_build_in_module
 from infra.stack.ports import free_port
-from infra.stack.tools import require, run_download
 
 log = logging.getLogger(__name__)
 
@@ -43,33 +42,8 @@ def jaeger_path(settings: Settings) -> Path:
 
 def jaeger_binary(settings: Settings) -> Path:
     """The pinned ``jaeger``, built on first use (several minutes on two cores)."""
-    binary = jaeger_path(settings)
-    install_dir = binary.parent
-    if binary.exists():
-        return binary
-    go = require("go", "build Jaeger from source")
-    log.info("building Jaeger %s with go (first run only, several minutes)", JAEGER_VERSION)
-    install_dir.mkdir(parents=True, exist_ok=True)
-    env = _go_env(settings)
     package = f"{JAEGER_MODULE}/cmd/jaeger"
-    with tempfile.TemporaryDirectory(prefix="jaeger-build-") as folder:
-        module = Path(folder)
-        run_download([go, "mod", "init", "diffstream.local/jaeger"], "go mod init", env, module)
-        run_download(
-            [go, "get", "-tool", f"{package}@{JAEGER_VERSION}"],
-            f"resolving Jaeger {JAEGER_VERSION}",
-            env,
-            module,
-        )
-        staging = install_dir / "jaeger.partial"
-        run_download(
-            [go, "build", "-o", str(staging), package],
-            f"building Jaeger {JAEGER_VERSION}",
-            env,
-            module,
-        )
-    staging.rename(binary)
-    return binary
+    return go_build_in_module(settings, package, JAEGER_VERSION, jaeger_path(settings), "Jaeger")
 
 
 def jaeger_config(otlp_port: int, query_port: int, query_grpc_port: int) -> dict[str, Any]:

@@ -11,13 +11,10 @@ release 3.x.y.
 
 from __future__ import annotations
 
-import logging
-import subprocess
-import sys
 from pathlib import Path
 
 from diffstream.settings import Settings
-from infra.deploy.tools import go_install
+from infra.deploy.tools import go_install, tool_main
 
 PROMETHEUS_MODULE = "github.com/prometheus/prometheus"
 PROMETHEUS_VERSION = "v0.316.0"  # Prometheus 3.16.0
@@ -35,14 +32,8 @@ def promtool_binary(settings: Settings) -> Path:
 
 
 def main() -> None:
-    """Build once, then run promtool with these arguments (or just build: ``--build-only``)."""
-    logging.basicConfig(level=logging.INFO)
-    binary = promtool_binary(Settings())
-    args = sys.argv[1:]
-    if args == ["--build-only"]:
-        print(binary, flush=True)
-        return
-    sys.exit(subprocess.run([str(binary), *args], check=False).returncode)
+    """Build once, then run it with these arguments (or just build: ``--build-only``)."""
+    tool_main(promtool_binary)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from diffstream.settings import Settings
@@ -58,6 +62,35 @@ def go_install(settings: Settings, package: str, version: str, binary: Path, nam
     return binary
 
 
+def go_build_in_module(
+    settings: Settings, package: str, version: str, binary: Path, name: str
+) -> Path:
+    """``binary``, built from ``package@version`` inside a throw-away module unless it exists.
+
+    For modules whose go.mod has ``replace`` or ``exclude`` directives, which ``go install
+    pkg@version`` refuses: as a dependency of another module those directives do not apply.
+    """
+    if binary.exists():
+        return binary
+    go = require("go", f"build {name} from source")
+    log.info("building %s %s with go (first run only, minutes)", name, version)
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    env = _go_env(settings)
+    staging = binary.parent / f"{binary.name}.partial"
+    with tempfile.TemporaryDirectory(prefix=f"{binary.name}-build-") as folder:
+        module = Path(folder)
+        init = [go, "mod", "init", f"diffstream.local/{binary.name}"]
+        run_download(init, "go mod init", env, module)
+        run_download(
+            [go, "get", "-tool", f"{package}@{version}"], f"resolving {name} {version}", env, module
+        )
+        run_download(
+            [go, "build", "-o", str(staging), package], f"building {name} {version}", env, module
+        )
+    staging.rename(binary)
+    return binary
+
+
 def keda_crd_dir(settings: Settings) -> Path:
     """KEDA's CRD manifests from its Go module at the pinned version (downloaded once)."""
     env = _go_env(settings)
@@ -72,3 +105,15 @@ def keda_crd_dir(settings: Settings) -> Path:
         env=env,
     )
     return crds
+
+
+def tool_main(binary_of: Callable[[Settings], Path]) -> None:
+    """A built tool's command line: build once, then run it with this process's arguments
+    (or only build and print its path: ``--build-only``)."""
+    logging.basicConfig(level=logging.INFO)
+    binary = binary_of(Settings())
+    args = sys.argv[1:]
+    if args == ["--build-only"]:
+        print(binary, flush=True)
+        return
+    sys.exit(subprocess.run([str(binary), *args], check=False).returncode)

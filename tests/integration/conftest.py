@@ -16,6 +16,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from diffstream.settings import Settings
+from infra.deploy.compose import compose_path
 from infra.deploy.jaeger import jaeger_path
 from infra.deploy.promtool import promtool_path
 from infra.stack.isolated import isolated_settings
@@ -28,6 +29,7 @@ from tests.integration.isolation import isolate
 GO_TOOLS: dict[str, tuple[Callable[[Settings], Path], str]] = {
     "jaeger": (jaeger_path, "infra.deploy.jaeger"),
     "promtool": (promtool_path, "infra.deploy.promtool"),
+    "compose": (compose_path, "infra.deploy.compose"),
 }
 _builds: dict[str, subprocess.Popen[bytes]] = {}
 

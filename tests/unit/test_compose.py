@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from infra.stack.kafka import kafka_version
@@ -79,21 +76,3 @@ def test_gpu_and_cpu_processors_and_the_observability_stack() -> None:
         "volumes"
     ].keys()
     assert "./demo-output:/tmp/diffstream/demo" in services["demo"]["volumes"]
-
-
-def _compose_available() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
-    return probe.returncode == 0
-
-
-@pytest.mark.skipif(not _compose_available(), reason="the docker compose plugin is not installed")
-def test_docker_compose_config_is_valid() -> None:
-    result = subprocess.run(
-        ["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
