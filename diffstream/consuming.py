@@ -16,7 +16,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from diffstream.settings import KafkaConfig
+from diffstream.settings import GroupProtocol, KafkaConfig
 
 log = logging.getLogger(__name__)
 
@@ -88,20 +88,28 @@ def member_config(
     session_timeout_ms: int,
     max_poll_interval_ms: int,
     static_instance_id: str | None = None,
+    group_protocol: GroupProtocol = "classic",
 ) -> KafkaConfig:
     """A consumer-group member that commits what it has finished itself: read_committed,
-    no auto-commit, cooperative rebalances (a member keeps what it is not asked to give up).
-    With ``static_instance_id``, a restart takes its partitions back at once."""
+    no auto-commit, incremental rebalances (a member keeps what it is not asked to give up):
+    cooperative-sticky on the classic protocol, the broker's range assignor on KIP-848's
+    (where the session timeout is the broker's). With ``static_instance_id``, a restart
+    takes its partitions back at once."""
     config: KafkaConfig = {
         "group.id": group_id,
         "isolation.level": "read_committed",
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
-        "partition.assignment.strategy": "cooperative-sticky",
-        "session.timeout.ms": session_timeout_ms,
         "max.poll.interval.ms": max_poll_interval_ms,
         "client.id": client_id,
     }
+    if group_protocol == "consumer":
+        config |= {"group.protocol": "consumer", "group.remote.assignor": "range"}
+    else:
+        config |= {
+            "partition.assignment.strategy": "cooperative-sticky",
+            "session.timeout.ms": session_timeout_ms,
+        }
     if static_instance_id is not None:
         config["group.instance.id"] = static_instance_id
     return config

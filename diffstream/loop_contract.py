@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar, r
 from confluent_kafka import Message, TopicPartition
 
 from diffstream.consuming import member_config
-from diffstream.settings import KafkaConfig, TransactionalSettings
+from diffstream.settings import GroupProtocol, KafkaConfig, TransactionalSettings
 
 if TYPE_CHECKING:
     from diffstream.exactly_once import ExactlyOnceLoop
@@ -42,6 +42,7 @@ class LoopOptions(NamedTuple):
     max_poll_interval_ms: int
     transaction_timeout_ms: int
     static_membership: bool = False
+    group_protocol: GroupProtocol = "classic"
     # On stop, how long the batch under way may still take before it is dropped.
     shutdown_grace_s: float = 0.0
     # Backoff while work raises DownstreamUnavailableError.
@@ -65,6 +66,7 @@ class LoopOptions(NamedTuple):
                 session_timeout_ms=self.session_timeout_ms,
                 max_poll_interval_ms=self.max_poll_interval_ms,
                 static_instance_id=self.instance_id if self.static_membership else None,
+                group_protocol=self.group_protocol,
             ),
             **self.consumer_overrides,
         }
@@ -101,6 +103,7 @@ class LoopOptions(NamedTuple):
             max_poll_interval_ms=config.max_poll_interval_ms,
             transaction_timeout_ms=config.transaction_timeout_ms,
             static_membership=config.static_membership,
+            group_protocol=config.group_protocol,
             **more,
         )
 

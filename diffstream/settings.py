@@ -11,43 +11,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from diffstream.model_store_settings import ModelStoreSettings
 from diffstream.port_ranges import canonical_port_range
+from diffstream.request_limits import RequestLimits
 from diffstream.usage_metrics import UsageSettings
 
 KafkaConfig = dict[str, str | int | float | bool]
+GroupProtocol = Literal["classic", "consumer"]
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
-
-
-class RequestLimits(BaseModel):
-    """Bounds a generation request must respect; the validator names the one it breaks."""
-
-    model_config = ConfigDict(frozen=True)
-
-    max_prompt_chars: int = Field(2000, gt=0)
-    max_negative_prompt_chars: int = Field(2000, gt=0)
-    max_pixels: int = Field(1024 * 1024, gt=0)
-    # diffusers' check_inputs wants sides divisible by 8 (the VAE's downsampling factor);
-    # 64 px (an 8x8 latent) is the smallest side worth generating.
-    min_side: int = Field(64, gt=0)
-    max_side: int = Field(2048, gt=0)
-    side_multiple: int = Field(8, gt=0)
-    max_steps: int = Field(150, gt=0)
-    max_num_images: int = Field(8, gt=0)
-    min_guidance_scale: float = 0.0
-    max_guidance_scale: float = 30.0
-    # torch.Generator.manual_seed takes [-2**63, 2**64 - 1] and folds negatives onto large
-    # positives; Avro's long stops at 2**63 - 1. Non-negative longs are the common ground.
-    max_seed: int = Field(2**63 - 1, ge=0, le=2**63 - 1)
-    max_priority: int = Field(9, ge=0)
-    max_callback_url_chars: int = Field(2048, gt=0)
-    max_labels: int = Field(32, ge=0)
-    max_label_key_chars: int = Field(64, gt=0)
-    max_label_value_chars: int = Field(256, gt=0)
-    max_model_chars: int = Field(256, gt=0)
-    max_tenant_chars: int = Field(128, gt=0)
-    max_batch_id_chars: int = Field(128, gt=0)
-    # None: every name of schemas/schedulers.py (the one table); a set narrows that list.
-    schedulers: frozenset[str] | None = None
 
 
 DeviceChoice = Literal["auto", "cuda", "mps", "cpu"]
@@ -120,6 +90,11 @@ class TransactionalSettings(BaseModel):
     max_batch_size: int = Field(8, gt=0, le=1024)
     max_batch_wait_ms: int = Field(20, ge=0)
     session_timeout_ms: int = Field(45_000, ge=6000)
+    # "consumer": KIP-848's group protocol (Kafka 4.0+), assigned by the broker's range
+    # assignor, which spreads each topic (each lane) evenly over the members; the session
+    # timeout is then the broker's group.consumer.session.timeout.ms. "classic": the
+    # client's cooperative-sticky assignor, which balances the total of all topics.
+    group_protocol: GroupProtocol = "classic"
     # The work runs off the polling thread, so this bounds only the loop itself.
     max_poll_interval_ms: int = Field(300_000, ge=6000)
     transaction_timeout_ms: int = Field(60_000, ge=1000)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from confluent_kafka import Message
 
-from diffstream.settings import RequestLimits
+from diffstream.request_limits import RequestLimits
 from processors.engine.tasks import GenerationTask
 from schemas.builders import invalid_request_failed, new_failed, request_context, source_coordinates
 from schemas.codec import Codec

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
 
-from diffstream.settings import RequestLimits
+from diffstream.request_limits import RequestLimits
 from schemas import value_checks
 from schemas.catalog import load_catalog
 from schemas.events import CallbackEvent, EventName, Lane, OutputFormat

@@ -42,7 +42,8 @@ from diffstream.consuming import member_config, usable
 from diffstream.health import Health
 from diffstream.identity import claim_instance_id
 from diffstream.kafka import make_consumer, make_producer
-from diffstream.settings import KafkaConfig, RequestLimits, Settings
+from diffstream.request_limits import RequestLimits
+from diffstream.settings import KafkaConfig, Settings
 from schemas.codec import Codec
 from schemas.dlq import coordinates, dead_letter
 from schemas.events import EventName

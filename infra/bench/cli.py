@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console, RenderableType
 
-from diffstream.settings import Settings
+from diffstream.settings import GroupProtocol, Settings
 from infra.bench.peers.options import SYSTEMS, PeersOptions
 from infra.bench.sim_max import RATES
 
@@ -155,6 +155,10 @@ def bench_fleet(
     requests_per_member: Annotated[
         int, typer.Option(min=10, help="backlog per member in a throughput round")
     ] = 120,
+    group_protocol: Annotated[
+        GroupProtocol,
+        typer.Option(help="the members' group protocol: consumer (KIP-848) or classic"),
+    ] = "consumer",
 ) -> None:
     """1, 2 and 4 processor processes, each with a simulated 10 img/s accelerator:
     throughput per count, scaling_efficiency_4, a new member's time to its first result,
@@ -171,7 +175,9 @@ def bench_fleet(
     settings = Settings()
     LocalStack(settings).up()
     logs = fleet_log_dir(settings)
-    options = FleetOptions(requests_per_member=requests_per_member, log_dir=logs)
+    options = FleetOptions(
+        requests_per_member=requests_per_member, log_dir=logs, group_protocol=group_protocol
+    )
     report = fleet_run(settings, options, console.log)
     out = figures_table("diffstream bench fleet", measured="measured")
     for row in fleet_table(report):

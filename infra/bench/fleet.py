@@ -29,7 +29,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from diffstream.settings import Settings
+from diffstream.settings import GroupProtocol, Settings
 from infra.bench.accelerator import sim_engine_settings
 from infra.bench.exceptions import BenchError
 from infra.chaos.arena import scenario_settings
@@ -62,6 +62,10 @@ class FleetOptions:
     # Backlog per member in a throughput round: 12 s of its accelerator.
     requests_per_member: int = 120
     log_dir: Path = Path("fleet-logs")
+    # KIP-848's: the broker's range assignor spreads each lane over the members (the
+    # classic cooperative-sticky one balances both lanes' total, so a member can be handed
+    # the idle backfill lane while another holds every interactive partition).
+    group_protocol: GroupProtocol = "consumer"
 
 
 def fleet_log_dir(settings: Settings) -> Path:
@@ -81,6 +85,7 @@ def fleet_run(stack: Settings, options: FleetOptions, say: Callable[[str], None]
         "side": FLEET_SIDE,
         "requests_per_member": options.requests_per_member,
         "saturated_share": SATURATED_SHARE,
+        "group_protocol": options.group_protocol,
         "rounds": rounds,
     }
     if "throughput" in one and "throughput" in four:
@@ -118,7 +123,7 @@ def fleet_table(fleet: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     conditions = (
         f"`diffstream process` x {sizes}, each sim {fleet['sim_images_per_s_per_member']:.0f} "
         f"img/s, {fleet['side']}x{fleet['side']}, {fleet['requests_per_member']} requests "
-        "per member at once"
+        f"per member at once, group protocol {fleet['group_protocol']}"
     )
     join, sigterm = fleet["join"], fleet["sigterm"]
     rows = [("fleet throughput (img/s per member count)", per_count, "", conditions)]
@@ -176,9 +181,13 @@ class _Round:
     publisher: LoadPublisher
     outcomes: OutcomeReader
     log_dir: Path
+    group_protocol: GroupProtocol
 
     def start_member(self, index: int) -> RoleProcess:
-        env = {"DIFFSTREAM_PROCESSOR__METRICS_PORT": str(free_port())}
+        env = {
+            "DIFFSTREAM_PROCESSOR__METRICS_PORT": str(free_port()),
+            "DIFFSTREAM_PROCESSOR__GROUP_PROTOCOL": self.group_protocol,
+        }
         return self.fleet.start(processor(index, **env))
 
     def publish(self, records: list[dict[str, Any]]) -> list[str]:
@@ -215,7 +224,9 @@ def _round(stack: Settings, name: str, options: FleetOptions) -> Iterator[_Round
     fleet = Fleet(role_env(settings), log_dir, instance_prefix=settings.topic_prefix)
     try:
         with OutcomeReader(settings) as outcomes:
-            world = _Round(settings, fleet, LoadPublisher(settings), outcomes, log_dir)
+            publisher = LoadPublisher(settings)
+            protocol = options.group_protocol
+            world = _Round(settings, fleet, publisher, outcomes, log_dir, protocol)
             fleet.start_all([image_sink()])
             yield world
     finally:

@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from diffstream.settings import RequestLimits
+from diffstream.request_limits import RequestLimits
 from producers.gateway.exceptions import BadBodyError
 from producers.operations.field_text import DEFAULT_CALLBACK_EVENTS, parse_time
 from schemas.builders import new_request

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from diffstream.settings import RequestLimits
+from diffstream.request_limits import RequestLimits
 from producers.exceptions import InputError
 from producers.operations.field_text import callback, coerce, parse_time
 from schemas.builders import new_request

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from diffstream.settings import RequestLimits
+from diffstream.request_limits import RequestLimits
 from processors.engine import (
     SCHEDULERS,
     EngineSettings,

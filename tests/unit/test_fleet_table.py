@@ -12,6 +12,7 @@ def _report() -> dict[str, Any]:
         "sim_images_per_s_per_member": 10.0,
         "side": 64,
         "requests_per_member": 120,
+        "group_protocol": "consumer",
         "rounds": {
             "1": {"throughput": 10.0},
             "2": {"error": "fleet round: 100 of 240 requests had an outcome"},
@@ -30,6 +31,7 @@ def test_every_figure_has_a_row_and_a_failed_part_names_its_error() -> None:
     assert throughput[1].startswith("1: 10.0, 2: fleet round: 100 of 240")
     assert throughput[1].endswith("4: 36.0")
     assert "x 1, 2, 4" in throughput[3]
+    assert throughput[3].endswith("group protocol consumer")
     assert rows["scaling_efficiency_4"][1:3] == ("0.90", ">= 0.9")
     join = rows["new member: start to first result (s)"]
     assert join[1] == "the joining member had no result 120s after its start"

@@ -11,7 +11,8 @@ import pytest
 from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from diffstream.settings import RequestLimits, Settings
+from diffstream.request_limits import RequestLimits
+from diffstream.settings import Settings
 from producers.gateway.bodies import InvalidBody, build_request, comparable, idempotent_id
 from producers.gateway.exceptions import LimitExceededError
 from producers.gateway.limits import TenantLimiter

@@ -18,7 +18,8 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from diffstream.exactly_once import ExactlyOnceLoop
 from diffstream.loop_contract import Admission, LoopOptions, Output
 from diffstream.pipelined import ACCELERATING, COMMITTED, DROPPED, Pipeline
-from diffstream.settings import RequestLimits, Settings
+from diffstream.request_limits import RequestLimits
+from diffstream.settings import Settings
 from processors.decisions import CONFLICT, DUPLICATE, RUN, Cycle, Decisions
 from processors.intake import Intake, admit
 from schemas.builders import new_request

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Message
 
-from diffstream.settings import RequestLimits
+from diffstream.request_limits import RequestLimits
 from processors.engine.tasks import GenerationTask
 from processors.intake import Admitted, Refused, Undecodable, admit
 from processors.passes import plan_passes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from diffstream.settings import RequestLimits
+from diffstream.request_limits import RequestLimits
 from schemas.builders import new_request
 from schemas.prompts import DIGITS_MODEL, digit_in_prompt
 from schemas.validation import validate_request

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diffstream.settings import RequestLimits
+from diffstream.request_limits import RequestLimits
 from schemas.builders import invalid_request_failed, lineage, new_request
 from schemas.codec import Codec
 from schemas.events import EventName

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Message
 
-from diffstream.settings import RequestLimits
+from diffstream.request_limits import RequestLimits
 from processors.intake import Refused, admit
 from schemas.builders import invalid_request_failed, new_request
 from schemas.codec import Codec
