@@ -233,9 +233,18 @@ class ModelRegistry:
         return {dtype_keyword(): self._dtype}
 
     def _load_tiny_sd(self) -> Any:
+        return self._stable_diffusion(ensure_tiny_sd(self._models_dir))
+
+    def _load_digits(self) -> Any:
+        """The committed weights, unless ``models_dir/digits`` holds a retrained copy."""
+        retrained = self._models_dir / DIGITS_MODEL
+        directory = retrained if (retrained / "model_index.json").is_file() else PACKAGED_WEIGHTS
+        return self._digits(directory)
+
+    def _stable_diffusion(self, directory: Path) -> Any:
+        """A Stable Diffusion pipeline saved without its safety checker."""
         from diffusers import StableDiffusionPipeline  # noqa: PLC0415  # heavy import
 
-        directory = ensure_tiny_sd(self._models_dir)
         return StableDiffusionPipeline.from_pretrained(
             directory,
             local_files_only=True,
@@ -245,12 +254,10 @@ class ModelRegistry:
             requires_safety_checker=False,
         )
 
-    def _load_digits(self) -> Any:
-        """The committed weights, unless ``models_dir/digits`` holds a retrained copy."""
+    def _digits(self, directory: Path) -> Any:
+        """The project's own pipeline class: diffusers cannot import it by name."""
         from processors.engine.digits.pipeline import DigitsPipeline  # noqa: PLC0415  # heavy
 
-        retrained = self._models_dir / DIGITS_MODEL
-        directory = retrained if (retrained / "model_index.json").is_file() else PACKAGED_WEIGHTS
         return DigitsPipeline.from_pretrained(
             directory, local_files_only=True, **self._dtype_argument()
         )
@@ -258,23 +265,10 @@ class ModelRegistry:
     def _load_stored(self, model: str, directory: Path) -> Any:
         """A revision from the store, with the loader its pipeline class needs."""
         klass = _pipeline_class(directory)
-        if klass == "DigitsPipeline":  # the project's own class: diffusers cannot import it
-            from processors.engine.digits.pipeline import DigitsPipeline  # noqa: PLC0415
-
-            return DigitsPipeline.from_pretrained(
-                directory, local_files_only=True, **self._dtype_argument()
-            )
+        if klass == "DigitsPipeline":
+            return self._digits(directory)
         if klass == "StableDiffusionPipeline" and not (directory / "safety_checker").is_dir():
-            from diffusers import StableDiffusionPipeline  # noqa: PLC0415  # heavy import
-
-            return StableDiffusionPipeline.from_pretrained(
-                directory,
-                local_files_only=True,
-                **self._dtype_argument(),
-                safety_checker=None,
-                feature_extractor=None,
-                requires_safety_checker=False,
-            )
+            return self._stable_diffusion(directory)
         return self._load_directory(model, directory)
 
     def _load_directory(self, model: str, directory: Path) -> Any:
