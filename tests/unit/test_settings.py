@@ -7,6 +7,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
+from diffstream.loop_contract import LoopOptions
 from diffstream.settings import Settings
 
 
@@ -78,3 +79,22 @@ def test_topic_prefix() -> None:
     assert Settings(topic_prefix="staging.").topic("diffusion.requests") == (
         "staging.diffusion.requests"
     )
+
+
+def test_the_group_protocol_reaches_the_consumer_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIFFSTREAM_PROCESSOR__GROUP_PROTOCOL", "consumer")
+    settings = Settings()
+    kip848 = LoopOptions.of("processor", "w-1", ["t"], settings.processor).consumer_config()
+    assert (kip848["group.protocol"], kip848["group.remote.assignor"]) == ("consumer", "range")
+    # The broker owns the session timeout and the assignor on KIP-848's protocol.
+    assert "session.timeout.ms" not in kip848
+    assert "partition.assignment.strategy" not in kip848
+    classic = LoopOptions.of("sink", "w-1", ["t"], settings.sink).consumer_config()
+    assert classic["partition.assignment.strategy"] == "cooperative-sticky"
+    assert "group.protocol" not in classic
+
+
+def test_an_unknown_group_protocol_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIFFSTREAM_PROCESSOR__GROUP_PROTOCOL", "eager")
+    with pytest.raises(pydantic.ValidationError, match=r"processor\.group_protocol[\s\S]*classic"):
+        Settings()
