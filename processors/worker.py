@@ -52,7 +52,7 @@ from processors.inference import InferenceRun, Outcome, PassFailure
 from processors.intake import Admitted, Intake, Refused, Undecodable, admit, coordinates
 from processors.lag import LaneLag
 from processors.lanes import FETCH_WAIT_MAX_MS, LaneGatherer
-from processors.ledger import RequestLedger
+from processors.ledger import SYNC_TIMEOUT_S, RequestLedger
 from processors.metrics import ProcessorMetrics
 from processors.outcomes import (
     duplicate_failed,
@@ -117,6 +117,9 @@ class StreamProcessor:
         self.lanes = LaneGatherer(settings.topic(REQUESTS), settings.topic(REQUESTS_BATCH))
         self.lag = LaneLag(self.lanes.batch_topic, self.metrics.lag)
         self.ledger = RequestLedger(settings, self.codec)
+        # Synced on the polling thread (a rebalance callback): for at most half of
+        # max.poll.interval.ms, or a starved member leaves the group it has just joined.
+        self._sync_s = min(SYNC_TIMEOUT_S, self.config.max_poll_interval_ms / 2000)
         self.models = StoreModels(settings, codec=self.codec) if settings.models.enabled else None
         self.decisions = Decisions(self.ledger, self.config.max_crashes, self.models)
         self.cancellations = CancellationView(settings, self.codec)
@@ -219,7 +222,7 @@ class StreamProcessor:
 
     def assigned(self, partitions: list[TopicPartition]) -> None:
         """Read what the previous owner wrote before deciding on its requests."""
-        self.ledger.sync()
+        self.ledger.sync(self._sync_s)
         self.lag.reassigned()
         # Joined (called with no partitions too, when there are none left); ready once the
         # models are loaded as well.
@@ -243,7 +246,7 @@ class StreamProcessor:
                 prepared.run.release()
             except KafkaException as exc:
                 log.warning("attempts not released: %s", exc)
-        self.ledger.sync()
+        self.ledger.sync(self._sync_s)
 
     # -- the work (worker thread) ---------------------------------------------------------
 
