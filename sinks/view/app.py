@@ -97,8 +97,6 @@ def build_app(
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
         broker_client_id=settings.kafka_client_id,
         store="memory://",
-        # faust creates its data directory even for memory tables: keep it out of the cwd.
-        datadir=str(settings.home / "view-data" / settings.topic(settings.view.app_id)),
         autodiscover=False,
         topic_partitions=partitions,
         topic_replication_factor=settings.topic_replication_factor,
