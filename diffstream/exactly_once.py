@@ -176,7 +176,10 @@ class ExactlyOnceLoop(Generic[Prepared]):
                 log.info("consumer close: %s", exc)
             self.consumer = None
         if self.producer is not None:
-            self.producer.flush(5)
+            try:
+                self.producer.flush(5)
+            except KafkaException as exc:  # a fenced producer raises its fatal error again
+                log.info("producer flush: %s", exc)
             self.producer = None
 
     # -- rebalances -----------------------------------------------------------------------
