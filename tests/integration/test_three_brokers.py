@@ -9,9 +9,10 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import ConfigResource
 
-from diffstream.kafka import make_admin
+from diffstream.kafka import make_admin, make_consumer, make_producer
 from infra.chaos.cluster_faults import request_leaders, wait_in_sync
 from infra.chaos.load import digits_request
 from infra.chaos.outcomes import OutcomeReader
@@ -74,6 +75,22 @@ def test_every_role_survives_a_broker_kill_on_three_brokers(
             pytest.fail(_stalled(stack, load.reader, load.expected))
         wait_in_sync(load.settings, leader, 60)
         assert_rode_through(load, caplog, "the broker kill")
+
+
+def test_the_transaction_log_and_the_offsets_are_replicated_too(cluster: LocalStack) -> None:
+    """What exactly-once rests on: the coordinators' own topics, three copies, two in sync."""
+    settings = cluster.settings
+    make_producer(settings, {"transactional.id": "replication-check"}).init_transactions(60)
+    consumer = make_consumer(settings, {"group.id": "replication-check"})
+    consumer.commit(offsets=[TopicPartition(settings.topic(REQUESTS), 0, 0)], asynchronous=False)
+    consumer.close()
+    admin = make_admin(settings)
+    for topic in ("__transaction_state", "__consumer_offsets"):
+        partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions.values()
+        assert {len(p.replicas) for p in partitions} == {3}, topic
+        resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+        config = admin.describe_configs([resource])[resource].result(timeout=10)
+        assert config["min.insync.replicas"].value == "2", topic
 
 
 def _stalled(stack: ChaosStack, reader: OutcomeReader, expected: Collection[str]) -> str:
