@@ -15,6 +15,7 @@ from producers.gateway.auth import tenant_of
 from producers.gateway.bodies import InvalidBody, parse_json_object, read_body
 from producers.gateway.exceptions import NotFoundError
 from producers.gateway.generation import STATES, TERMINAL, event_id, parse_event_id
+from producers.gateway.prefer import requested_wait_s, until_terminal
 from producers.gateway.render import generation_json, links
 from producers.gateway.service import Gateway
 from producers.operations.backfill_file import Format
@@ -96,6 +97,14 @@ _SUBMIT_HEADERS: dict[str, Any] = {
             "description": "The same key from the same tenant: the same id, published once.",
         },
         {"name": "traceparent", "in": "header", "required": False, "schema": {"type": "string"}},
+        {
+            "name": "Prefer",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "example": "wait=30"},
+            "description": "wait=N: answer 200 with the outcome if it comes within N seconds "
+            "(at most DIFFSTREAM_GATEWAY__MAX_WAIT_S), else 202 as without it.",
+        },
     ]
 }
 
@@ -103,7 +112,8 @@ _SUBMIT_HEADERS: dict[str, Any] = {
 @router.post("/generations", status_code=202, openapi_extra=_BODY_DOC | _SUBMIT_HEADERS)
 async def create_generation(request: Request) -> Response:
     """Submit a generation; 202 once Kafka acknowledged it. A repeated ``Idempotency-Key``
-    answers with the same id and publishes nothing."""
+    answers with the same id and publishes nothing. With ``Prefer: wait=N``, 200 and the
+    outcome (as ``GET`` shows it) when it comes within N seconds."""
     # The hot path reads its headers itself: FastAPI's dependency solving costs more here
     # than validating the body.
     gateway = gateway_of(request)
@@ -113,6 +123,7 @@ async def create_generation(request: Request) -> Response:
         problem = f"Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters"
         limit = MAX_IDEMPOTENCY_KEY_CHARS
         raise InvalidBody([FieldError("Idempotency-Key", idempotency_key, limit, problem)])
+    wait_s = requested_wait_s(request.headers.get("prefer"), gateway.config.max_wait_s)
     raw = await read_body(request, gateway.config.max_body_bytes, JSON_TYPES)
     item, _ = await gateway.submit(
         key,
@@ -120,6 +131,9 @@ async def create_generation(request: Request) -> Response:
         idempotency_key=idempotency_key,
         traceparent=request.headers.get("traceparent"),
     )
+    if wait_s is not None and await until_terminal(gateway.view, item, wait_s):
+        body = generation_json(item, base_url(request), gateway.presigner.url)
+        return JSONResponse(body, headers={"Preference-Applied": f"wait={wait_s:g}"})
     return _accepted(request, item.request_id, 202, item.state or "queued")
 
 

@@ -36,6 +36,8 @@ class GatewaySettings(BaseSettings):
     default_max_in_flight: int = Field(100, gt=0)
     # Models offered by GET /v1/models (those the processors are set up to serve).
     models: tuple[str, ...] = ("digits", "tiny-sd")
+    # The longest Prefer: wait=N a submit may ask for (held connections cost a socket each).
+    max_wait_s: float = Field(60.0, ge=0)
     # SSE keep-alive comments, so proxies do not close idle streams.
     sse_ping_s: float = Field(15.0, gt=0)
     # How long /readyz and the first requests wait for the key directory to catch up.

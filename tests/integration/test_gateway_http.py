@@ -128,6 +128,31 @@ def test_a_digit_from_submit_to_png(client: httpx.Client, acme: CreatedKey) -> N
     assert sse_events(client, created["events_url"], auth(key) | {"Last-Event-ID": last}) == []
 
 
+def test_prefer_wait_answers_with_the_outcome_and_a_bad_wait_names_the_limit(
+    client: httpx.Client, key: str
+) -> None:
+    waited = client.post("/v1/generations", json=SEVEN, headers=auth(key) | {"Prefer": "wait=30"})
+    assert waited.status_code == 200, waited.text
+    assert waited.headers["preference-applied"] == "wait=30"
+    done = waited.json()
+    assert done["status"] == "completed", done
+    stored = httpx.get(done["images"][0]["download_url"], timeout=30)
+    assert read_digit(Image.open(io.BytesIO(stored.content))) == 7
+    # Too short a wait for the model: 202 as without it, and the request still completes.
+    quick = client.post("/v1/generations", json=SEVEN, headers=auth(key) | {"Prefer": "wait=0"})
+    assert quick.status_code == 202, quick.text
+    assert "preference-applied" not in quick.headers
+    finished = wait_state(client, quick.json()["status_url"], key, {"completed", "failed"})
+    assert finished["status"] == "completed"
+    for prefer in ("wait=soon", "wait=61", "respond-async, wait=-1"):
+        refused = client.post("/v1/generations", json=SEVEN, headers=auth(key) | {"Prefer": prefer})
+        assert refused.status_code == 422, (prefer, refused.text)
+        (error,) = refused.json()["errors"]
+        assert error["field"] == "Prefer", error
+        assert error["limit"] == "60.0", error
+        assert "DIFFSTREAM_GATEWAY__MAX_WAIT_S" in error["message"], error
+
+
 def test_a_repeated_idempotency_key_publishes_once(
     client: httpx.Client, key: str, isolated: Settings
 ) -> None:

@@ -1,9 +1,10 @@
 """How each system is asked for one image over HTTP, until the PNG's bytes are in hand.
 
-The peers answer the POST with the image (BentoML inside its JSON list, base64). diffstream
-answers ``202`` with an id once Kafka has the request; the client then follows the
-request's event stream to ``completed`` and fetches the image from its ``download_url``
-(the object store), so its latency runs from submit to the image being fetchable.
+The peers answer the POST with the image (BentoML inside its JSON list, base64). diffstream's
+client asks with ``Prefer: wait=60``: the gateway holds the POST until the outcome (``200``)
+or answers ``202`` after the wait, and the client then follows the request's event stream;
+it fetches the image from its ``download_url`` (the object store), so its latency runs from
+submit to the image being fetchable.
 """
 
 from __future__ import annotations
@@ -62,17 +63,25 @@ class BentoClient:
 
 @dataclass(frozen=True, slots=True)
 class DiffstreamClient:
-    """Submit through the gateway, follow the events to ``completed``, fetch the image."""
+    """Submit through the gateway asking to wait for the outcome (``Prefer: wait``, the
+    gateway's longest), else follow the events to it; then fetch the image."""
 
     base_url: str
     api_key: str
 
     async def image(self, http: httpx.AsyncClient, body: dict[str, Any]) -> bytes:
         headers = {"Authorization": f"Bearer {self.api_key}"}
-        submitted = await http.post(f"{self.base_url}/v1/generations", json=body, headers=headers)
+        submitted = await http.post(
+            f"{self.base_url}/v1/generations",
+            json=body,
+            headers=headers | {"Prefer": f"wait={WAIT_S:g}"},
+        )
         submitted.raise_for_status()
-        events_url = submitted.json()["events_url"]
-        done = await self._terminal(http, events_url, headers)
+        answer = submitted.json()
+        if submitted.status_code == 200:
+            done = answer
+        else:  # still under way after the wait
+            done = await self._terminal(http, answer["events_url"], headers)
         if done.get("status") != "completed":
             raise NoImageError(f"the generation ended {done.get('status')}: {done.get('error')}")
         picture = await http.get(done["images"][0]["download_url"])
@@ -99,3 +108,5 @@ class DiffstreamClient:
 
 
 TERMINAL = frozenset({"completed", "failed", "cancelled", "expired"})
+# The gateway's default DIFFSTREAM_GATEWAY__MAX_WAIT_S.
+WAIT_S = 60.0

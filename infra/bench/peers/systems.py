@@ -2,8 +2,8 @@
 comes back.
 
 Each kill hits the process that holds the model (a peer writes its pid when it loads the
-engine; diffstream's is ``diffstream run``, the processor and image sink, while its gateway
-keeps taking requests into Kafka). A system whose main process died is started again at
+engine; diffstream's is its processor, while its gateway keeps taking requests into Kafka
+and its image sink storing what was finished). A system whose main process died is started again at
 once (as a supervisor would); one whose main process lives (Ray Serve's controller,
 BentoML's arbiter) gets ``self_heal_s`` to bring a new model process up itself, after
 which the bench restarts the whole server.
@@ -155,36 +155,40 @@ def peer_system(
 
 @dataclass
 class DiffstreamSystem:
-    """The gateway and ``diffstream run`` (processor, image sink) as two processes on
-    topics of the bench's own; the kill hits ``diffstream run``."""
+    """The gateway, the processor and the image sink as three processes (as the chart and
+    compose deploy them) on topics of the bench's own; the kill hits the processor."""
 
     gateway: ServerProcess
-    roles: ServerProcess
+    processor: ServerProcess
+    sink: ServerProcess
     client: DiffstreamClient
     name: str = "diffstream"
     restarts: list[float] = field(default_factory=list)
 
     def start(self) -> None:
-        self.gateway.start()
-        self.roles.start()
+        for process in (self.gateway, self.sink, self.processor):
+            process.start()
 
     def running(self) -> bool:
-        return self.gateway.alive() and self.roles.alive()
+        return self.gateway.alive() and self.sink.alive() and self.processor.alive()
 
     def model_pid(self) -> int | None:
-        return self.roles.pid if self.roles.alive() else None
+        return self.processor.pid if self.processor.alive() else None
 
     def recover(self, killed: int, self_heal_s: float) -> str:
-        self.roles.stop()
-        self.roles.start()
-        return "restarted by the bench"
+        self.processor.stop()
+        self.processor.start()
+        return "processor restarted by the bench"
 
     def stop(self) -> None:
-        self.roles.stop()
-        self.gateway.stop()
+        for process in (self.processor, self.sink, self.gateway):
+            process.stop()
 
     def log_tail(self) -> str:
-        return f"gateway:\n{self.gateway.log_tail()}\nroles:\n{self.roles.log_tail()}"
+        return "\n".join(
+            f"{process.log.stem}:\n{process.log_tail()}"
+            for process in (self.gateway, self.processor, self.sink)
+        )
 
 
 def diffstream_system(  # noqa: PLR0917 (the same arguments as peer_system, and the key)
@@ -195,7 +199,8 @@ def diffstream_system(  # noqa: PLR0917 (the same arguments as peer_system, and 
     folder: Path,
     cpu_threads: int | None = None,
 ) -> DiffstreamSystem:
-    """The gateway and the roles of ``settings`` (a topic prefix of the bench's own)."""
+    """The gateway, processor and image sink of ``settings`` (a topic prefix of the bench's
+    own), each a process of its own."""
     root = source_root()
     port = free_port()
     prefix = settings.topic_prefix
@@ -210,13 +215,16 @@ def diffstream_system(  # noqa: PLR0917 (the same arguments as peer_system, and 
     cli = [sys.executable, "-m", "diffstream_cli", "--log-level", "WARNING"]
     # Every system queues what it cannot serve yet; the gateway's shedding would refuse it.
     gateway_env = {**shared, "DIFFSTREAM_GATEWAY__SHED_INTERACTIVE_LAG": "0"}
-    roles_env = {
+    # Static membership: a restarted member takes its partitions back at once.
+    processor_env = {
         **shared,
         **engine_env(model, device, cpu_threads),
-        # Static membership: the restarted worker takes its partitions back at once.
         "DIFFSTREAM_PROCESSOR__GROUP_ID": f"{prefix}processors",
         "DIFFSTREAM_PROCESSOR__INSTANCE_ID": f"{prefix}worker",
         "DIFFSTREAM_PROCESSOR__STATIC_MEMBERSHIP": "true",
+    }
+    sink_env = {
+        **shared,
         "DIFFSTREAM_SINK__GROUP_ID": f"{prefix}image-sink",
         "DIFFSTREAM_SINK__INSTANCE_ID": f"{prefix}sink",
         "DIFFSTREAM_SINK__STATIC_MEMBERSHIP": "true",
@@ -224,5 +232,7 @@ def diffstream_system(  # noqa: PLR0917 (the same arguments as peer_system, and 
     gateway = ServerProcess(
         [*cli, "gateway", "--port", str(port)], gateway_env, folder / "gateway.log", root
     )
-    roles = ServerProcess([*cli, "run"], roles_env, folder / "roles.log", root)
-    return DiffstreamSystem(gateway, roles, DiffstreamClient(f"http://127.0.0.1:{port}", api_key))
+    processor = ServerProcess([*cli, "process"], processor_env, folder / "processor.log", root)
+    sink = ServerProcess([*cli, "sink", "images"], sink_env, folder / "image-sink.log", root)
+    client = DiffstreamClient(f"http://127.0.0.1:{port}", api_key)
+    return DiffstreamSystem(gateway, processor, sink, client)
