@@ -149,13 +149,16 @@ class _Measure:
             return
         started = time.perf_counter()
         status = [500]
+        # A submit held by Prefer: wait takes as long as the model: not the gateway's time.
+        waited = any(k == b"prefer" and b"wait" in v.lower() for k, v in scope["headers"])
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
                 route: Any = scope.get("route")
                 name = getattr(route, "path", "other")
-                self.metrics.seconds.labels(name).observe(time.perf_counter() - started)
+                if not waited:
+                    self.metrics.seconds.labels(name).observe(time.perf_counter() - started)
                 self.metrics.responses.labels(name, str(status[0])).inc()
             await send(message)
 

@@ -18,7 +18,7 @@ _TABLE = {
     "seconds": Collector(
         Histogram,
         "diffstream_gateway_request_seconds",
-        "Time to answer, by route (SSE streams: to the first byte)",
+        "Time to answer, by route (SSE streams: to the first byte; Prefer: wait not timed)",
         ["route"],
         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
     ),
