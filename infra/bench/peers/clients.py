@@ -17,6 +17,9 @@ from typing import Any, Protocol
 import httpx
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# How long diffstream's client asks the gateway to hold a submit: its default
+# DIFFSTREAM_GATEWAY__MAX_WAIT_S.
+WAIT_S = 60.0
 
 
 class NoImageError(Exception):
@@ -108,5 +111,3 @@ class DiffstreamClient:
 
 
 TERMINAL = frozenset({"completed", "failed", "cancelled", "expired"})
-# The gateway's default DIFFSTREAM_GATEWAY__MAX_WAIT_S.
-WAIT_S = 60.0

@@ -3,8 +3,8 @@ comes back.
 
 Each kill hits the process that holds the model (a peer writes its pid when it loads the
 engine; diffstream's is its processor, while its gateway keeps taking requests into Kafka
-and its image sink storing what was finished). A system whose main process died is started again at
-once (as a supervisor would); one whose main process lives (Ray Serve's controller,
+and its image sink storing what was finished). A system whose main process died is started
+again at once (as a supervisor would); one whose main process lives (Ray Serve's controller,
 BentoML's arbiter) gets ``self_heal_s`` to bring a new model process up itself, after
 which the bench restarts the whole server.
 """
