@@ -26,6 +26,7 @@ from infra.bench.exceptions import BenchError
 from infra.bench.peers.clients import BentoClient, DiffstreamClient, ImageClient, PngClient
 from infra.bench.peers.processes import ServerProcess
 from infra.stack.ports import free_port
+from processors.engine.sim_model import SIM_MODEL
 
 PEERS = ("fastapi", "ray_serve", "bentoml", "litserve")
 PEERS_INSTALL = "pip install -e '.[peers]'"
@@ -223,6 +224,10 @@ def diffstream_system(  # noqa: PLR0917 (the same arguments as peer_system, and 
         "DIFFSTREAM_PROCESSOR__INSTANCE_ID": f"{prefix}worker",
         "DIFFSTREAM_PROCESSOR__STATIC_MEMBERSHIP": "true",
     }
+    if model == SIM_MODEL:
+        # The simulated accelerator leaves the CPU free while it computes, as a GPU does,
+        # where the processor's default is two batches under way.
+        processor_env["DIFFSTREAM_PROCESSOR__PIPELINE_DEPTH"] = "2"
     sink_env = {
         **shared,
         "DIFFSTREAM_SINK__GROUP_ID": f"{prefix}image-sink",
