@@ -22,10 +22,15 @@ log = logging.getLogger(__name__)
 
 
 def usable(message: Message) -> bool:
-    """A message to process: not an error (end-of-partition events are not logged)."""
+    """A message to process: not an error (end-of-partition events are not logged). A fatal
+    error raises ``KafkaException``: such a consumer reads nothing more (a static member
+    fenced after the coordinator moved, as a broker kill showed), so the caller's loop must
+    make new clients."""
     error = message.error()
     if error is None:
         return True
+    if error.fatal():
+        raise KafkaException(error)
     if error.code() != KafkaError._PARTITION_EOF:
         log.warning("consumer error: %s", error)
     return False

@@ -27,6 +27,7 @@ invalid for another reason hears about the failure. URLs are logged through ``re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -195,8 +196,9 @@ class Notifier:
                     self.recoveries += 1
                     log.warning("notifier: %s; rejoining from the committed offsets", error)
                     self._forget(consumer.assignment())
-                    consumer.close()
-                    producer.flush(5)
+                    with contextlib.suppress(KafkaException, RuntimeError):  # fatal clients
+                        consumer.close()
+                        producer.flush(5)
                     consumer, producer = self._connect()
                     paused = False
             self._finish(consumer, producer)
