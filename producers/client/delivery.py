@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -51,6 +52,8 @@ class DeliveryProducer:
             },
         )
         self._replicas = ReplicaCheck(settings)
+        # Each pending record's topic, for explaining a write that is never reported on.
+        self._topics: weakref.WeakKeyDictionary[Future[Message], str] = weakref.WeakKeyDictionary()
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="diffstream-delivery", daemon=True)
         self._poller.start()
@@ -62,6 +65,7 @@ class DeliveryProducer:
         if self._closed.is_set():
             raise PublishError("this publisher is closed")
         future: Future[Message] = Future()
+        self._topics[future] = topic
         deadline = time.monotonic() + self.timeout_s
         while True:
             try:
@@ -82,12 +86,17 @@ class DeliveryProducer:
                 raise PublishError(self._describe(str(exc))) from exc
 
     def wait(self, future: Future[Message]) -> Message:
-        """The acknowledged record, or ``PublishError`` (never longer than the timeout + 5 s);
-        an unacknowledged write says which in-sync replicas are missing, when that is why."""
+        """The acknowledged record, or ``PublishError`` (after the timeout + 2 s at most, and
+        the check); an unacknowledged write says which in-sync replicas are missing, when
+        that is why."""
         try:
-            return future.result(timeout=self.timeout_s + 5.0)
+            return future.result(timeout=self.timeout_s + 2.0)
         except TimeoutError:
-            raise PublishError(self._describe("no acknowledgement")) from None
+            # Not even reported on (a cluster that lost its quorum may not time it out).
+            topic = self._topics.get(future)
+            cause = self._replicas.explain(topic) if topic is not None else None
+            message = self._describe("no acknowledgement") + (f"; {cause}" if cause else "")
+            raise PublishError(message, topic=topic) from None
         except PublishError as exc:
             if exc.topic is None or exc.code not in _UNACKNOWLEDGED:
                 raise
