@@ -12,6 +12,7 @@ from confluent_kafka import (
     KafkaError,
     KafkaException,
     Message,
+    Producer,
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
@@ -34,6 +35,21 @@ def usable(message: Message) -> bool:
     if error.code() != KafkaError._PARTITION_EOF:
         log.warning("consumer error: %s", error)
     return False
+
+
+def close_dirty(consumer: Consumer | None, producer: Producer | None) -> None:
+    """Close a loop's clients however they failed: a fenced or fatal client raises its error
+    again from close and flush, which must not stop the recovery that follows."""
+    if consumer is not None:
+        try:
+            consumer.close()
+        except (KafkaException, RuntimeError) as exc:
+            log.info("consumer close: %s", exc)
+    if producer is not None:
+        try:
+            producer.flush(5)
+        except KafkaException as exc:
+            log.info("producer flush: %s", exc)
 
 
 def next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:

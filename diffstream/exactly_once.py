@@ -35,6 +35,7 @@ from typing import Generic, TypeVar
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from diffstream.consuming import (
+    close_dirty,
     next_offsets,
     outside,
     partition_names,
@@ -169,18 +170,9 @@ class ExactlyOnceLoop(Generic[Prepared]):
         )
 
     def _disconnect(self) -> None:
-        if self.consumer is not None:
-            try:
-                self.consumer.close()
-            except (KafkaException, RuntimeError) as exc:
-                log.info("consumer close: %s", exc)
-            self.consumer = None
-        if self.producer is not None:
-            try:
-                self.producer.flush(5)
-            except KafkaException as exc:  # a fenced producer raises its fatal error again
-                log.info("producer flush: %s", exc)
-            self.producer = None
+        close_dirty(self.consumer, self.producer)
+        self.consumer = None
+        self.producer = None
 
     # -- rebalances -----------------------------------------------------------------------
 

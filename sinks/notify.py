@@ -27,7 +27,6 @@ invalid for another reason hears about the failure. URLs are logged through ``re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import queue
 import threading
@@ -39,7 +38,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from prometheus_client import CollectorRegistry
 
 from diffstream import tracing
-from diffstream.consuming import member_config, usable
+from diffstream.consuming import close_dirty, member_config, usable
 from diffstream.health import Health
 from diffstream.identity import claim_instance_id
 from diffstream.kafka import make_consumer, make_producer
@@ -196,9 +195,7 @@ class Notifier:
                     self.recoveries += 1
                     log.warning("notifier: %s; rejoining from the committed offsets", error)
                     self._forget(consumer.assignment())
-                    with contextlib.suppress(KafkaException, RuntimeError):  # fatal clients
-                        consumer.close()
-                        producer.flush(5)
+                    close_dirty(consumer, producer)
                     consumer, producer = self._connect()
                     paused = False
             self._finish(consumer, producer)
