@@ -151,6 +151,9 @@ class CompactedTable:
             ends = stable_ends(self._admin, partitions, timeout_s=10)
         except (KafkaException, TimeoutError) as exc:
             log.debug("ends of %s not read yet: %s", self.topic, exc)
+            # A fresh client, fresh metadata: after a leader moved, the admin client asks
+            # with the leader epoch it cached, and is refused (FENCED_LEADER_EPOCH) for good.
+            self._admin = make_admin(self._settings)
             return None
         return {partition: end for (_topic, partition), end in ends.items() if end > 0}
 

@@ -13,6 +13,7 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import ConfigResource
 
 from diffstream.kafka import make_admin, make_consumer, make_producer
+from diffstream.tables import CompactedTable
 from infra.chaos.cluster_faults import request_leaders, wait_in_sync
 from infra.chaos.load import digits_request
 from infra.chaos.outcomes import OutcomeReader
@@ -22,7 +23,7 @@ from infra.stack.local import LocalStack
 from infra.stack.ports import free_port
 from producers.client.publisher import Publisher
 from producers.exceptions import PublishError
-from schemas.topics import REQUESTS
+from schemas.topics import REQUESTS, STATUS
 from tests.integration.broker_kills import assert_rode_through, roles_under_load
 
 pytestmark = pytest.mark.integration
@@ -105,6 +106,30 @@ def _stalled(stack: ChaosStack, reader: OutcomeReader, expected: Collection[str]
         state = "running" if broker.is_running() else "NOT running"
         lines += [f"--- {broker.name}: {state}", broker.server.process.log_tail(15)]
     return "\n".join(lines)
+
+
+def test_a_table_syncs_after_the_leaders_of_its_partitions_move(cluster: LocalStack) -> None:
+    """A table's ends are asked of the partition leaders; after a kill and restart those
+    leaders have a newer epoch, and a client that kept the old one was refused for good
+    (FENCED_LEADER_EPOCH: the processor's status table never caught up again)."""
+    settings = cluster.settings
+    topic = settings.topic(STATUS)
+    table = CompactedTable(settings, topic, lambda _row: None, name="leaders-move")
+    table.start()
+    try:
+        assert table.sync(30), "the table did not catch up before the kill"
+        leader = make_admin(settings).list_topics(topic, timeout=10).topics[topic].partitions[0]
+        victim = ChaosStack(cluster).brokers[leader.leader - 1]
+        victim.kill()
+        time.sleep(BROKER_DOWN_S)
+        victim.start()
+        wait_in_sync(settings, leader.leader, 60)
+        producer = make_producer(settings)
+        producer.produce(topic, key=b"leaders-move", value=b"{}", partition=0)
+        assert producer.flush(30) == 0
+        assert table.sync(30), "the table's ends were not read after the leaders moved"
+    finally:
+        table.stop()
 
 
 def test_two_brokers_down_a_publish_names_the_missing_in_sync_replicas(
