@@ -4,27 +4,30 @@ through a kill -9 of one broker with every request getting exactly one outcome."
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Collection, Iterator
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import ConfigResource
 
+from diffstream.consuming import stable_ends
 from diffstream.kafka import make_admin, make_consumer, make_producer
+from diffstream.settings import Settings
 from diffstream.tables import CompactedTable
 from infra.chaos.cluster_faults import request_leaders, wait_in_sync
 from infra.chaos.load import digits_request
-from infra.chaos.outcomes import OutcomeReader
 from infra.chaos.stack import ChaosStack
 from infra.stack.isolated import isolated_settings
 from infra.stack.local import LocalStack
 from infra.stack.ports import free_port
 from producers.client.publisher import Publisher
 from producers.exceptions import PublishError
-from schemas.topics import REQUESTS, STATUS
-from tests.integration.broker_kills import assert_rode_through, roles_under_load
+from schemas.topics import COMPLETED, REQUESTS, RESULTS, STATUS
+from tests.integration.broker_kills import UnderLoad, assert_rode_through, roles_under_load
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +81,7 @@ def test_every_role_survives_a_broker_kill_on_three_brokers(
         victim.start()
         # Generous: after a kill on a loaded machine, leaders and the coordinator take a while.
         if not load.reader.wait_for(load.expected, 300):
-            pytest.fail(_stalled(stack, load.reader, load.expected))
+            pytest.fail(_stalled(stack, load))
         wait_in_sync(load.settings, leader, 60)
         assert_rode_through(load, caplog, "the broker kill")
 
@@ -99,13 +102,45 @@ def test_the_transaction_log_and_the_offsets_are_replicated_too(cluster: LocalSt
         assert config["min.insync.replicas"].value == "2", topic
 
 
-def _stalled(stack: ChaosStack, reader: OutcomeReader, expected: Collection[str]) -> str:
-    """What a stalled run looked like: the outcomes missing and each broker's state."""
-    lines = [f"{len(expected) - reader.count_done(expected)} of {len(expected)} without outcome"]
+def _stalled(stack: ChaosStack, load: UnderLoad) -> str:
+    """What a stalled run looked like: the outcomes missing, where each role's group stands,
+    each broker's state and what every thread was doing."""
+    missing = len(load.expected) - load.reader.count_done(load.expected)
+    lines = [f"{missing} of {len(load.expected)} without outcome"]
+    lines += _group_positions(load.settings)
     for broker in stack.brokers:
         state = "running" if broker.is_running() else "NOT running"
         lines += [f"--- {broker.name}: {state}", broker.server.process.log_tail(15)]
+    for thread_id, frame in sys._current_frames().items():
+        if frame.f_code.co_name != "_worker":  # an idle pool thread
+            lines += [f"--- thread {thread_id}", "".join(traceback.format_stack(frame, limit=-12))]
     return "\n".join(lines)
+
+
+def _group_positions(settings: Settings) -> list[str]:
+    """Each role's committed offsets against its input's stable ends: where work stopped."""
+    admin = make_admin(settings)
+    groups = {
+        settings.processor.group_id: REQUESTS,
+        settings.sink.group_id: RESULTS,
+        settings.webhooks.group_id: COMPLETED,
+    }
+    lines = []
+    for group, name in groups.items():
+        topic = settings.topic(name)
+        try:
+            found_topic = admin.list_topics(topic, timeout=10).topics[topic]
+            partitions = [TopicPartition(topic, p) for p in sorted(found_topic.partitions)]
+            ends = stable_ends(admin, partitions, timeout_s=10)
+            request = ConsumerGroupTopicPartitions(group, partitions)
+            found = admin.list_consumer_group_offsets([request])[group].result(timeout=10)
+            committed = {tp.partition: tp.offset for tp in found.topic_partitions}
+        except (KafkaException, TimeoutError) as exc:
+            lines.append(f"--- {group}: not read: {exc}")
+            continue
+        pairs = [f"{p}: {committed.get(p)}/{ends[(topic, p)]}" for p in range(len(partitions))]
+        lines.append(f"--- {group} on {topic} (committed/end): {', '.join(pairs)}")
+    return lines
 
 
 def test_a_table_syncs_after_the_leaders_of_its_partitions_move(cluster: LocalStack) -> None:
