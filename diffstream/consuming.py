@@ -30,7 +30,9 @@ def usable(message: Message) -> bool:
     error = message.error()
     if error is None:
         return True
-    if error.fatal():
+    # The fatal event itself comes as _FATAL with the fatal flag unset (a processor read
+    # nothing more after a static member was fenced on a broker kill): both end the clients.
+    if error.fatal() or error.code() == KafkaError._FATAL:
         raise KafkaException(error)
     if error.code() != KafkaError._PARTITION_EOF:
         log.warning("consumer error: %s", error)
