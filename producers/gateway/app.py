@@ -22,6 +22,7 @@ from diffstream.settings import Settings
 from producers.gateway.bodies import InvalidBody, error_items
 from producers.gateway.exceptions import GatewayError, LimitExceededError
 from producers.gateway.metrics import GatewayMetrics
+from producers.gateway.prefer import was_held
 from producers.gateway.routes import router
 from producers.gateway.service import Gateway
 from producers.gateway.settings import GatewaySettings
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None, gateway: GatewaySettings | None
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.include_router(router)
-    app.add_middleware(_Measure, metrics=metrics)
+    app.add_middleware(ResponseMetrics, metrics=metrics)
     _errors(app)
     _service_routes(app, registry)
     return app
@@ -136,7 +137,7 @@ async def _report_lag(service: Gateway, metrics: GatewayMetrics) -> None:
         await asyncio.sleep(service.config.lag_check_interval_s)
 
 
-class _Measure:
+class ResponseMetrics:
     """Counts responses and times them per route template (plain ASGI: no per-request task)."""
 
     def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
@@ -149,15 +150,13 @@ class _Measure:
             return
         started = time.perf_counter()
         status = [500]
-        # A submit held by Prefer: wait takes as long as the model: not the gateway's time.
-        waited = any(k == b"prefer" and b"wait" in v.lower() for k, v in scope["headers"])
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
                 route: Any = scope.get("route")
                 name = getattr(route, "path", "other")
-                if not waited:
+                if not was_held(scope):
                     self.metrics.seconds.labels(name).observe(time.perf_counter() - started)
                 self.metrics.responses.labels(name, str(status[0])).inc()
             await send(message)

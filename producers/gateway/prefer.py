@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
 
 from producers.gateway.bodies import InvalidBody
 from producers.gateway.generation import Generation
@@ -13,6 +17,19 @@ from schemas.exceptions import FieldError
 
 FIELD = "Prefer"
 LIMIT_VARIABLE = "DIFFSTREAM_GATEWAY__MAX_WAIT_S"
+# Set on a request's state while its submit waits for the outcome.
+_HELD = "held_for_outcome"
+
+
+def hold(request: Request) -> None:
+    """Mark ``request`` as waiting for its outcome: it takes as long as the model does,
+    which is not the gateway's time (see ``was_held``)."""
+    setattr(request.state, _HELD, True)
+
+
+def was_held(scope: Mapping[str, Any]) -> bool:
+    """Whether the request of this ASGI ``scope`` waited for its outcome."""
+    return bool(scope.get("state", {}).get(_HELD, False))
 
 
 def requested_wait_s(prefer: str | None, max_wait_s: float) -> float | None:

@@ -15,7 +15,7 @@ from producers.gateway.auth import tenant_of
 from producers.gateway.bodies import InvalidBody, parse_json_object, read_body
 from producers.gateway.exceptions import NotFoundError
 from producers.gateway.generation import STATES, TERMINAL, event_id, parse_event_id
-from producers.gateway.prefer import requested_wait_s, until_terminal
+from producers.gateway.prefer import hold, requested_wait_s, until_terminal
 from producers.gateway.render import generation_json, links
 from producers.gateway.service import Gateway
 from producers.operations.backfill_file import Format
@@ -131,6 +131,8 @@ async def create_generation(request: Request) -> Response:
         idempotency_key=idempotency_key,
         traceparent=request.headers.get("traceparent"),
     )
+    if wait_s:
+        hold(request)
     if wait_s is not None and await until_terminal(gateway.view, item, wait_s):
         body = generation_json(item, base_url(request), gateway.presigner.url)
         return JSONResponse(body, headers={"Preference-Applied": f"wait={wait_s:g}"})

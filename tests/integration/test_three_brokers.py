@@ -50,14 +50,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 
 def test_topics_are_replicated_three_times_with_two_in_sync(cluster: LocalStack) -> None:
-    settings = cluster.settings
-    topic = settings.topic(REQUESTS)
-    admin = make_admin(settings)
-    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions.values()
-    assert {len(p.replicas) for p in partitions} == {3}
-    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    config = admin.describe_configs([resource])[resource].result(timeout=10)
-    assert config["min.insync.replicas"].value == "2"
+    _assert_three_copies_two_in_sync(cluster.settings, cluster.settings.topic(REQUESTS))
 
 
 @pytest.mark.timeout(420)  # past the 300 s wait below, so a miss names the requests
@@ -89,17 +82,24 @@ def test_every_role_survives_a_broker_kill_on_three_brokers(
 def test_the_transaction_log_and_the_offsets_are_replicated_too(cluster: LocalStack) -> None:
     """What exactly-once rests on: the coordinators' own topics, three copies, two in sync."""
     settings = cluster.settings
-    make_producer(settings, {"transactional.id": "replication-check"}).init_transactions(60)
+    # The coordinators create their topics on first use.
+    producer = make_producer(settings, {"transactional.id": "replication-check"})
+    producer.init_transactions(60)
+    producer.flush(10)
     consumer = make_consumer(settings, {"group.id": "replication-check"})
     consumer.commit(offsets=[TopicPartition(settings.topic(REQUESTS), 0, 0)], asynchronous=False)
     consumer.close()
-    admin = make_admin(settings)
     for topic in ("__transaction_state", "__consumer_offsets"):
-        partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions.values()
-        assert {len(p.replicas) for p in partitions} == {3}, topic
-        resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-        config = admin.describe_configs([resource])[resource].result(timeout=10)
-        assert config["min.insync.replicas"].value == "2", topic
+        _assert_three_copies_two_in_sync(settings, topic)
+
+
+def _assert_three_copies_two_in_sync(settings: Settings, topic: str) -> None:
+    admin = make_admin(settings)
+    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions.values()
+    assert {len(p.replicas) for p in partitions} == {3}, topic
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    config = admin.describe_configs([resource])[resource].result(timeout=10)
+    assert config["min.insync.replicas"].value == "2", topic
 
 
 def _stalled(stack: ChaosStack, load: UnderLoad) -> str:

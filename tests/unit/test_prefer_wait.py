@@ -6,8 +6,17 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the gateway extra")
 
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from producers.gateway.app import ResponseMetrics
 from producers.gateway.bodies import InvalidBody
-from producers.gateway.prefer import requested_wait_s
+from producers.gateway.metrics import GatewayMetrics
+from producers.gateway.prefer import hold, requested_wait_s
 
 
 @pytest.mark.parametrize(
@@ -36,3 +45,25 @@ def test_a_bad_wait_names_the_header_the_limit_and_the_setting(header: str) -> N
     assert error.limit == 60.0
     assert "from 0 to 60" in error.message
     assert "DIFFSTREAM_GATEWAY__MAX_WAIT_S" in error.message
+
+
+def test_a_submit_held_for_its_outcome_is_counted_but_not_timed() -> None:
+    async def submit(request: Request) -> PlainTextResponse:
+        if request.query_params.get("held"):
+            hold(request)
+        return PlainTextResponse("ok")
+
+    registry = CollectorRegistry()
+    app = Starlette(routes=[Route("/submit", submit)])
+    app.add_middleware(ResponseMetrics, metrics=GatewayMetrics.create(registry))
+    client = TestClient(app)
+    # A Prefer header alone does not stop the timing: only a submit that really waited.
+    prefer = {"Prefer": "wait=5"}
+    assert client.get("/submit", headers=prefer).status_code == 200
+    assert client.get("/submit?held=1", headers=prefer).status_code == 200
+    labels = {"route": "/submit"}
+    assert registry.get_sample_value("diffstream_gateway_request_seconds_count", labels) == 1
+    responses = registry.get_sample_value(
+        "diffstream_gateway_responses_total", labels | {"status": "200"}
+    )
+    assert responses == 2
