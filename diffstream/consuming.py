@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from confluent_kafka import (
+    OFFSET_BEGINNING,
     Consumer,
     IsolationLevel,
     KafkaError,
@@ -20,6 +21,9 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from diffstream.settings import GroupProtocol, KafkaConfig
 
 log = logging.getLogger(__name__)
+
+# Reading committed offsets after a rebalance; past it, the loop makes new clients.
+COMMITTED_TIMEOUT_S = 10.0
 
 
 def usable(message: Message) -> bool:
@@ -74,6 +78,35 @@ def rewind(consumer: Consumer, messages: Sequence[Message]) -> None:
             consumer.seek(TopicPartition(topic, partition, offset))
         except KafkaException as exc:  # no longer ours: its new owner starts from the commit
             log.info("not rewinding %s[%d]: %s", topic, partition, exc)
+
+
+def seek_to_committed(
+    consumer: Consumer, partitions: Sequence[TopicPartition], timeout_s: float
+) -> None:
+    """Seek ``partitions`` back to their committed offsets (without one, to the start: the
+    loops read from the earliest), so that what was fetched past them is read again."""
+    for tp in consumer.committed(list(partitions), timeout=timeout_s):
+        offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+        try:
+            consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+        except KafkaException as exc:  # not fetching yet: it starts from the commit anyway
+            log.info("not rewinding %s[%d]: %s", tp.topic, tp.partition, exc)
+
+
+def without_revoked(
+    consumer: Consumer,
+    gathered: Sequence[Message],
+    revoked: set[tuple[str, int]],
+    timeout_s: float = COMMITTED_TIMEOUT_S,
+) -> list[Message]:
+    """``gathered`` minus the messages of partitions ``revoked`` while gathering. One assigned
+    back within the same gather restarted from its commit, and what it fetched since is
+    dropped too: it is read from the commit again (else later batches committed past those
+    requests, and they had no outcome: the three-broker kill test's stall)."""
+    back = [tp for tp in consumer.assignment() if (tp.topic, tp.partition) in revoked]
+    if back:
+        seek_to_committed(consumer, back, timeout_s)
+    return outside(gathered, [TopicPartition(topic, p) for topic, p in revoked])
 
 
 def outside(messages: Sequence[Message], partitions: Sequence[TopicPartition]) -> list[Message]:

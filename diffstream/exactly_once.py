@@ -4,8 +4,9 @@ Every transactional role (the stream processor, the image sink) is a client of t
 with hooks for what differs, the way Kafka Streams tasks share one runtime. One cycle:
 
 1. gather a batch (the role's hook: lanes, windows), dropping what belongs to partitions
-   revoked while gathering, and admit each message (the role decodes it; a transient
-   failure defers its partition: rewound and paused for a while, the others flowing);
+   revoked while gathering (one assigned back meanwhile reads from its commit again), and
+   admit each message (the role decodes it; a transient failure defers its partition:
+   rewound and paused for a while, the others flowing);
 2. work on it off the polling thread (inference, PUTs) while the polling thread keeps the
    member in its group and carries what arrives to the next cycles (pausing only beyond
    ``CARRY_BATCHES``, as a pause drops librdkafka's prefetched queue); a downstream outage
@@ -42,6 +43,7 @@ from diffstream.consuming import (
     rewind,
     take_queued,
     usable,
+    without_revoked,
 )
 from diffstream.deferrals import Deferrals
 from diffstream.exceptions import DeferMessage, DroppedBatch, StuckClientError
@@ -287,7 +289,9 @@ class ExactlyOnceLoop(Generic[Prepared]):
         assert self.consumer is not None
         self.resume(self._deferrals.take_due())
         self._revoked_since_gather = set()
-        messages = outside(self.role.gather(self), _keys(self._revoked_since_gather))
+        messages = self.role.gather(self)
+        if self._revoked_since_gather:
+            messages = without_revoked(self.consumer, messages, self._revoked_since_gather)
         if not messages:
             return None
         self._previous_batch = len(messages)
