@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,20 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine_conditions() -> dict[str, Any]:
-    """CPU, cores, OS, Python and the versions of the libraries on the measured path."""
+def package_versions(packages: Iterable[str]) -> dict[str, str | None]:
+    """Each installed distribution's version; None for one that is not installed."""
     versions: dict[str, str | None] = {}
-    for package in PACKAGES:
+    for package in packages:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
+    return versions
+
+
+def machine_conditions() -> dict[str, Any]:
+    """CPU, cores, OS, Python and the versions of the libraries on the measured path."""
+    versions = package_versions(PACKAGES)
     try:
         import confluent_kafka  # noqa: PLC0415  # only for librdkafka's version
 

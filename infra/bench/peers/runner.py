@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from diffstream.settings import Settings
-from infra.bench.conditions import machine_conditions
+from infra.bench.conditions import machine_conditions, package_versions
 from infra.bench.exceptions import BenchError
 from infra.bench.gateway_setup import run_loadgen
 from infra.bench.peers.capacity import bare_capacity, request_body
@@ -54,7 +54,7 @@ def run_peers(settings: Settings, options: PeersOptions, console: Console) -> di
 
         LocalStack(settings).up()
     conditions = {**machine_conditions(), **asdict(options)}
-    conditions["versions"] |= _versions()
+    conditions["versions"] |= package_versions(VERSIONS)
     capacity = _capacity(settings, options, console)
     steady, burst = (
         (options.rate, options.rate * options.burst_factor)
@@ -279,15 +279,3 @@ async def _warm_up(system: System, http: httpx.AsyncClient, options: PeersOption
         await asyncio.sleep(0.5)
     warm = [system.client.image(http, request_body(options, i)) for i in range(_WARM_REQUESTS)]
     await asyncio.gather(*warm)
-
-
-def _versions() -> dict[str, str | None]:
-    from importlib import metadata  # noqa: PLC0415
-
-    found: dict[str, str | None] = {}
-    for package in VERSIONS:
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = None
-    return found
