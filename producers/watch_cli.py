@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from diffstream.signals import stop_on_signals
 from producers.cli_support import console, err_console, errors, kafka_settings
 from producers.client.event_stream import EventStream
 from producers.client.events import Event
@@ -51,16 +52,16 @@ def subscribe(
     with errors():
         kinds = [kind.strip() for kind in events.split(",") if kind.strip()]
         stream = EventStream(settings, kinds, _start(start))
-    try:
-        with stream:
-            while True:
-                for event in stream.poll(0.5):
-                    if tenant is not None and tenant_of(event.value) != tenant:
-                        continue
-                    line = event_json(event) if as_json else summary_json(event)
-                    console.print(json.dumps(line), markup=False, highlight=False, soft_wrap=True)
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
+    # A flag, not KeyboardInterrupt, which can surface inside a client's callback (its
+    # logger) and be lost there: the likely cause of one CI run where Ctrl-C did not end it.
+    stop = stop_on_signals()
+    with stream:
+        while not stop.is_set():
+            for event in stream.poll(0.5):
+                if tenant is not None and tenant_of(event.value) != tenant:
+                    continue
+                line = event_json(event) if as_json else summary_json(event)
+                console.print(json.dumps(line), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("watch")

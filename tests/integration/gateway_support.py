@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from PIL import Image
 
 from diffstream.settings import Settings
 from infra.stack.ports import free_port
@@ -19,6 +21,13 @@ from producers.gateway.settings import GatewaySettings
 
 # A fixed seed: a random one draws a digit the reader misreads about once in fifty.
 SEVEN: dict[str, Any] = {"prompt": "a handwritten 7", "model": "digits", "steps": 12, "seed": 7}
+
+
+def fetch_image(url: str) -> Image.Image:
+    """The image at a presigned URL, fetched with no credentials at all (a browser's view)."""
+    stored = httpx.get(url, timeout=30)
+    assert stored.status_code == 200, stored.text
+    return Image.open(io.BytesIO(stored.content))
 
 
 def wait_state(client: httpx.Client, url: str, key: str, states: set[str]) -> dict[str, Any]:

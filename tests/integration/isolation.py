@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import uuid
 from typing import Any
 
@@ -70,10 +71,19 @@ def isolate(
 
 def point_cli_at(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the ``diffstream`` commands a test invokes use ``settings``: broker, topics, bucket."""
-    for name, value in {
-        "KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "TOPIC_PREFIX": settings.topic_prefix,
-        "S3_ENDPOINT": settings.s3_endpoint,
-        "S3_BUCKET": settings.s3_bucket,
-    }.items():
-        monkeypatch.setenv(f"DIFFSTREAM_{name}", value)
+    for name, value in _cli_variables(settings).items():
+        monkeypatch.setenv(name, value)
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The environment that points a ``diffstream`` process at this test's topics."""
+    return {**os.environ, **_cli_variables(settings)}
+
+
+def _cli_variables(settings: Settings) -> dict[str, str]:
+    return {
+        "DIFFSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "DIFFSTREAM_TOPIC_PREFIX": settings.topic_prefix,
+        "DIFFSTREAM_S3_ENDPOINT": settings.s3_endpoint,
+        "DIFFSTREAM_S3_BUCKET": settings.s3_bucket,
+    }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -24,21 +23,11 @@ from schemas.builders import new_request
 from schemas.events import EventName
 from schemas.topics import REQUESTS
 from sinks.images import ImageSink
+from tests.integration.isolation import cli_env, point_cli_at
 from tests.integration.producing import SMALL, isolate, produce_event
 from tests.integration.threads import on_threads
 
 pytestmark = pytest.mark.integration
-
-
-def cli_env(settings: Settings) -> dict[str, str]:
-    """The environment that points a ``diffstream`` process at this test's topics."""
-    return {
-        **os.environ,
-        "DIFFSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "DIFFSTREAM_TOPIC_PREFIX": settings.topic_prefix,
-        "DIFFSTREAM_S3_ENDPOINT": settings.s3_endpoint,
-        "DIFFSTREAM_S3_BUCKET": settings.s3_bucket,
-    }
 
 
 def diffstream(settings: Settings, *args: str) -> subprocess.Popen[str]:
@@ -120,8 +109,7 @@ def test_watch_reports_a_cancel_sent_from_the_cli(
     # Queued with no processor running: the cancel lands before any inference can begin.
     request_id = publish_request(isolated)
     watcher = diffstream(isolated, "watch", request_id, "--timeout", "120")
-    for name, value in cli_env(isolated).items():
-        monkeypatch.setenv(name, value)
+    point_cli_at(isolated, monkeypatch)
     result = CliRunner().invoke(app, ["cancel", request_id, "--reason", "changed my mind"])
     assert result.exit_code == 0, result.output
     assert f"cancel of {request_id} sent" in result.output

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
@@ -15,7 +14,6 @@ import pytest
 
 pytest.importorskip("sklearn", reason="the digits model needs the inference extra")
 
-from PIL import Image
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from typer.testing import CliRunner
 
@@ -29,12 +27,13 @@ from schemas.topics import REQUESTS
 from tests.integration.gateway_support import (
     SEVEN,
     auth,
+    fetch_image,
     live_key,
     running_gateway,
     sse_events,
     wait_state,
 )
-from tests.integration.isolation import SECRET, isolate
+from tests.integration.isolation import SECRET, cli_env, isolate
 from tests.integration.producing import read_all
 from tests.webhook_receiver import Receiver, receiving
 
@@ -112,10 +111,7 @@ def test_a_digit_from_submit_to_png(client: httpx.Client, acme: CreatedKey) -> N
     assert redirect.status_code == 302
     # The object key holds the tenant: no tenant can write over another's images.
     assert "/tenants/acme/" in redirect.headers["location"]
-    # The presigned URL opens with no credentials at all (a browser's view).
-    stored = httpx.get(redirect.headers["location"], timeout=30)
-    assert stored.status_code == 200
-    image = Image.open(io.BytesIO(stored.content))
+    image = fetch_image(redirect.headers["location"])
     assert image.format == "PNG"
     assert read_digit(image) == 7
 
@@ -136,8 +132,7 @@ def test_prefer_wait_answers_with_the_outcome_and_a_bad_wait_names_the_limit(
     assert waited.headers["preference-applied"] == "wait=30"
     done = waited.json()
     assert done["status"] == "completed", done
-    stored = httpx.get(done["images"][0]["download_url"], timeout=30)
-    assert read_digit(Image.open(io.BytesIO(stored.content))) == 7
+    assert read_digit(fetch_image(done["images"][0]["download_url"])) == 7
     # Too short a wait for the model: 202 as without it, and the request still completes.
     quick = client.post("/v1/generations", json=SEVEN, headers=auth(key) | {"Prefer": "wait=0"})
     assert quick.status_code == 202, quick.text
@@ -354,10 +349,7 @@ def test_openapi_health_and_metrics(client: httpx.Client) -> None:
 
 
 def test_keys_commands_create_list_and_revoke(client: httpx.Client, isolated: Settings) -> None:
-    env = {
-        "DIFFSTREAM_KAFKA_BOOTSTRAP": isolated.kafka_bootstrap,
-        "DIFFSTREAM_TOPIC_PREFIX": isolated.topic_prefix,
-    }
+    env = cli_env(isolated)
     runner = CliRunner()
     made = runner.invoke(
         producers_app, ["keys", "create", "--tenant", "umbrella", "--rate", "3", "--json"], env=env
