@@ -389,7 +389,3 @@ class ExactlyOnceLoop(Generic[Prepared]):
         assert self.consumer is not None
         assert self.producer is not None
         self._transactions.commit(self.producer, self.consumer, outputs, offsets)
-
-
-def _keys(keys: set[Key]) -> list[TopicPartition]:
-    return [TopicPartition(topic, partition) for topic, partition in keys]
