@@ -74,10 +74,7 @@ def rewind(consumer: Consumer, messages: Sequence[Message]) -> None:
         key = (m.topic() or "", m.partition() or 0)
         starts[key] = min(starts.get(key, m.offset() or 0), m.offset() or 0)
     for (topic, partition), offset in starts.items():
-        try:
-            consumer.seek(TopicPartition(topic, partition, offset))
-        except KafkaException as exc:  # no longer ours: its new owner starts from the commit
-            log.info("not rewinding %s[%d]: %s", topic, partition, exc)
+        _seek(consumer, TopicPartition(topic, partition, offset))
 
 
 def seek_to_committed(
@@ -87,10 +84,15 @@ def seek_to_committed(
     loops read from the earliest), so that what was fetched past them is read again."""
     for tp in consumer.committed(list(partitions), timeout=timeout_s):
         offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-        try:
-            consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
-        except KafkaException as exc:  # not fetching yet: it starts from the commit anyway
-            log.info("not rewinding %s[%d]: %s", tp.topic, tp.partition, exc)
+        _seek(consumer, TopicPartition(tp.topic, tp.partition, offset))
+
+
+def _seek(consumer: Consumer, position: TopicPartition) -> None:
+    try:
+        consumer.seek(position)
+    except KafkaException as exc:
+        # No longer ours, or not fetching yet: either way it starts from the commit.
+        log.info("not rewinding %s[%d]: %s", position.topic, position.partition, exc)
 
 
 def without_revoked(
