@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -17,6 +16,7 @@ from infra.stack.isolated import isolated_settings
 from infra.stack.local import LocalStack
 from schemas.topics import COMPLETED, USAGE
 from sinks.images import ImageSink
+from tests.integration.isolation import cli_env
 from tests.integration.restarts import assert_one_each, kill_then_rerun
 from tests.integration.sinks_support import isolate, publish_results, read_committed, result_record
 
@@ -67,11 +67,7 @@ def test_minio_outage_loses_and_duplicates_nothing(tmp_path: Path) -> None:
 def _sink_env(settings: Settings) -> dict[str, str]:
     sink = settings.sink
     return {
-        **os.environ,
-        "DIFFSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "DIFFSTREAM_TOPIC_PREFIX": settings.topic_prefix,
-        "DIFFSTREAM_S3_ENDPOINT": settings.s3_endpoint,
-        "DIFFSTREAM_S3_BUCKET": settings.s3_bucket,
+        **cli_env(settings),
         "DIFFSTREAM_SINK__GROUP_ID": sink.group_id,
         "DIFFSTREAM_SINK__INSTANCE_ID": sink.instance_id or "sink",
         "DIFFSTREAM_SINK__STATIC_MEMBERSHIP": "true",
