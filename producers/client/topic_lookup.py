@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from diffstream.settings import Settings
 from producers.exceptions import PublishError, TopicNotFoundError
@@ -42,20 +42,43 @@ def partitions(consumer: Consumer, topic: str, timeout_s: float) -> list[int]:
         time.sleep(0.2)
 
 
+# Each partition's stable end: (topic, partition) -> offset.
+Ends = dict[tuple[str, int], int]
+
+
 def offsets_at(
     consumer: Consumer, topics: list[str], when: datetime, timeout_s: float
 ) -> list[TopicPartition]:
-    """Every partition of ``topics`` at its first record at or after ``when``, or at its end
-    (where the next record lands) when there is none yet; ``KafkaException`` when the
+    """Every partition of ``topics`` where ``starts_at`` puts it; ``KafkaException`` when the
     cluster cannot say."""
-    millis = int(when.timestamp() * 1000)
     wanted = [
-        TopicPartition(topic, p, millis)
-        for topic in topics
-        for p in partitions(consumer, topic, timeout_s)
+        TopicPartition(topic, p) for topic in topics for p in partitions(consumer, topic, timeout_s)
     ]
-    found = consumer.offsets_for_times(wanted, timeout=timeout_s)
-    return [
-        TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
+    return starts_at(consumer, wanted, when, timeout_s)[0]
+
+
+def starts_at(
+    consumer: Consumer, wanted: list[TopicPartition], when: datetime, timeout_s: float
+) -> tuple[list[TopicPartition], Ends]:
+    """Each of ``wanted`` at its first record at or after ``when`` or, with none yet, at the
+    end it had before that look-up; and those ends.
+
+    The ends are offsets, looked up first: "the end" (``OFFSET_END``) is only resolved when
+    the consumer starts fetching, and what landed in between was skipped (one CI run's
+    ``watch`` missed its completed event). A read_committed consumer's end is the last
+    stable offset, so a transaction open at the look-up is read once it commits."""
+    ends = {
+        (tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=timeout_s)[1]
+        for tp in wanted
+    }
+    millis = int(when.timestamp() * 1000)
+    found = consumer.offsets_for_times(
+        [TopicPartition(tp.topic, tp.partition, millis) for tp in wanted], timeout=timeout_s
+    )
+    starts = [
+        TopicPartition(
+            tp.topic, tp.partition, tp.offset if tp.offset >= 0 else ends[(tp.topic, tp.partition)]
+        )
         for tp in found
     ]
+    return starts, ends

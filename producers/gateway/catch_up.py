@@ -4,37 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-# The end offset of each partition still to be reached: (topic, partition) -> offset.
-Ends = dict[tuple[str, int], int]
+from producers.client.topic_lookup import Ends, starts_at
 
 
 def assign_since(consumer: Consumer, topics: list[str], since: datetime, timeout_s: float) -> Ends:
     """Assign every partition of ``topics`` from ``since`` on; the ends to catch up to
     (only partitions with something to read)."""
-    millis = int(since.timestamp() * 1000)
     wanted: list[TopicPartition] = []
-    ends: Ends = {}
     for topic in topics:
         metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
         if metadata is None or metadata.error is not None or not metadata.partitions:
             raise KafkaException(f"topic {topic} does not exist (run `diffstream topics create`)")
-        for partition in sorted(metadata.partitions):
-            tp = TopicPartition(topic, partition)
-            ends[(topic, partition)] = consumer.get_watermark_offsets(tp, timeout=timeout_s)[1]
-            wanted.append(TopicPartition(topic, partition, millis))
-    found = consumer.offsets_for_times(wanted, timeout=timeout_s)
-    starts = [
-        TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
-        for tp in found
-    ]
+        wanted += [TopicPartition(topic, partition) for partition in sorted(metadata.partitions)]
+    starts, ends = starts_at(consumer, wanted, since, timeout_s)
     consumer.assign(starts)
-    return {
-        key: end
-        for key, end in ends.items()
-        if any(s.topic == key[0] and s.partition == key[1] and 0 <= s.offset < end for s in starts)
-    }
+    behind = {(s.topic, s.partition) for s in starts if s.offset < ends[(s.topic, s.partition)]}
+    return {key: end for key, end in ends.items() if key in behind}
 
 
 def still_behind(consumer: Consumer, ends: Ends) -> Ends:

@@ -24,7 +24,8 @@ from confluent_kafka import Consumer, KafkaException
 
 from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
-from producers.gateway.catch_up import Ends, assign_since, still_behind
+from producers.client.topic_lookup import Ends
+from producers.gateway.catch_up import assign_since, still_behind
 from producers.gateway.generation import (
     COMPLETED_STATE,
     QUEUED,
