@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -23,8 +24,9 @@ from producers.client.topic_lookup import offsets_at
 pytestmark = pytest.mark.integration
 
 
-def _reader(settings: Settings) -> Consumer:
-    return make_consumer(
+@contextmanager
+def _reader(settings: Settings) -> Iterator[Consumer]:
+    consumer = make_consumer(
         settings,
         {
             "group.id": f"test-reader-{uuid.uuid4()}",
@@ -32,31 +34,35 @@ def _reader(settings: Settings) -> Consumer:
             "isolation.level": "read_committed",
         },
     )
+    try:
+        yield consumer
+    finally:
+        consumer.close()
 
 
-def _transactional(settings: Settings) -> Producer:
+def _open_transaction(settings: Settings, topic: str, value: bytes) -> Producer:
     producer = Producer(settings.kafka_config({"transactional.id": f"test-{uuid.uuid4()}"}))
     producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce(topic, value)
+    producer.flush(30)
     return producer
 
 
-def _settle(consumer: Consumer, topic: str, end: int) -> None:
-    """Wait until the partition's stable end has passed ``end``: a commit returns before its
-    markers are written, and a reader resolving "the end" earlier would still see it."""
+def _read_once_settled(consumer: Consumer, starts: list[TopicPartition]) -> list[bytes]:
+    """What ``consumer`` reads from ``starts`` once the one partition's stable end has passed
+    the record and its commit marker: a commit returns before its markers are written, and
+    a reader resolving "the end" before that would still see the record."""
+    topic = starts[0].topic
     for _ in range(100):
-        if consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1] >= end:
-            return
+        if consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1] >= 2:
+            break
         time.sleep(0.1)
-    raise AssertionError(f"{topic}[0] never reached offset {end}")
-
-
-def _read_values(consumer: Consumer, want: int) -> list[bytes]:
+    consumer.assign(starts)
     values: list[bytes] = []
     for _ in range(40):
-        for message in consumer.consume(10, timeout=0.5):
-            if message.error() is None:
-                values.append(message.value() or b"")
-        if len(values) >= want:
+        values += [m.value() or b"" for m in consumer.consume(10, timeout=0.5) if not m.error()]
+        if values:
             break
     return values
 
@@ -65,34 +71,18 @@ def test_a_record_that_lands_after_the_look_up_is_read(
     settings: Settings, new_topic: Callable[..., str]
 ) -> None:
     topic = new_topic(partitions=1)
-    reader = _reader(settings)
-    try:
+    with _reader(settings) as reader:
         starts = offsets_at(reader, [topic], datetime.now(UTC), timeout_s=30)
-        producer = _transactional(settings)
-        producer.begin_transaction()
-        producer.produce(topic, b"landed meanwhile")
-        producer.commit_transaction(30)
-        _settle(reader, topic, 2)  # the record and its commit marker
-        reader.assign(starts)
-        assert _read_values(reader, 1) == [b"landed meanwhile"]
-    finally:
-        reader.close()
+        _open_transaction(settings, topic, b"landed meanwhile").commit_transaction(30)
+        assert _read_once_settled(reader, starts) == [b"landed meanwhile"]
 
 
 def test_a_transaction_open_at_the_look_up_is_read_once_committed(
     settings: Settings, new_topic: Callable[..., str]
 ) -> None:
     topic = new_topic(partitions=1)
-    producer = _transactional(settings)
-    producer.begin_transaction()
-    producer.produce(topic, b"open at the look-up")
-    producer.flush(30)
-    reader = _reader(settings)
-    try:
+    producer = _open_transaction(settings, topic, b"open at the look-up")
+    with _reader(settings) as reader:
         starts = offsets_at(reader, [topic], datetime.now(UTC), timeout_s=30)
         producer.commit_transaction(30)
-        _settle(reader, topic, 2)  # the record and its commit marker
-        reader.assign(starts)
-        assert _read_values(reader, 1) == [b"open at the look-up"]
-    finally:
-        reader.close()
+        assert _read_once_settled(reader, starts) == [b"open at the look-up"]
