@@ -7,6 +7,11 @@ one in flight: the broker's long-poll is kept short (``FETCH_WAIT_MAX_MS``), and
 backfill lane gets time for that round trip and for its committed-offset lookup on a slow
 coordinator (a broker that just started): pausing again too soon starts that over, and the
 lane starves. Interactive requests still return at once: they are not paused meanwhile.
+
+Each fetch takes a little of every partition (``REQUEST_FETCH``): librdkafka queues a
+response partition by partition, and with its default of 1 MB a partition's whole backlog
+came before the next one's, so in a burst the requests of the partition fetched last
+waited for everyone else's.
 """
 
 from __future__ import annotations
@@ -15,8 +20,16 @@ from confluent_kafka import Message, TopicPartition
 
 from diffstream.consuming import usable
 from diffstream.exactly_once import IDLE_POLL_S, ExactlyOnceLoop
+from diffstream.settings import KafkaConfig
 
 FETCH_WAIT_MAX_MS = 50
+# About eight requests of a partition per fetch (a record batch larger than this still
+# comes whole); a request is ~300 bytes on the wire.
+REQUEST_FETCH_BYTES = 2048
+REQUEST_FETCH: KafkaConfig = {
+    "fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
+    "max.partition.fetch.bytes": REQUEST_FETCH_BYTES,
+}
 BACKFILL_POLL_S = 2.0
 
 

@@ -51,7 +51,7 @@ from processors.gpu_metrics import GpuCollector
 from processors.inference import InferenceRun, Outcome, PassFailure
 from processors.intake import Admitted, Intake, Refused, Undecodable, admit, coordinates
 from processors.lag import LaneLag
-from processors.lanes import FETCH_WAIT_MAX_MS, LaneGatherer
+from processors.lanes import REQUEST_FETCH, LaneGatherer
 from processors.ledger import SYNC_TIMEOUT_S, RequestLedger
 from processors.metrics import ProcessorMetrics
 from processors.outcomes import (
@@ -139,7 +139,7 @@ class StreamProcessor:
                 self.config,
                 shutdown_grace_s=self.config.shutdown_grace_s,
                 pipeline_depth=self.pipeline_depth,
-                consumer_overrides={"fetch.wait.max.ms": FETCH_WAIT_MAX_MS},
+                consumer_overrides=REQUEST_FETCH,
                 producer_overrides={"message.max.bytes": RESULTS_MAX_MESSAGE_BYTES},
             ),
             self,
