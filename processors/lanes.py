@@ -23,7 +23,7 @@ from diffstream.exactly_once import IDLE_POLL_S, ExactlyOnceLoop
 from diffstream.settings import KafkaConfig
 
 FETCH_WAIT_MAX_MS = 50
-# About eight requests of a partition per fetch (a record batch larger than this still
+# About seven requests of a partition per fetch (a record batch larger than this still
 # comes whole); a request is ~300 bytes on the wire.
 REQUEST_FETCH_BYTES = 2048
 REQUEST_FETCH: KafkaConfig = {
