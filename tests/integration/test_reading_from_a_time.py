@@ -17,23 +17,16 @@ from datetime import UTC, datetime
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from diffstream.kafka import make_consumer
 from diffstream.settings import Settings
 from producers.client.topic_lookup import offsets_at
+from producers.operations.topic_window import reader
 
 pytestmark = pytest.mark.integration
 
 
 @contextmanager
 def _reader(settings: Settings) -> Iterator[Consumer]:
-    consumer = make_consumer(
-        settings,
-        {
-            "group.id": f"test-reader-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        },
-    )
+    consumer = reader(settings)
     try:
         yield consumer
     finally:
