@@ -75,6 +75,14 @@ class Decisions:
                 cycle.candidates.append(Candidate(pinned(item, self.models), crashes))
         self._under_way.append(cycle)
 
+    def safe_ahead(self) -> bool:
+        """Whether the newest cycle's attempts may be recorded before the model is free for
+        it (while a pipelined worker's batch before still runs): only when no cycle under
+        way holds a suspect. A worker death then counts against the next batch's requests
+        too, once: they become suspects, and suspects run alone, each recorded only for its
+        own pass, so a poison request cannot push an innocent neighbour to ``max_crashes``."""
+        return not any(c.crashes for cycle in self._under_way for c in cycle.candidates)
+
     def settled(self, cycle: Cycle) -> None:
         """``cycle`` was committed or dropped."""
         self._under_way = [other for other in self._under_way if other is not cycle]

@@ -5,7 +5,9 @@ the model refuses) fails that request alone and the rest of the pass runs again 
 any other error of a pass of several requests splits the pass into one pass per request, so
 innocent neighbours complete and the poison one fails on its own attempts. A request that
 was under way when an earlier worker died (a suspect) always runs alone, and each pass's
-requests are recorded as attempts before it starts (see ``processors.ledger``).
+requests are recorded as attempts before it starts (see ``processors.ledger``); the first
+pass's may be recorded ahead, when the cycle is prepared, so that a pipelined worker's model
+call waits for no round trip to the broker.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from processors.exceptions import (
     UnknownModelError,
 )
 from processors.intake import Admitted
-from processors.ledger import RequestLedger
+from processors.ledger import Acks, RequestLedger
 from processors.metrics import ProcessorMetrics
 from processors.passes import plan_passes
 from schemas.events import RequestState
@@ -85,25 +87,46 @@ class InferenceRun:
         self.on_step = on_step
         # Requests recorded ``processing`` and not yet released (for a drop).
         self.recorded: dict[str, Candidate] = {}
+        self._passes: list[list[int]] | None = None
+        self._ahead: Acks | None = None  # the first pass's records, when written ahead
+
+    def record_ahead(self, candidates: Sequence[Candidate]) -> None:
+        """Write the first pass's ``processing`` records now, without waiting for the broker:
+        ``run`` then only waits for their acks, long in by the time a pipelined worker's
+        batch before has left the accelerator. The caller decides when that is safe (see
+        ``Decisions.safe_ahead``)."""
+        passes = self._plan(candidates)
+        if passes:
+            self._ahead = self._record([candidates[i] for i in passes[0]], RequestState.PROCESSING)
 
     def run(self, candidates: Sequence[Candidate], abort: threading.Event) -> list[Drawn]:
         """One outcome per candidate, in order, not encoded yet."""
         outcomes: list[Drawn] = [PassFailure(InferenceError("not run"), 0)] * len(candidates)
-        suspects = [i for i, c in enumerate(candidates) if c.crashes > 0]
-        others = [i for i, c in enumerate(candidates) if c.crashes == 0]
-        tasks = [candidates[i].admitted.task for i in others]
-        planned = [[others[j] for j in group] for group in plan_passes(tasks, self.max_batch_size)]
-        passes = [[i] for i in suspects] + planned
+        passes = self._plan(candidates)
         for number, indexes in enumerate(passes):
             group = [candidates[i] for i in indexes]
-            self._record(group, RequestState.PROCESSING)
+            if number == 0 and self._ahead is not None:
+                self.ledger.wait(self._ahead)
+            else:
+                self.ledger.wait(self._record(group, RequestState.PROCESSING))
             results = self._run_pass(group, abort)
             if number < len(passes) - 1:
                 # Done with inference: a later pass that kills the worker is not on these.
-                self._record(group, RequestState.QUEUED)
+                self.ledger.wait(self._record(group, RequestState.QUEUED))
             for index, outcome in zip(indexes, results, strict=True):
                 outcomes[index] = outcome
         return outcomes
+
+    def _plan(self, candidates: Sequence[Candidate]) -> list[list[int]]:
+        """Suspects alone first, then the others in passes the engine can batch (planned
+        once per run, so that a pass recorded ahead is the pass that runs)."""
+        if self._passes is None:
+            suspects = [i for i, c in enumerate(candidates) if c.crashes > 0]
+            others = [i for i, c in enumerate(candidates) if c.crashes == 0]
+            tasks = [candidates[i].admitted.task for i in others]
+            planned = plan_passes(tasks, self.max_batch_size)
+            self._passes = [[i] for i in suspects] + [[others[j] for j in g] for g in planned]
+        return self._passes
 
     def encode(self, drawn: Sequence[Drawn]) -> list[Outcome]:
         """Each drawn task's images encoded (all at once, on the engine's encode threads);
@@ -127,11 +150,11 @@ class InferenceRun:
         """The cycle was given up, or its last pass is over while a later one may start (a
         pipelined worker's next batch): its attempts do not count as crashes."""
         if self.recorded:
-            self._record(list(self.recorded.values()), RequestState.QUEUED)
+            self.ledger.wait(self._record(list(self.recorded.values()), RequestState.QUEUED))
 
-    def _record(self, group: Sequence[Candidate], state: RequestState) -> None:
+    def _record(self, group: Sequence[Candidate], state: RequestState) -> Acks:
         processing = state == RequestState.PROCESSING
-        self.ledger.record(
+        acks = self.ledger.record(
             (
                 (c.admitted.request, c.admitted.source, c.crashes + 1 if processing else c.crashes)
                 for c in group
@@ -144,6 +167,7 @@ class InferenceRun:
                 self.recorded[rid] = c
             else:
                 self.recorded.pop(rid, None)
+        return acks
 
     def _run_pass(self, group: list[Candidate], abort: threading.Event) -> list[Drawn]:
         tasks = [c.admitted.task for c in group]

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from confluent_kafka import Message
+from confluent_kafka import KafkaError, Message
 
 from diffstream.kafka import make_producer
 from diffstream.settings import Settings
@@ -35,6 +36,9 @@ from schemas.topics import STATUS
 log = logging.getLogger(__name__)
 
 SYNC_TIMEOUT_S = 10.0
+ACK_TIMEOUT_S = 30.0
+# How long one wait for acks blocks in poll before looking whether another thread served them.
+ACK_POLL_S = 0.005
 # States a worker writes around inference; the others are outcomes.
 _ATTEMPT_STATES = frozenset({RequestState.QUEUED, RequestState.PROCESSING})
 
@@ -54,6 +58,32 @@ def source_key(source: Mapping[str, Any] | None) -> tuple[str, int, int] | None:
     if not source:
         return None
     return (str(source["topic"]), int(source["partition"]), int(source["offset"]))
+
+
+class Acks:
+    """Delivery of one call's attempt records, counted by their delivery callbacks."""
+
+    def __init__(self) -> None:
+        self._pending = 0
+        self._lock = threading.Lock()
+        self.done = threading.Event()
+        self.done.set()  # nothing expected yet
+        self.errors: list[KafkaError] = []
+
+    def expect(self) -> None:
+        """One more record is under way."""
+        with self._lock:
+            self._pending += 1
+            self.done.clear()
+
+    def delivered(self, error: KafkaError | None, _message: Message) -> None:
+        """A delivery callback (on whichever thread polls the producer)."""
+        with self._lock:
+            if error is not None:
+                self.errors.append(error)
+            self._pending -= 1
+            if self._pending == 0:
+                self.done.set()
 
 
 class RequestLedger:
@@ -98,23 +128,37 @@ class RequestLedger:
 
     def record(
         self, requests: Iterable[tuple[Mapping[str, Any], Mapping[str, Any], int]], state: str
-    ) -> None:
-        """Write ``state`` with an attempt count for each (request, source, attempt) and wait
-        until the broker has them."""
-        count = 0
+    ) -> Acks:
+        """Write ``state`` with an attempt count for each (request, source, attempt); the
+        records are durable once ``wait`` has their ``Acks``."""
+        acks = Acks()
         for request, source, attempt in requests:
             status = attempt_status(request, state, source=source, attempt=attempt)
             key = str(request["request_id"])
+            acks.expect()
             self._producer.produce(
                 self._topic,
                 self._codec.encode(EventName.STATUS, status),
                 key.encode(),
                 headers=self._codec.headers(EventName.STATUS),
+                on_delivery=acks.delivered,
             )
             self.note(status)
-            count += 1
-        if count and self._producer.flush(30) > 0:
-            log.warning("%d attempt records not acknowledged within 30s", len(self._producer))
+        return acks
+
+    def wait(self, acks: Acks, timeout_s: float = ACK_TIMEOUT_S) -> None:
+        """Until the broker has the records of ``acks``. Not a flush: the records of other
+        calls (another thread's, still under way) are not waited for."""
+        deadline = time.monotonic() + timeout_s
+        while not acks.done.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning("attempt records not acknowledged within %.0fs", timeout_s)
+                return
+            # Serves delivery callbacks; another thread's poll may serve ours meanwhile.
+            self._producer.poll(min(remaining, ACK_POLL_S))
+        if acks.errors:
+            log.warning("attempt records not written: %s", acks.errors[0])
 
     def note(self, status: Mapping[str, Any]) -> None:
         """Take a status this worker wrote (or committed) without waiting to read it back."""

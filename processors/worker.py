@@ -214,6 +214,10 @@ class StreamProcessor:
             on_step=self._on_step,
             locator=self.models,
         )
+        loaded = self._load is None or self._load.loaded  # no attempt during a load
+        if loaded and self.decisions.safe_ahead():
+            # Written while the batch before still runs: its model call is not kept waiting.
+            cycle.run.record_ahead(cycle.candidates)
         return cycle
 
     def held_while_working(self, assignment: list[TopicPartition]) -> list[TopicPartition]:

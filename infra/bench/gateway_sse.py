@@ -21,6 +21,9 @@ from schemas.events import EventName
 from schemas.examples import example
 from schemas.topics import PROGRESS, STATUS
 
+# How long the terminal events wait for the progress deliveries still on their way.
+PROGRESS_SETTLE_S = 10.0
+
 
 async def fan_out(
     settings: Settings,
@@ -127,6 +130,12 @@ class _FanOut:
             return True
         return False
 
+    async def _delivered(self, expected: int, timeout_s: float) -> None:
+        """Until ``expected`` progress deliveries were seen, or ``timeout_s`` passed."""
+        deadline = time.perf_counter() + timeout_s
+        while len(self.delays) < expected and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
+
     async def publish(self, ids: list[str]) -> None:
         """Progress steps for every request, then completed: each round of steps spread
         evenly over ``step_interval_s``, as steps from many processors would arrive."""
@@ -146,6 +155,9 @@ class _FanOut:
                 producer.produce(self.settings.topic(PROGRESS), value, request_id.encode())
                 producer.poll(0)
         producer.flush(10)
+        # The view drops a progress event read after its request's terminal one, and Kafka
+        # orders no two topics: a step still on its way when `completed` lands is lost.
+        await self._delivered(steps * self.options.watchers, PROGRESS_SETTLE_S)
         for request_id in ids:
             status = {**example(EventName.STATUS), "request_id": request_id, "state": "completed"}
             status |= {"tenant": "bench", "error_code": None, "message": None}

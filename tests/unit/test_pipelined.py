@@ -286,21 +286,24 @@ class EmptyLedger:
         return 0
 
 
-def test_a_request_id_under_way_in_the_batch_before_is_a_duplicate_not_a_second_run() -> None:
+SMALL: dict[str, Any] = {"width": 64, "height": 64, "steps": 2}
+
+
+def admitted(request: dict[str, Any], offset: int) -> Intake:
+    """``request`` as a processor admits it from offset ``offset`` of partition 0."""
     codec = Codec.without_registry()
+    value = codec.encode(EventName.REQUEST, request)
+    return admit(
+        Message(topic=TOPIC, partition=0, offset=offset, value=value),
+        codec=codec,
+        limits=RequestLimits(),
+        is_cancelled=lambda _: False,
+    )
 
-    def admitted(request: dict[str, Any], offset: int) -> Intake:
-        value = codec.encode(EventName.REQUEST, request)
-        return admit(
-            Message(topic=TOPIC, partition=0, offset=offset, value=value),
-            codec=codec,
-            limits=RequestLimits(),
-            is_cancelled=lambda _: False,
-        )
 
-    small: dict[str, Any] = {"width": 64, "height": 64, "steps": 2}
-    first = new_request("a cat", seed=1, **small)
-    other = new_request("a dog", seed=2, **small)
+def test_a_request_id_under_way_in_the_batch_before_is_a_duplicate_not_a_second_run() -> None:
+    first = new_request("a cat", seed=1, **SMALL)
+    other = new_request("a dog", seed=2, **SMALL)
     decisions = Decisions(EmptyLedger(), max_crashes=2)  # type: ignore[arg-type]
     before, after, later = Cycle(), Cycle(), Cycle()
     decisions.decide(before, [admitted(first, 0)])
@@ -314,6 +317,31 @@ def test_a_request_id_under_way_in_the_batch_before_is_a_duplicate_not_a_second_
     decisions.settled(after)
     decisions.decide(later, [admitted(first, 9)])
     assert [decision for _, decision in later.decisions] == [RUN], "settled cycles are forgotten"
+
+
+class CrashedLedger(EmptyLedger):
+    """A status table in which ``suspect`` was under way when a worker died."""
+
+    def __init__(self, suspect: str) -> None:
+        self.suspect = suspect
+
+    def crashes(self, request_id: str, source: object) -> int:
+        return 1 if request_id == str(self.suspect) else 0
+
+
+def test_attempts_are_recorded_ahead_only_while_no_cycle_under_way_holds_a_suspect() -> None:
+    suspect, innocent, later = (new_request(p, seed=i, **SMALL) for i, p in enumerate("abc"))
+    decisions = Decisions(CrashedLedger(suspect["request_id"]), max_crashes=2)  # type: ignore[arg-type]
+    running, next_one, after = Cycle(), Cycle(), Cycle()
+    decisions.decide(running, [admitted(suspect, 0), admitted(innocent, 1)])
+    assert [c.crashes for c in running.candidates] == [1, 0]
+    assert not decisions.safe_ahead(), "the cycle itself holds a suspect"
+    decisions.decide(next_one, [admitted(later, 2)])
+    assert not decisions.safe_ahead(), "a suspect is still under way in the cycle before"
+    decisions.settled(running)
+    decisions.settled(next_one)
+    decisions.decide(after, [admitted(new_request("d", seed=9, **SMALL), 3)])
+    assert decisions.safe_ahead(), "no suspect under way any more"
 
 
 def test_a_processor_on_the_cpu_does_not_pipeline_unless_told() -> None:
