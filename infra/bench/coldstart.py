@@ -30,7 +30,7 @@ from rich.table import Table
 
 from diffstream.settings import Settings
 from infra.stack.ports import free_port
-from infra.topic_provisioning import create_topics
+from infra.topic_provisioning import create_topics, delete_topics
 
 READY_TIMEOUT_S = 300.0
 SIDES = {"digits": 64, "tiny-sd": 64}
@@ -123,13 +123,13 @@ def _start_to_ready(settings: Settings, model: str) -> float:
     """``diffstream process`` with ``model`` preloaded (not cached) until ``/readyz`` is 200,
     on topics and a group of its own (under the stack's prefix)."""
     prefix = f"{settings.topic_prefix}coldstart{uuid.uuid4().hex[:6]}."
-    create_topics(settings.model_copy(update={"topic_prefix": prefix}))
+    own = settings.model_copy(update={"topic_prefix": prefix})
+    create_topics(own)
     # Aliases are the stack's: copy prod of the model onto the bench's prefix.
     from processors.store.aliases import write_alias  # noqa: PLC0415
     from processors.store.operations import read_aliases  # noqa: PLC0415
 
     prod = read_aliases(settings).revision(model, "prod")
-    own = settings.model_copy(update={"topic_prefix": prefix})
     if prod is not None:
         write_alias(own, model, "prod", prod)
     port = free_port()
@@ -156,6 +156,7 @@ def _start_to_ready(settings: Settings, model: str) -> float:
         finally:
             process.terminate()
             process.wait(60)
+            delete_topics(own)
 
 
 def _wait_ready(port: int, began: float, process: subprocess.Popen[bytes]) -> float:

@@ -20,18 +20,16 @@ from __future__ import annotations
 
 import logging
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from diffstream.settings import GroupProtocol, Settings
 from infra.bench.accelerator import sim_engine_settings
 from infra.bench.exceptions import BenchError
+from infra.bench.scrape import metric_sum
 from infra.chaos.arena import scenario_settings
 from infra.chaos.env import role_env
 from infra.chaos.load import LoadPublisher
@@ -51,7 +49,7 @@ OUTCOME_TIMEOUT_S = 300.0
 FIRST_RESULT_TIMEOUT_S = 120.0
 # The join round keeps at least this many requests waiting until the new member's first result.
 JOIN_TOP_UP = 40
-GENERATED = "diffstream_processor_requests"
+GENERATED = "diffstream_processor_requests_total"
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +257,7 @@ def _join_round(stack: Settings, options: FleetOptions) -> dict[str, Any]:
         second = world.start_member(2)
         port = int(second.spec.env["DIFFSTREAM_PROCESSOR__METRICS_PORT"])
         ready_at = None
-        while _generated(port) == 0:
+        while metric_sum(port, GENERATED, {"outcome": "generated"}) == 0:
             if time.monotonic() - started > FIRST_RESULT_TIMEOUT_S:
                 raise BenchError(
                     f"the joining member had no result {FIRST_RESULT_TIMEOUT_S:.0f}s after its "
@@ -278,19 +276,6 @@ def _join_round(stack: Settings, options: FleetOptions) -> dict[str, Any]:
         "start_to_first_result_s": first_result - started,
         "consuming_to_first_result_s": None if ready_at is None else first_result - ready_at,
     }
-
-
-def _generated(port: int) -> float:
-    """Requests the member on ``port`` finished as generated (0 before it serves /metrics)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as reply:
-            text = reply.read().decode()
-    except OSError:
-        return 0.0
-    for family in text_string_to_metric_families(text):
-        if family.name == GENERATED:
-            return sum(s.value for s in family.samples if s.labels.get("outcome") == "generated")
-    return 0.0
 
 
 def _sigterm_round(stack: Settings, options: FleetOptions) -> dict[str, Any]:

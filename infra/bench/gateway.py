@@ -50,7 +50,7 @@ from infra.bench.loadgen import (
 )
 from infra.bench.stats import percentile
 from infra.stack.ports import free_port
-from infra.topic_provisioning import create_topics
+from infra.topic_provisioning import create_topics, delete_topics
 from producers.gateway.keys import create_key
 from schemas.topics import REQUESTS
 
@@ -107,6 +107,7 @@ def run_gateway_bench(settings: Settings, options: GatewayBenchOptions) -> dict[
             gateway.wait(30)
         except subprocess.TimeoutExpired:
             gateway.kill()
+        delete_topics(own)
     report["conditions"]["load_average_after"] = os.getloadavg()
     report["duration_s"] = time.perf_counter() - began
     return report

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, Self
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from diffstream.closing import Closing
-from diffstream.kafka import make_admin, make_consumer
+from diffstream.kafka import make_consumer
 from diffstream.settings import ProcessorSettings, Settings, SinkSettings
 from infra.bench.exceptions import BenchError
-from infra.topic_provisioning import create_topics
+from infra.topic_provisioning import create_topics, delete_topics
 from producers.client.publisher import Publisher
 from schemas.codec import Codec
 from schemas.topics import COMPLETED, FAILED, TOPICS
@@ -165,7 +165,7 @@ class Harness(Closing):
             self.publisher.close()
         if self.tracker is not None:
             self.tracker.close()
-        self._delete_topics()
+        delete_topics(self.settings)
 
     def round(self, requests: list[dict[str, Any]]) -> tuple[float, float, list[Outcome]]:
         """Publish ``requests`` (publisher keyword arguments) at once, wait for every one;
@@ -212,13 +212,3 @@ class Harness(Closing):
     def _check_roles(self) -> None:
         if self._failures:
             raise BenchError(f"a role of the {self.label} run stopped: {self._failures[0]}")
-
-    def _delete_topics(self) -> None:
-        names = [self.settings.topic(spec.name) for spec in TOPICS]
-        try:
-            admin = make_admin(self.settings)
-            futures = admin.delete_topics(names, operation_timeout=30)
-            for future in futures.values():
-                future.result()
-        except Exception as exc:  # cleanup only: a left-over topic is harmless
-            log.warning("could not delete the %s run's topics: %s", self.label, exc)

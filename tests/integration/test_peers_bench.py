@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from diffstream.kafka import make_admin
 from diffstream.settings import Settings
 from infra.bench.peers.options import PeersOptions
 from infra.bench.peers.report import peers_table
 from infra.bench.peers.runner import run_peers
 from infra.bench.peers.systems import missing_framework
+from tests.integration.sinks_support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +58,13 @@ def _check_phases(system: dict[str, Any]) -> None:
         assert phase["p99_s"] >= phase["p50_s"] > 0
 
 
+def _bench_topics(settings: Settings) -> set[str]:
+    topics = make_admin(settings).list_topics(timeout=10).topics
+    return {name for name in topics if name.startswith("bench-peers-")}
+
+
 def test_diffstream_and_the_plain_server_side_by_side(settings: Settings) -> None:
+    before = _bench_topics(settings)
     report = _run(settings, ("diffstream", "fastapi"))
     systems = report["systems"]
     assert isinstance(systems, dict)
@@ -68,6 +76,10 @@ def test_diffstream_and_the_plain_server_side_by_side(settings: Settings) -> Non
     # Every request diffstream's gateway accepted reached an image, through the restart.
     assert systems["diffstream"]["kill"]["lost"] == 0
     assert systems["diffstream"]["kill"]["completed"] == systems["diffstream"]["kill"]["offered"]
+    # The processor's model ran during the burst (the null model: a sliver of the wall
+    # time); a peer does not say.
+    assert 0 < systems["diffstream"]["burst"]["model_busy_ratio"] < 1
+    assert systems["fastapi"]["burst"]["model_busy_ratio"] is None
     # The plain server is one process: its restart is the bench's.
     assert systems["fastapi"]["kill"]["recovery"].startswith("restarted by the bench")
     assert report["lost_on_kill"] == {
@@ -76,6 +88,8 @@ def test_diffstream_and_the_plain_server_side_by_side(settings: Settings) -> Non
     }
     assert report["vs_fastapi_throughput"] > 0
     assert report["vs_fastapi_p99_burst"] > 0
+    # Deleted topics leave the metadata soon after the deletion is accepted.
+    wait_for(lambda: _bench_topics(settings) <= before, 30, "the bench's topics to be deleted")
     conditions = report["conditions"]
     assert isinstance(conditions, dict)
     assert conditions["model"] == "null"

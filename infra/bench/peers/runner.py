@@ -172,9 +172,11 @@ async def _measure(
             out["steady"] = summary(
                 await phases.run("steady", steady, options.steady_s, 1), options.timeout_s
             )
+            model_before = system.model_seconds()
             out["burst"] = summary(
                 await phases.run("burst", burst, options.burst_s, 2), options.timeout_s
             )
+            out["burst"]["model_busy_ratio"] = _busy(system, model_before, phases.walls["burst"])
             # A request of the kill phase may wait for the restart too: it is lost only
             # when no image comes even then.
             kill: dict[str, Any] = {}
@@ -199,6 +201,16 @@ async def _measure(
     back = [r.ended for r in records if r.outcome == "ok" and r.ended is not None and r.due >= at]
     out["kill"]["first_image_after_kill_s"] = min(back) - at if back else None
     return out
+
+
+def _busy(system: System, model_before: float | None, wall_s: float) -> float | None:
+    """The share of a phase's wall time the model ran, where the system says (diffstream:
+    its processor's inference seconds); whether the model or the path around it set the
+    pace."""
+    model_after = system.model_seconds()
+    if model_before is None or model_after is None or wall_s <= 0:
+        return None
+    return (model_after - model_before) / wall_s
 
 
 class _Phases:

@@ -25,6 +25,7 @@ from diffstream.settings import Settings
 from infra.bench.exceptions import BenchError
 from infra.bench.peers.clients import BentoClient, DiffstreamClient, ImageClient, PngClient
 from infra.bench.peers.processes import ServerProcess
+from infra.bench.scrape import metric_sum
 from infra.stack.ports import free_port
 from processors.engine.sim_model import SIM_MODEL
 
@@ -33,6 +34,7 @@ PEERS_INSTALL = "pip install -e '.[peers]'"
 # The framework each peer needs, importable only with the peers extra.
 FRAMEWORK = {"fastapi": "fastapi", "ray_serve": "ray", "bentoml": "bentoml", "litserve": "litserve"}
 PID_FILE_VARIABLE = "DIFFSTREAM_PEER_PID_FILE"  # benchmarks.peers.common reads it
+MODEL_SECONDS = "diffstream_processor_inference_seconds_sum"
 
 
 class System(Protocol):
@@ -46,6 +48,7 @@ class System(Protocol):
     def start(self) -> None: ...
     def running(self) -> bool: ...
     def model_pid(self) -> int | None: ...
+    def model_seconds(self) -> float | None: ...
     def recover(self, killed: int, self_heal_s: float) -> str: ...
     def stop(self) -> None: ...
     def log_tail(self) -> str: ...
@@ -103,6 +106,10 @@ class PeerSystem:
             return int(self.pid_file.read_text())
         except (OSError, ValueError):
             return None
+
+    def model_seconds(self) -> None:
+        """A peer does not say how long its model has run."""
+        return None
 
     def recover(self, killed: int, self_heal_s: float) -> str:
         deadline = time.monotonic() + self_heal_s
@@ -163,6 +170,8 @@ class DiffstreamSystem:
     processor: ServerProcess
     sink: ServerProcess
     client: DiffstreamClient
+    settings: Settings  # the bench's own topics, deleted when it stops
+    metrics_port: int  # the processor's /metrics
     name: str = "diffstream"
     restarts: list[float] = field(default_factory=list)
 
@@ -176,14 +185,21 @@ class DiffstreamSystem:
     def model_pid(self) -> int | None:
         return self.processor.pid if self.processor.alive() else None
 
+    def model_seconds(self) -> float:
+        """Seconds the processor has spent in model calls (its inference histogram's sum)."""
+        return metric_sum(self.metrics_port, MODEL_SECONDS)
+
     def recover(self, killed: int, self_heal_s: float) -> str:
         self.processor.stop()
         self.processor.start()
         return "processor restarted by the bench"
 
     def stop(self) -> None:
+        from infra.topic_provisioning import delete_topics  # noqa: PLC0415
+
         for process in (self.processor, self.sink, self.gateway):
             process.stop()
+        delete_topics(self.settings)
 
     def log_tail(self) -> str:
         return "\n".join(
@@ -203,7 +219,7 @@ def diffstream_system(  # noqa: PLR0917 (the same arguments as peer_system, and 
     """The gateway, processor and image sink of ``settings`` (a topic prefix of the bench's
     own), each a process of its own."""
     root = source_root()
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     prefix = settings.topic_prefix
     shared = {
         "DIFFSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
@@ -223,6 +239,7 @@ def diffstream_system(  # noqa: PLR0917 (the same arguments as peer_system, and 
         "DIFFSTREAM_PROCESSOR__GROUP_ID": f"{prefix}processors",
         "DIFFSTREAM_PROCESSOR__INSTANCE_ID": f"{prefix}worker",
         "DIFFSTREAM_PROCESSOR__STATIC_MEMBERSHIP": "true",
+        "DIFFSTREAM_PROCESSOR__METRICS_PORT": str(metrics_port),
     }
     if model == SIM_MODEL:
         # The simulated accelerator leaves the CPU free while it computes, as a GPU does,
@@ -240,4 +257,4 @@ def diffstream_system(  # noqa: PLR0917 (the same arguments as peer_system, and 
     processor = ServerProcess([*cli, "process"], processor_env, folder / "processor.log", root)
     sink = ServerProcess([*cli, "sink", "images"], sink_env, folder / "image-sink.log", root)
     client = DiffstreamClient(f"http://127.0.0.1:{port}", api_key)
-    return DiffstreamSystem(gateway, processor, sink, client)
+    return DiffstreamSystem(gateway, processor, sink, client, settings, metrics_port)
