@@ -78,7 +78,7 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> list[TopicOutc
 
 def delete_topics(settings: Settings, timeout_s: float = 30.0) -> None:
     """Delete every topic of ``settings``' prefix (a bench's or a test's own), as cleanup: a
-    failure is logged, not raised. Left behind, each run's dozen topics slow the broker."""
+    failure is logged, not raised: left behind, a dozen topics a run pile up on the broker."""
     names = [settings.topic(spec.name) for spec in TOPICS]
     try:
         admin = make_admin(settings)  # held: a collected client fails its futures
