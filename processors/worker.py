@@ -214,9 +214,8 @@ class StreamProcessor:
             on_step=self._on_step,
             locator=self.models,
         )
-        loaded = self._load is None or self._load.loaded  # no attempt during a load
-        if loaded and self.decisions.safe_ahead():
-            # Written while the batch before still runs: its model call is not kept waiting.
+        if (self._load is None or self._load.loaded) and self.decisions.safe_ahead():
+            # While the batch before still runs (not during a load): no wait before the model.
             cycle.run.record_ahead(cycle.candidates)
         return cycle
 
