@@ -97,7 +97,8 @@ class InferenceRun:
         ``Decisions.safe_ahead``)."""
         passes = self._plan(candidates)
         if passes:
-            self._ahead = self._record([candidates[i] for i in passes[0]], RequestState.PROCESSING)
+            first = [candidates[i] for i in passes[0]]
+            self._ahead = self._record(first, RequestState.PROCESSING, wait=False)
 
     def run(self, candidates: Sequence[Candidate], abort: threading.Event) -> list[Drawn]:
         """One outcome per candidate, in order, not encoded yet."""
@@ -108,11 +109,11 @@ class InferenceRun:
             if number == 0 and self._ahead is not None:
                 self.ledger.wait(self._ahead)
             else:
-                self.ledger.wait(self._record(group, RequestState.PROCESSING))
+                self._record(group, RequestState.PROCESSING)
             results = self._run_pass(group, abort)
             if number < len(passes) - 1:
                 # Done with inference: a later pass that kills the worker is not on these.
-                self.ledger.wait(self._record(group, RequestState.QUEUED))
+                self._record(group, RequestState.QUEUED)
             for index, outcome in zip(indexes, results, strict=True):
                 outcomes[index] = outcome
         return outcomes
@@ -150,9 +151,12 @@ class InferenceRun:
         """The cycle was given up, or its last pass is over while a later one may start (a
         pipelined worker's next batch): its attempts do not count as crashes."""
         if self.recorded:
-            self.ledger.wait(self._record(list(self.recorded.values()), RequestState.QUEUED))
+            self._record(list(self.recorded.values()), RequestState.QUEUED)
 
-    def _record(self, group: Sequence[Candidate], state: RequestState) -> Acks:
+    def _record(
+        self, group: Sequence[Candidate], state: RequestState, *, wait: bool = True
+    ) -> Acks:
+        """Write ``state`` for ``group``; unless told not to, until the broker has it."""
         processing = state == RequestState.PROCESSING
         acks = self.ledger.record(
             (
@@ -167,6 +171,8 @@ class InferenceRun:
                 self.recorded[rid] = c
             else:
                 self.recorded.pop(rid, None)
+        if wait:
+            self.ledger.wait(acks)
         return acks
 
     def _run_pass(self, group: list[Candidate], abort: threading.Event) -> list[Drawn]:
