@@ -1,9 +1,9 @@
 """The open-loop driver: requests at their due times, whatever happened to earlier ones.
 
-Every request is a task of its own on one ``httpx.AsyncClient`` without a connection limit
-(a request waits for no other, so a slow system cannot slow the offered load), bounded by
-the timeout from its due time. ``on_due`` runs at a chosen offset (the kill of the kill
-phase) without holding up the arrivals.
+Every request is a task of its own on the load generator's connection pools, which have no
+connection limit (a request waits for no other, so a slow system cannot slow the offered
+load), bounded by the timeout from its due time. ``on_due`` runs at a chosen offset (the
+kill of the kill phase) without holding up the arrivals.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from infra.bench.peers.clients import ImageClient, NoImageError
+from infra.bench.peers.clients import Http, ImageClient, NoImageError
 from infra.bench.peers.figures import Outcome, Record
 
 REFUSED_STATUSES = frozenset({429, 503})
@@ -32,14 +32,8 @@ class Phase:
     timeout_s: float
 
 
-def new_http_client() -> httpx.AsyncClient:
-    """No pool limit and no per-read limit: the driver's own timeout bounds each request."""
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
-    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(None, connect=10.0))
-
-
 async def drive(
-    http: httpx.AsyncClient,
+    http: Http,
     client: ImageClient,
     phase: Phase,
     *,

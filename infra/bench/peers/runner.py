@@ -21,7 +21,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -30,7 +29,8 @@ from infra.bench.conditions import machine_conditions, package_versions
 from infra.bench.exceptions import BenchError
 from infra.bench.gateway_setup import run_loadgen
 from infra.bench.peers.capacity import bare_capacity, request_body
-from infra.bench.peers.driver import Phase, classify, drive, new_http_client
+from infra.bench.peers.clients import Http, open_http
+from infra.bench.peers.driver import Phase, classify, drive
 from infra.bench.peers.figures import Record, arrival_times, lost, phase_rates, ratios, summary
 from infra.bench.peers.options import PeersOptions
 from infra.bench.peers.systems import (
@@ -156,7 +156,7 @@ async def _measure(
     steady, burst = rates
     started = time.perf_counter()
     system.start()
-    async with new_http_client() as http:
+    async with open_http() as http:
         await _warm_up(system, http, options)
         startup_s = time.perf_counter() - started
         out: dict[str, Any] = {"status": "ok", "startup_s": startup_s}
@@ -217,7 +217,7 @@ class _Phases:
     """Phases of one system, each a progress bar of its own."""
 
     def __init__(
-        self, system: System, http: httpx.AsyncClient, options: PeersOptions, progress: Progress
+        self, system: System, http: Http, options: PeersOptions, progress: Progress
     ) -> None:
         self.system, self.http, self.options, self.progress = system, http, options, progress
         self.walls: dict[str, float] = {}  # seconds each phase took, until every outcome
@@ -270,7 +270,7 @@ async def _kill(
     into["recovery_s"] = time.perf_counter() - killed
 
 
-async def _warm_up(system: System, http: httpx.AsyncClient, options: PeersOptions) -> None:
+async def _warm_up(system: System, http: Http, options: PeersOptions) -> None:
     """Until the first image: a system may refuse (BentoML answers 503 while its model
     loads) or not listen yet; then a batch's worth at once, to warm the batching path."""
     deadline = time.monotonic() + options.start_timeout_s
