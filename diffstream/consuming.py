@@ -3,7 +3,9 @@ use, where to commit, how to read again, and how much to take for a batch."""
 
 from __future__ import annotations
 
+import heapq
 import logging
+from collections import deque
 from collections.abc import Sequence
 
 from confluent_kafka import (
@@ -116,6 +118,30 @@ def outside(messages: Sequence[Message], partitions: Sequence[TopicPartition]) -
     from the committed offset)."""
     lost = {(tp.topic, tp.partition) for tp in partitions}
     return [m for m in messages if (m.topic(), m.partition()) not in lost]
+
+
+def oldest_first(messages: Sequence[Message], room: int) -> tuple[list[Message], list[Message]]:
+    """Up to ``room`` of ``messages``, the oldest first across partitions, and the rest.
+
+    librdkafka hands a fetch over partition by partition, so in a backlog taking messages in
+    the order they came serves some partitions' requests long before older ones of others.
+    Each pick is the oldest (by timestamp) of the partitions' next messages: a partition's
+    messages are still taken in offset order, so a commit never passes one not taken, even
+    when timestamps run backwards (producers with other clocks).
+    """
+    queues: dict[tuple[str | None, int | None], deque[Message]] = {}
+    for message in messages:
+        queues.setdefault((message.topic(), message.partition()), deque()).append(message)
+    heads = [(queue[0].timestamp()[1], order, queue) for order, queue in enumerate(queues.values())]
+    heapq.heapify(heads)
+    taken: list[Message] = []
+    while heads and len(taken) < room:
+        _, order, queue = heapq.heappop(heads)
+        taken.append(queue.popleft())
+        if queue:
+            heapq.heappush(heads, (queue[0].timestamp()[1], order, queue))
+    chosen = {id(m) for m in taken}
+    return taken, [m for m in messages if id(m) not in chosen]
 
 
 def partition_names(partitions: Sequence[TopicPartition]) -> str:

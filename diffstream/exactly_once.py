@@ -38,6 +38,7 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPa
 from diffstream.consuming import (
     close_dirty,
     next_offsets,
+    oldest_first,
     outside,
     partition_names,
     rewind,
@@ -57,8 +58,10 @@ from diffstream.transactions import Transactions
 log = logging.getLogger(__name__)
 
 IDLE_POLL_S = 0.1
-# Read while a batch is being worked on: carried to the next cycles, up to this many batches.
-CARRY_BATCHES = 4
+# Read while a batch is being worked on: carried to the next cycles, up to this many batches:
+# enough for a fetch of every partition (12 of ~7 requests each, see processors.lanes), so
+# that the next batches are the oldest requests of all of them, not of the first few.
+CARRY_BATCHES = 12
 RECONNECT_INITIAL_S = 0.5
 RECONNECT_MAX_S = 10.0
 Done = TypeVar("Done")
@@ -206,8 +209,8 @@ class ExactlyOnceLoop(Generic[Prepared]):
     # -- gathering ------------------------------------------------------------------------
 
     def take_carried(self, room: int) -> list[Message]:
-        """Up to ``room`` of the messages carried from the previous cycles."""
-        taken, self.carried = self.carried[:room], self.carried[room:]
+        """Up to ``room`` of the messages carried from the previous cycles, oldest first."""
+        taken, self.carried = oldest_first(self.carried, room)
         return taken
 
     def take_queued(self, room: int, *, busy: bool = False) -> list[Message]:

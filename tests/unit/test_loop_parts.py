@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Message
+from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 
+from diffstream.consuming import oldest_first
 from diffstream.exceptions import DeferMessage
 from diffstream.identity import claim_instance_id
 from schemas.builders import new_request
@@ -94,3 +95,24 @@ def test_a_dead_letter_too_large_for_its_topic_is_cut_and_says_so() -> None:
     assert small.value == b"abc"
     assert all(key != TRUNCATED_FROM for key, _ in small.headers)
     assert parse_dead_letter(small.headers).truncated_from is None  # type: ignore[arg-type]
+
+
+def test_carried_messages_are_taken_oldest_first_across_partitions_in_offset_order() -> None:
+    def stamped(partition: int, offset: int, millis: int) -> Message:
+        stamp = (TIMESTAMP_CREATE_TIME, millis)
+        return Message(topic="requests", partition=partition, offset=offset, timestamp=stamp)
+
+    # As librdkafka hands a fetch over: partition by partition. Partition 2's clock runs
+    # backwards: its offset 1 must still wait for its offset 0.
+    carried = [
+        *(stamped(0, 0, 10), stamped(0, 1, 40), stamped(0, 2, 50)),
+        *(stamped(1, 0, 20), stamped(1, 1, 30)),
+        *(stamped(2, 0, 100), stamped(2, 1, 5)),
+    ]
+    taken, rest = oldest_first(carried, 4)
+    assert [(m.partition(), m.offset()) for m in taken] == [(0, 0), (1, 0), (1, 1), (0, 1)]
+    assert [(m.partition(), m.offset()) for m in rest] == [(0, 2), (2, 0), (2, 1)]
+    taken, rest = oldest_first(rest, 2)
+    assert [(m.partition(), m.offset()) for m in taken] == [(0, 2), (2, 0)]
+    assert [(m.partition(), m.offset()) for m in rest] == [(2, 1)]
+    assert oldest_first([], 3) == ([], [])
