@@ -17,17 +17,22 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
+T = TypeVar("T")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # How long diffstream's client asks the gateway to hold a submit: its default
 # DIFFSTREAM_GATEWAY__MAX_WAIT_S.
 WAIT_S = 60.0
+# Tries of a diffstream request whose connection broke (a keep-alive connection closed as the
+# request went out): the submit is repeated under the same Idempotency-Key.
+TRIES = 3
 
 
 class NoImageError(Exception):
@@ -101,25 +106,43 @@ class DiffstreamClient:
 
     base_url: str
     api_key: str
+    # Why each repeated try was made (for the figures: a repeat is not a lost request).
+    retried: list[str] = field(default_factory=list)
 
     async def image(self, http: Http, body: dict[str, Any]) -> bytes:
-        headers = {"Authorization": f"Bearer {self.api_key}"}
-        submitted = await http.server.post(
+        headers = {"Authorization": f"Bearer {self.api_key}", "Idempotency-Key": str(uuid.uuid4())}
+        done = await self._trying(lambda: self._outcome(http.server, body, headers))
+        if done.get("status") != "completed":
+            raise NoImageError(f"the generation ended {done.get('status')}: {done.get('error')}")
+        url = done["images"][0]["download_url"]
+        picture = await self._trying(lambda: http.store.get(url))
+        picture.raise_for_status()
+        return checked(picture.content)
+
+    async def _trying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt``, again after a broken connection (up to ``TRIES`` in all): a repeated
+        submit with the same Idempotency-Key publishes nothing and waits for the same id."""
+        for _ in range(TRIES - 1):
+            try:
+                return await attempt()
+            except httpx.TransportError as error:
+                self.retried.append(type(error).__name__)
+        return await attempt()
+
+    async def _outcome(
+        self, http: httpx.AsyncClient, body: dict[str, Any], headers: dict[str, str]
+    ) -> dict[str, Any]:
+        submitted = await http.post(
             f"{self.base_url}/v1/generations",
             json=body,
             headers=headers | {"Prefer": f"wait={WAIT_S:g}"},
         )
         submitted.raise_for_status()
-        answer = submitted.json()
+        answer: dict[str, Any] = submitted.json()
         if submitted.status_code == 200:
-            done = answer
-        else:  # still under way after the wait
-            done = await self._terminal(http.server, answer["events_url"], headers)
-        if done.get("status") != "completed":
-            raise NoImageError(f"the generation ended {done.get('status')}: {done.get('error')}")
-        picture = await http.store.get(done["images"][0]["download_url"])
-        picture.raise_for_status()
-        return checked(picture.content)
+            return answer
+        # Still under way after the wait.
+        return await self._terminal(http, answer["events_url"], headers)
 
     @staticmethod
     async def _terminal(

@@ -16,6 +16,7 @@ import os
 import signal
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -29,7 +30,7 @@ from infra.bench.conditions import machine_conditions, package_versions
 from infra.bench.exceptions import BenchError
 from infra.bench.gateway_setup import run_loadgen
 from infra.bench.peers.capacity import bare_capacity, request_body
-from infra.bench.peers.clients import Http, open_http
+from infra.bench.peers.clients import DiffstreamClient, Http, open_http
 from infra.bench.peers.driver import Phase, classify, drive
 from infra.bench.peers.figures import Record, arrival_times, lost, phase_rates, ratios, summary
 from infra.bench.peers.options import PeersOptions
@@ -200,6 +201,8 @@ async def _measure(
     # Serving again: the first image of a request sent after the kill.
     back = [r.ended for r in records if r.outcome == "ok" and r.ended is not None and r.due >= at]
     out["kill"]["first_image_after_kill_s"] = min(back) - at if back else None
+    if isinstance(system.client, DiffstreamClient):  # the only client that tries again
+        out["client_retries"] = dict(Counter(system.client.retried))
     return out
 
 
