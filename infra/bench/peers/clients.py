@@ -30,8 +30,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # How long diffstream's client asks the gateway to hold a submit: its default
 # DIFFSTREAM_GATEWAY__MAX_WAIT_S.
 WAIT_S = 60.0
-# Tries of a diffstream request whose connection broke (a keep-alive connection closed as the
-# request went out): the submit is repeated under the same Idempotency-Key.
+# Tries of a diffstream request whose connection broke (say, a keep-alive connection closed as
+# the request went out): the submit is repeated under the same Idempotency-Key.
 TRIES = 3
 
 
