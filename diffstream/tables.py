@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Self
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
@@ -156,6 +157,47 @@ class CompactedTable:
             self._admin = make_admin(self._settings)
             return None
         return {partition: end for (_topic, partition), end in ends.items() if end > 0}
+
+
+class TableView:
+    """What a role keeps of one compacted topic: a subclass holds the rows its ``_read``
+    takes; this holds the follower and its lifetime."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        *,
+        name: str,
+        fetch_wait_ms: int = DEFAULT_FETCH_WAIT_MS,
+    ) -> None:
+        self.topic = topic
+        self._table = CompactedTable(
+            settings, topic, self._read, name=name, fetch_wait_ms=fetch_wait_ms
+        )
+        self.caught_up = self._table.caught_up
+
+    def _read(self, message: Message) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        """Start following the topic."""
+        self._table.start()
+        return self
+
+    def sync(self, timeout_s: float) -> bool:
+        """Wait until every row written so far has been read; False on timeout."""
+        return self._table.sync(timeout_s)
+
+    def stop(self) -> None:
+        """Stop following and close the consumer."""
+        self._table.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def _next_rows(consumer: Consumer) -> list[Message]:

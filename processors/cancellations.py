@@ -8,7 +8,7 @@ import threading
 from confluent_kafka import Message
 
 from diffstream.settings import Settings
-from diffstream.tables import CompactedTable
+from diffstream.tables import TableView
 from schemas.codec import Codec
 from schemas.events import EventName
 from schemas.exceptions import DecodeError
@@ -17,7 +17,7 @@ from schemas.topics import CANCELLATIONS
 log = logging.getLogger(__name__)
 
 
-class CancellationView:
+class CancellationView(TableView):
     """Every cancel read from ``diffusion.cancellations``. A cancel that arrives after
     inference began is too late."""
 
@@ -25,10 +25,7 @@ class CancellationView:
         self._codec = codec
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
-        self._table = CompactedTable(
-            settings, settings.topic(CANCELLATIONS), self._read, name="cancellations"
-        )
-        self.caught_up = self._table.caught_up
+        super().__init__(settings, settings.topic(CANCELLATIONS), name="cancellations")
 
     def __contains__(self, request_id: object) -> bool:
         with self._lock:
@@ -37,14 +34,6 @@ class CancellationView:
     def is_cancelled(self, request_id: str) -> bool:
         """Whether a cancel for ``request_id`` has been read."""
         return request_id in self
-
-    def start(self) -> None:
-        """Start following the topic."""
-        self._table.start()
-
-    def stop(self) -> None:
-        """Stop following and close the consumer."""
-        self._table.stop()
 
     def _read(self, message: Message) -> None:
         value, key = message.value(), message.key()

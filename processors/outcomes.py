@@ -8,7 +8,6 @@ from typing import Any
 from processors.engine.results import TaskResult
 from processors.exceptions import ProcessorError
 from schemas.builders import (
-    generated_image,
     new_failed,
     new_result,
     new_status,
@@ -33,17 +32,7 @@ def result_record(
         attempt=attempt,
         model=result.model,
         revision=result.revision,
-        images=[
-            generated_image(
-                index=image.index,
-                data=image.data,
-                content_type=image.content_type,
-                width=image.width,
-                height=image.height,
-                seed=image.seed,
-            )
-            for image in result.images
-        ],
+        images=result.images,
         timings=timings(
             queued_s=max(queued, 0.0), inference_s=result.inference_s + result.encode_s
         ),

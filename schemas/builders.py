@@ -133,12 +133,11 @@ def timings(
 
 def generated_image(
     *, index: int, data: bytes, content_type: str, width: int, height: int, seed: int
-) -> dict[str, Any]:
+) -> GeneratedImage:
     """A GeneratedImage record (one image of a GenerationResult, bytes included)."""
-    image = GeneratedImage(
+    return GeneratedImage(
         index=index, data=data, content_type=content_type, width=width, height=height, seed=seed
     )
-    return {**image}
 
 
 def stored_image(

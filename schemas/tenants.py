@@ -15,13 +15,12 @@ import logging
 import secrets
 import threading
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, cast
 
 from confluent_kafka import Message
 
 from diffstream.settings import Settings
-from diffstream.tables import CompactedTable
+from diffstream.tables import TableView
 from schemas import records
 from schemas.builders import now_millis
 from schemas.codec import Codec
@@ -58,10 +57,10 @@ def new_tenant_key(
     images_per_min: int,
     max_in_flight: int,
     webhook_secret: str,
-) -> dict[str, Any]:
+) -> records.TenantKey:
     """The TenantKey record of a new key (the key itself is only hashed)."""
     now = now_millis()
-    record = records.TenantKey(
+    return records.TenantKey(
         key_hash=hash_key(key),
         key_prefix=key[: len(KEY_PREFIX) + _SHOWN_CHARS],
         tenant=tenant,
@@ -73,7 +72,6 @@ def new_tenant_key(
         max_in_flight=int(max_in_flight),
         webhook_secret=webhook_secret,
     )
-    return {**record}
 
 
 def revoked_tenant_key(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,44 +79,26 @@ def revoked_tenant_key(record: Mapping[str, Any]) -> dict[str, Any]:
     return {**record, "revoked": True, "updated_at": now_millis()}
 
 
-class TenantKey(NamedTuple):
-    """One key as the directory holds it."""
-
-    key_hash: str
-    key_prefix: str
-    tenant: str
-    created_at: datetime
-    updated_at: datetime
-    revoked: bool
-    rate_per_s: float
-    images_per_min: int
-    max_in_flight: int
-    webhook_secret: str
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> TenantKey:
-        """From a decoded TenantKey record."""
-        return cls(**{name: record[name] for name in cls._fields})
-
-    def record(self) -> dict[str, Any]:
-        """Back to a TenantKey record."""
-        return self._asdict()
+# The directory's entries are the topic's records, typed by the contract.
+TenantKey = records.TenantKey
 
 
-class TenantDirectory:
+def as_tenant_key(record: Mapping[str, Any]) -> TenantKey:
+    """The TenantKey fields of a decoded (or built) record."""
+    return cast(TenantKey, {name: record[name] for name in TenantKey.__annotations__})
+
+
+class TenantDirectory(TableView):
     """Every TenantKey of the topic, followed from its start on a thread of its own."""
 
     def __init__(self, settings: Settings, codec: Codec | None = None) -> None:
-        self._settings = settings
         self._codec = codec or Codec(settings)
-        self._topic = settings.topic(TENANT_KEYS)
         self._keys: dict[str, TenantKey] = {}
         self._lock = threading.Lock()
         # A new or revoked key is seen within about the table's fetch wait (50 ms).
-        self._table = CompactedTable(
-            settings, self._topic, self._take, name="tenant-keys", fetch_wait_ms=50
+        super().__init__(
+            settings, settings.topic(TENANT_KEYS), name="tenant-keys", fetch_wait_ms=50
         )
-        self.caught_up = self._table.caught_up
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -128,7 +108,7 @@ class TenantDirectory:
         with self._lock:
             found = self._keys.get(digest)
         # The dict lookup already matched; compare_digest keeps the final check constant-time.
-        if found is None or found.revoked or not hmac.compare_digest(found.key_hash, digest):
+        if found is None or found["revoked"] or not hmac.compare_digest(found["key_hash"], digest):
             return None
         return found
 
@@ -137,50 +117,36 @@ class TenantDirectory:
         if tenant is None:
             return None
         with self._lock:
-            keys = [k for k in self._keys.values() if k.tenant == tenant]
-        return max(keys, key=lambda k: k.created_at).webhook_secret if keys else None
+            keys = [k for k in self._keys.values() if k["tenant"] == tenant]
+        return max(keys, key=lambda k: k["created_at"])["webhook_secret"] if keys else None
 
-    def keys(self) -> list[TenantKey]:
+    def every_key(self) -> list[TenantKey]:
         """Every key known, oldest first."""
         with self._lock:
-            return sorted(self._keys.values(), key=lambda k: k.created_at)
+            return sorted(self._keys.values(), key=lambda k: k["created_at"])
 
     def find(self, prefix_or_hash: str) -> list[TenantKey]:
         """Keys whose hash or shown prefix starts with ``prefix_or_hash``."""
         return [
-            k
-            for k in self.keys()
-            if k.key_hash.startswith(prefix_or_hash) or k.key_prefix.startswith(prefix_or_hash)
+            key
+            for key in self.every_key()
+            if key["key_hash"].startswith(prefix_or_hash)
+            or key["key_prefix"].startswith(prefix_or_hash)
         ]
 
     def apply(self, record: Mapping[str, Any]) -> None:
         """Take one TenantKey record into the directory (the follower's path; also for tests)."""
-        key = TenantKey.from_record(record)
+        key = as_tenant_key(record)
         with self._lock:
-            self._keys[key.key_hash] = key
+            self._keys[key["key_hash"]] = key
 
     # -- lifetime -------------------------------------------------------------------------
-
-    def start(self) -> TenantDirectory:
-        """Start following the topic."""
-        self._table.start()
-        return self
 
     def wait_caught_up(self, timeout_s: float) -> bool:
         """Whether every key written before ``start`` has been read, within ``timeout_s``."""
         return self.caught_up.wait(timeout_s)
 
-    def stop(self) -> None:
-        """Stop following and close the consumer."""
-        self._table.stop()
-
-    def __enter__(self) -> TenantDirectory:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _take(self, message: Message) -> None:
+    def _read(self, message: Message) -> None:
         if message.value() is None:
             return  # a tombstone: nothing to keep (keys are revoked, never deleted)
         try:

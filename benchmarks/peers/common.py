@@ -36,7 +36,7 @@ class Model:
     def generate(self, requests: Sequence[Mapping[str, Any]]) -> list[bytes]:
         """One engine call for the batch; one PNG per request, in order."""
         tasks = [task(request) for request in requests]
-        return [result.images[0].data for result in self.engine.generate(tasks)]
+        return [result.images[0]["data"] for result in self.engine.generate(tasks)]
 
 
 def task(request: Mapping[str, Any]) -> GenerationTask:

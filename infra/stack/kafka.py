@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 import xml.etree.ElementTree as ET
 from importlib import resources
 from pathlib import Path
@@ -222,19 +221,14 @@ class LocalKafka:
 
     def wait_ready(self, timeout_s: float) -> None:
         """Block until the broker answers metadata requests, or fail with its last output."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.running_process() is None:
-                raise StartupError(
-                    f"Kafka exited during start-up; its output ({self.process.log_file}):\n"
-                    f"{self.process.log_tail()}\n{self.logs_dir / 'server.log'}"
-                )
-            if self.is_ready():
-                return
-            time.sleep(0.25)
+        server_log = self.logs_dir / "server.log"
+        ready = self.process.wait_until(
+            self.is_ready, timeout_s, label="Kafka", interval_s=0.25, see=str(server_log)
+        )
+        if ready:
+            return
         raise StartupError(
-            f"Kafka did not answer on {self.endpoint} within {timeout_s:.0f}s; "
-            f"see {self.logs_dir / 'server.log'}"
+            f"Kafka did not answer on {self.endpoint} within {timeout_s:.0f}s; see {server_log}"
         )
 
     def purge(self) -> None:

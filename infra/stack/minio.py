@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -119,16 +118,8 @@ class LocalMinio:
 
     def wait_ready(self, timeout_s: float) -> None:
         """Block until MinIO is live, or fail with its last output."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.running_process() is None:
-                raise StartupError(
-                    f"MinIO exited during start-up; its output ({self.process.log_file}):\n"
-                    f"{self.process.log_tail()}"
-                )
-            if self.is_ready():
-                return
-            time.sleep(0.2)
+        if self.process.wait_until(self.is_ready, timeout_s, label="MinIO", interval_s=0.2):
+            return
         raise StartupError(f"MinIO was not live on {self.endpoint} within {timeout_s:.0f}s")
 
     def purge(self) -> None:

@@ -13,10 +13,12 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import psutil
+
+from infra.stack.exceptions import StartupError
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,29 @@ class ManagedProcess:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no output)"
+
+    def wait_until(
+        self,
+        ready: Callable[[], bool],
+        timeout_s: float,
+        *,
+        label: str,
+        interval_s: float,
+        see: str = "",
+    ) -> bool:
+        """Poll ``ready`` until it holds (True) or ``timeout_s`` passes (False); a server that
+        exits meanwhile raises ``StartupError`` with the end of its output (and ``see``)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.running_process() is None:
+                raise StartupError(
+                    f"{label} exited during start-up; its output ({self.log_file}):\n"
+                    f"{self.log_tail()}" + (f"\n{see}" if see else "")
+                )
+            if ready():
+                return True
+            time.sleep(interval_s)
+        return False
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """SIGTERM the server's process group, SIGKILL after ``timeout_s``; False if not running."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from processors.engine.results import GeneratedImage, ProgressCallback, StepProgress, TaskResult
+from processors.engine.results import ProgressCallback, StepProgress, TaskResult
 from processors.engine.settings import EngineSettings
 from processors.engine.tasks import (
     BatchKey,
@@ -27,7 +27,6 @@ __all__ = [
     "SCHEDULERS",
     "BatchKey",
     "EngineSettings",
-    "GeneratedImage",
     "GenerationTask",
     "InferenceEngine",
     "ProgressCallback",

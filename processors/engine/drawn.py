@@ -11,7 +11,6 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from hashlib import sha256
 
 from PIL import Image
 
@@ -21,9 +20,11 @@ from processors.engine.encoding import (
     diffstream_metadata,
     encode_image,
 )
-from processors.engine.results import GeneratedImage, TaskResult
+from processors.engine.results import TaskResult
 from processors.engine.settings import EngineSettings
 from processors.engine.tasks import GenerationTask
+from schemas.builders import generated_image
+from schemas.records import GeneratedImage
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ def encode_drawn(
                 request_id=task.task.request_id,
                 model=task.task.model,
                 revision=task.task.revision,
-                images=tuple(sorted((image for image, _ in mine), key=lambda i: i.index)),
+                images=tuple(sorted((image for image, _ in mine), key=lambda i: i["index"])),
                 inference_s=task.inference_s,
                 encode_s=sum(seconds for _, seconds in mine),
                 accelerator_s=task.accelerator_s,
@@ -96,12 +97,11 @@ def encode_one(
         metadata=diffstream_metadata(task, seed=drawn.seed, index=drawn.index, sampler=sampler),
         settings=settings,
     )
-    return GeneratedImage(
+    return generated_image(
         index=drawn.index,
         data=data,
         content_type=CONTENT_TYPES[task.output_format],
         width=image.width,
         height=image.height,
         seed=drawn.seed,
-        sha256=sha256(data).hexdigest(),
     )

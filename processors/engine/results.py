@@ -6,23 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GeneratedImage:
-    """One encoded image; fields mirror GenerationResult.images plus its sha256."""
-
-    index: int
-    data: bytes
-    content_type: str
-    width: int
-    height: int
-    seed: int
-    sha256: str
+from schemas.records import GeneratedImage
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskResult:
-    """A task's images, in index order, and the time spent on them."""
+    """A task's images (GenerationResult's image records), in index order, and the time spent
+    on them."""
 
     request_id: str
     model: str

@@ -14,7 +14,7 @@ from confluent_kafka import KafkaError, KafkaException, Message
 
 from diffstream.kafka import make_producer
 from diffstream.settings import Settings
-from diffstream.tables import CompactedTable
+from diffstream.tables import TableView
 from processors.exceptions import ModelStoreUnavailableError
 from schemas.codec import Codec
 from schemas.events import EventName
@@ -29,18 +29,19 @@ FETCH_WAIT_MS = 100
 WRITE_TIMEOUT_S = 30.0
 
 
-class AliasTable:
+class AliasTable(TableView):
     """Every live alias: ``(name, alias) -> ModelAlias record``."""
 
     def __init__(self, settings: Settings, codec: Codec | None = None) -> None:
         self._codec = codec or Codec(settings)
-        self.topic = settings.topic(MODEL_ALIASES)
         self._aliases: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
-        self._table = CompactedTable(
-            settings, self.topic, self._read, name="model-aliases", fetch_wait_ms=FETCH_WAIT_MS
+        super().__init__(
+            settings,
+            settings.topic(MODEL_ALIASES),
+            name="model-aliases",
+            fetch_wait_ms=FETCH_WAIT_MS,
         )
-        self.caught_up = self._table.caught_up
 
     def revision(self, name: str, alias: str) -> str | None:
         """The revision ``name``'s ``alias`` points at, or None."""
@@ -62,25 +63,6 @@ class AliasTable:
         """Take one ModelAlias record (the follower's path; also for tests)."""
         with self._lock:
             self._aliases[(record["name"], record["alias"])] = record
-
-    def start(self) -> AliasTable:
-        """Start following the topic."""
-        self._table.start()
-        return self
-
-    def sync(self, timeout_s: float) -> bool:
-        """Wait until every alias written so far has been read; False on timeout."""
-        return self._table.sync(timeout_s)
-
-    def stop(self) -> None:
-        """Stop following and close the consumer."""
-        self._table.stop()
-
-    def __enter__(self) -> AliasTable:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _read(self, message: Message) -> None:
         key = (message.key() or b"").decode(errors="replace")

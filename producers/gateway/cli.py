@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from diffstream.settings import Settings
-from producers.gateway.keys import create_key, read_keys, revoke_key
+from producers.gateway.keys import create_key, key_directory, revoke_key
 from producers.gateway.settings import GatewaySettings
 
 console = Console()
@@ -93,15 +93,15 @@ def keys_create(
 def keys_list() -> None:
     """Every key: its prefix, tenant, limits and whether it is revoked."""
     table = Table("key", "tenant", "created", "rate/s", "images/min", "in flight", "state")
-    for key in read_keys(Settings()):
+    for key in key_directory(Settings()).every_key():
         table.add_row(
-            key.key_prefix + "…",
-            key.tenant,
-            key.created_at.isoformat(timespec="seconds"),
-            f"{key.rate_per_s:g}",
-            str(key.images_per_min),
-            str(key.max_in_flight),
-            "revoked" if key.revoked else "live",
+            key["key_prefix"] + "…",
+            key["tenant"],
+            key["created_at"].isoformat(timespec="seconds"),
+            f"{key['rate_per_s']:g}",
+            str(key["images_per_min"]),
+            str(key["max_in_flight"]),
+            "revoked" if key["revoked"] else "live",
         )
     console.print(table)
 
@@ -115,4 +115,4 @@ def keys_revoke(
 
     target = hash_key(key) if len(key) > 40 else key
     revoked = revoke_key(Settings(), target)
-    console.print(f"revoked {revoked.key_prefix}… of tenant {revoked.tenant}", markup=False)
+    console.print(f"revoked {revoked['key_prefix']}… of tenant {revoked['tenant']}", markup=False)

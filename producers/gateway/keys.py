@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from diffstream.settings import Settings
@@ -13,6 +14,7 @@ from schemas.events import EventName
 from schemas.tenants import (
     TenantDirectory,
     TenantKey,
+    as_tenant_key,
     new_api_key,
     new_tenant_key,
     new_webhook_secret,
@@ -31,18 +33,18 @@ class CreatedKey(NamedTuple):
     tenant: str
     key: str
     webhook_secret: str
-    record: dict[str, Any]
+    record: TenantKey
 
 
-def read_keys(settings: Settings, codec: Codec | None = None) -> list[TenantKey]:
-    """Every key in the topic, read up to now."""
+def key_directory(settings: Settings, codec: Codec | None = None) -> TenantDirectory:
+    """A directory of every key in the topic, read up to now (and then no longer followed)."""
     with TenantDirectory(settings, codec) as directory:
         if not directory.wait_caught_up(CATCH_UP_S):
             raise InputError(
                 f"could not read {settings.topic(TENANT_KEYS)} within {CATCH_UP_S:g}s "
                 "(is Kafka up and `diffstream topics create` done?)"
             )
-        return directory.keys()
+    return directory
 
 
 def create_key(
@@ -60,12 +62,7 @@ def create_key(
             "printable characters"
         )
     codec = Codec(settings)
-    existing = [k for k in read_keys(settings, codec) if k.tenant == tenant]
-    secret = (
-        max(existing, key=lambda k: k.created_at).webhook_secret
-        if existing
-        else new_webhook_secret()
-    )
+    secret = key_directory(settings, codec).secret_for(tenant) or new_webhook_secret()
     key = new_api_key()
     record = new_tenant_key(
         tenant,
@@ -82,22 +79,18 @@ def create_key(
 def revoke_key(settings: Settings, prefix_or_hash: str) -> TenantKey:
     """Revoke the one key whose shown prefix or hash starts with ``prefix_or_hash``."""
     codec = Codec(settings)
-    matches = [
-        k
-        for k in read_keys(settings, codec)
-        if k.key_hash.startswith(prefix_or_hash) or k.key_prefix.startswith(prefix_or_hash)
-    ]
+    matches = key_directory(settings, codec).find(prefix_or_hash)
     if len(prefix_or_hash) < 6 or len(matches) != 1:
-        found = ", ".join(k.key_prefix for k in matches) or "none"
+        found = ", ".join(k["key_prefix"] for k in matches) or "none"
         raise InputError(
             f"{prefix_or_hash!r} must name exactly one key by its prefix or hash "
             f"(6+ characters); matches: {found}"
         )
-    record = revoked_tenant_key(matches[0].record())
+    record = revoked_tenant_key(matches[0])
     _write(settings, codec, record)
-    return TenantKey.from_record(record)
+    return as_tenant_key(record)
 
 
-def _write(settings: Settings, codec: Codec, record: dict[str, Any]) -> None:
+def _write(settings: Settings, codec: Codec, record: Mapping[str, Any]) -> None:
     topic, key = settings.topic(TENANT_KEYS), str(record["key_hash"]).encode()
     send_event(settings, codec, topic, EventName.TENANT_KEY, record, key=key)

@@ -45,30 +45,30 @@ class TenantLimiter:
     def admit(self, key: TenantKey, *, requests: int, images: int, in_flight: int) -> None:
         """Take ``requests`` and ``images`` from the tenant's buckets, or raise
         ``LimitExceededError`` naming the limit (nothing is taken then)."""
-        if in_flight + requests > key.max_in_flight:
+        if in_flight + requests > key["max_in_flight"]:
             raise LimitExceededError(
                 "max_in_flight",
-                f"tenant {key.tenant!r} has {in_flight} requests in flight, the limit is "
-                f"max_in_flight={key.max_in_flight}: wait for some to finish "
+                f"tenant {key['tenant']!r} has {in_flight} requests in flight, the limit is "
+                f"max_in_flight={key['max_in_flight']}: wait for some to finish "
                 "(or raise it with `diffstream keys create --max-in-flight`)",
                 1.0,
             )
         now = self._clock()
-        rate = self._bucket(self._requests, key, key.rate_per_s)
-        per_s = key.images_per_min / 60.0
-        pictures = self._bucket(self._images, key, per_s, capacity=float(key.images_per_min))
+        rate = self._bucket(self._requests, key, key["rate_per_s"])
+        per_s = key["images_per_min"] / 60.0
+        pictures = self._bucket(self._images, key, per_s, capacity=float(key["images_per_min"]))
         if images > pictures.capacity:
             raise LimitExceededError(
                 "images_per_min",
-                f"{images} images in one call exceed images_per_min={key.images_per_min} "
-                f"of tenant {key.tenant!r}: send fewer per call",
+                f"{images} images in one call exceed images_per_min={key['images_per_min']} "
+                f"of tenant {key['tenant']!r}: send fewer per call",
                 60.0,
             )
         wait = rate.take(requests, now)
         if wait:
             raise LimitExceededError(
                 "rate_per_s",
-                f"tenant {key.tenant!r} is over rate_per_s={key.rate_per_s:g} requests/s: "
+                f"tenant {key['tenant']!r} is over rate_per_s={key['rate_per_s']:g} requests/s: "
                 f"retry in {wait:.2f}s",
                 wait,
             )
@@ -77,7 +77,7 @@ class TenantLimiter:
             rate.tokens += requests  # give back what this refused call took
             raise LimitExceededError(
                 "images_per_min",
-                f"tenant {key.tenant!r} is over images_per_min={key.images_per_min}: "
+                f"tenant {key['tenant']!r} is over images_per_min={key['images_per_min']}: "
                 f"retry in {wait:.1f}s",
                 wait,
             )
@@ -92,7 +92,7 @@ class TenantLimiter:
     ) -> TokenBucket:
         # A burst of one second's worth (at least one request) for requests/s.
         size = capacity if capacity is not None else max(rate, 1.0)
-        bucket = buckets.get(key.tenant)
+        bucket = buckets.get(key["tenant"])
         if bucket is None or bucket.rate != rate or bucket.capacity != size:
-            bucket = buckets[key.tenant] = TokenBucket(rate, size, size, self._clock())
+            bucket = buckets[key["tenant"]] = TokenBucket(rate, size, size, self._clock())
         return bucket

@@ -193,7 +193,7 @@ async def list_generations(  # noqa: PLR0917 (one parameter per query option)
         raise InvalidBody(errors)
     page = []
     found = gateway.view.recent(
-        key.tenant, before=before, model=model, labels=labels, state=status, batch_id=batch_id
+        key["tenant"], before=before, model=model, labels=labels, state=status, batch_id=batch_id
     )
     for item in found:
         page.append(item)

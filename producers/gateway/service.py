@@ -133,10 +133,10 @@ class Gateway:
         the generation and whether this call published it."""
         await self.ready()
         if idempotency_key is not None:
-            request_id = idempotent_id(key.tenant, idempotency_key)
+            request_id = idempotent_id(key["tenant"], idempotency_key)
             found = await self._existing(request_id)
             if found is not None:
-                if found.tenant != key.tenant:  # not possible with uuid5, kept as a guard
+                if found.tenant != key["tenant"]:  # not possible with uuid5, kept as a guard
                     raise ConflictError("this Idempotency-Key's id is taken")
                 return found, False
         else:
@@ -151,7 +151,7 @@ class Gateway:
         return build_request(
             fields,
             request_id=request_id,
-            tenant=key.tenant,
+            tenant=key["tenant"],
             limits=self.settings.limits,
             traceparent=traceparent,
         )
@@ -171,7 +171,7 @@ class Gateway:
         found = await self._existing(request_id)
         if found is None:
             return await self._publish_new(key, record), True
-        if found.tenant == key.tenant and found.request is not None:
+        if found.tenant == key["tenant"] and found.request is not None:
             if comparable(found.request) == comparable(record):
                 return found, False
             raise ConflictError(
@@ -204,7 +204,7 @@ class Gateway:
             key,
             requests=1,
             images=int(record["num_images"]),
-            in_flight=self.view.in_flight(key.tenant),
+            in_flight=self.view.in_flight(key["tenant"]),
         )
         request_id = str(record["request_id"])
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -231,7 +231,7 @@ class Gateway:
     async def generation(self, key: TenantKey, request_id: str) -> Generation:
         """The tenant's generation, or ``NotFoundError`` (also for another tenant's)."""
         await self.ready()
-        item = self.view.get(request_id, key.tenant)
+        item = self.view.get(request_id, key["tenant"])
         if item is None:
             raise NotFoundError(f"no generation {request_id} for this API key's tenant")
         return item
@@ -243,7 +243,7 @@ class Gateway:
         item = await self.generation(key, request_id)
         if item.terminal:
             raise ConflictError(f"generation {request_id} already ended as {item.state}")
-        record = new_cancel(item.request_id, tenant=key.tenant, reason="cancelled over HTTP")
+        record = new_cancel(item.request_id, tenant=key["tenant"], reason="cancelled over HTTP")
         topic = self.settings.topic(CANCELLATIONS)
         future = self.cancels.send(
             topic,
@@ -273,7 +273,7 @@ class Gateway:
             )
         # A batch is one call against rate_per_s; its requests wait on the batch lane.
         self.limiter.admit(key, requests=1, images=0, in_flight=0)
-        records = [{**entry.record, "tenant": key.tenant} for entry in entries]
+        records = [{**entry.record, "tenant": key["tenant"]} for entry in entries]
         futures = [self.publisher.send_validated(record) for record in records]
         await asyncio.gather(*(self._acknowledged(f) for f in futures))
         for record in records:
@@ -294,7 +294,7 @@ class Gateway:
     def batch_counts(self, key: TenantKey, batch_id: str) -> dict[str, int]:
         """How many of the tenant's requests in ``batch_id`` are in each state."""
         counts = dict.fromkeys(STATES, 0)
-        for item in self.view.recent(key.tenant, batch_id=batch_id):
+        for item in self.view.recent(key["tenant"], batch_id=batch_id):
             counts[item.state or "queued"] += 1
         if not any(counts.values()):
             raise NotFoundError(f"no batch {batch_id} for this API key's tenant")

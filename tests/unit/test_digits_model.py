@@ -50,7 +50,7 @@ def test_it_draws_what_the_prompt_asks(engine: InferenceEngine) -> None:
         prompts = [str(digit), DIGIT_WORDS[digit], f"a handwritten {digit}"]
         tasks = [_task(digit, i, prompts[i % len(prompts)]) for i in range(PER_DIGIT)]
         for result in engine.generate(tasks):
-            image = Image.open(io.BytesIO(result.images[0].data))
+            image = Image.open(io.BytesIO(result.images[0]["data"]))
             seen.append(read_digit(image))
             asked.append(digit)
     accuracy = float(np.mean(np.array(asked) == np.array(seen)))
@@ -62,7 +62,7 @@ def test_images_are_ink_on_paper_at_the_requested_size(engine: InferenceEngine) 
     task = make_task(
         request_id="size", model=DIGITS_MODEL, prompt="seven", height=48, guidance_scale=2.0, seed=7
     )
-    image = Image.open(io.BytesIO(engine.generate([task])[0].images[0].data)).convert("L")
+    image = Image.open(io.BytesIO(engine.generate([task])[0].images[0]["data"])).convert("L")
     assert image.size == (64, 48)
     grey = np.asarray(image)
     # Mostly white paper, with some dark ink.

@@ -31,9 +31,7 @@ ACME = "whsec_" + base64.b64encode(b"acme's very own webhook secret").decode()
 
 def _key(**limits: Any) -> TenantKey:
     values = {"rate_per_s": 2.0, "images_per_min": 60, "max_in_flight": 5} | limits
-    return TenantKey.from_record(
-        new_tenant_key("acme", new_api_key(), webhook_secret=ACME, **values)
-    )
+    return new_tenant_key("acme", new_api_key(), webhook_secret=ACME, **values)
 
 
 class _Clock:
@@ -170,7 +168,7 @@ def test_keys_are_only_hashed_and_revoked_keys_do_not_authenticate() -> None:
     directory.apply(record)
     found = directory.authenticate(key)
     assert found is not None
-    assert found.tenant == "acme"
+    assert found["tenant"] == "acme"
     assert directory.authenticate(key + "x") is None
     directory.apply({**record, "revoked": True})
     assert directory.authenticate(key) is None

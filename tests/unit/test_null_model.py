@@ -49,12 +49,12 @@ def test_null_model_is_built_in_and_builds_nothing(engine: InferenceEngine, tmp_
 def test_null_model_returns_flat_images_of_the_requested_size(engine: InferenceEngine) -> None:
     results = engine.generate([null_task("a", num_images=2), null_task("b", seed=9)])
     assert [len(result.images) for result in results] == [2, 1]
-    assert [image.seed for image in results[0].images] == [5, 6]
+    assert [image["seed"] for image in results[0].images] == [5, 6]
     for result in results:
         assert result.batch_images == 3
         for generated in result.images:
-            picture = Image.open(io.BytesIO(generated.data))
-            assert (generated.width, generated.height) == (32, 48) == picture.size
+            picture = Image.open(io.BytesIO(generated["data"]))
+            assert (generated["width"], generated["height"]) == (32, 48) == picture.size
             assert picture.convert("RGB").getcolors() == [(32 * 48, FILL)]
 
 

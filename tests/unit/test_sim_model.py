@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -172,17 +173,17 @@ def test_engine_runs_sim_end_to_end(engine: InferenceEngine, tmp_path: Path) -> 
     )
     assert steps == [1, 2, 3, 4]
     assert [len(result.images) for result in results] == [2, 1]
-    assert [image.seed for image in results[0].images] == [5, 6]
-    shas = {image.sha256 for result in results for image in result.images}
+    assert [image["seed"] for image in results[0].images] == [5, 6]
+    shas = {sha256(image["data"]).digest() for result in results for image in result.images}
     assert len(shas) == 3
     for result in results:
         assert result.batch_images == 3
         assert result.inference_s >= 0.015 * 3**0.5
         for generated in result.images:
-            with Image.open(io.BytesIO(generated.data)) as image:
+            with Image.open(io.BytesIO(generated["data"])) as image:
                 assert image.size == (64, 64)
                 assert np.asarray(image.convert("RGB")).std() > 20
-    assert results[1].images[0].content_type == "image/jpeg"
+    assert results[1].images[0]["content_type"] == "image/jpeg"
 
 
 def test_sim_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
