@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from PIL import Image
 
@@ -33,19 +33,26 @@ class NullScheduler:
 
 
 @dataclass
-class NullPipeline:
-    """A pipeline whose every image is one cached flat image of the requested size."""
+class StandInPipeline:
+    """What the engine reads of a diffusers pipeline besides its call, for the built-in
+    models that compute no diffusion (``null`` and ``sim``)."""
 
     scheduler: Any = field(default_factory=NullScheduler)
     num_timesteps: int = 0
-    _images: dict[tuple[int, int], Image.Image] = field(default_factory=dict)
 
-    def to(self, _device: Any) -> NullPipeline:
+    def to(self, _device: Any) -> Self:
         """Nothing to move."""
         return self
 
     def set_progress_bar_config(self, **_options: Any) -> None:
         """No progress bar to configure."""
+
+
+@dataclass
+class NullPipeline(StandInPipeline):
+    """A pipeline whose every image is one cached flat image of the requested size."""
+
+    _images: dict[tuple[int, int], Image.Image] = field(default_factory=dict)
 
     def __call__(
         self,

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from PIL import Image
 
-from processors.engine.null_model import NullOutput, NullScheduler
+from processors.engine.null_model import NullOutput, StandInPipeline
 from processors.engine.sim_pictures import picture
 
 SIM_MODEL = "sim"
@@ -48,25 +48,16 @@ def batch_seconds(images: int, ms_per_image: float, batch_alpha: float) -> float
 
 
 @dataclass
-class SimPipeline:
+class SimPipeline(StandInPipeline):
     """A pipeline that waits as an accelerator would and returns procedural pictures."""
 
     ms_per_image: float = 40.0
     batch_alpha: float = 1.0
-    scheduler: Any = field(default_factory=NullScheduler)
-    num_timesteps: int = 0
     # Accelerator seconds over every call since construction (the formula's, not the
     # sleeps' own, so a late wake-up of a busy CPU does not count as accelerator work).
     busy_s: float = 0.0
     calls: deque[SimCall] = field(default_factory=lambda: deque(maxlen=KEPT_CALLS))
     _pictures: dict[tuple[int, int, int], Image.Image] = field(default_factory=dict)
-
-    def to(self, _device: Any) -> SimPipeline:
-        """Nothing to move."""
-        return self
-
-    def set_progress_bar_config(self, **_options: Any) -> None:
-        """No progress bar to configure."""
 
     def __call__(
         self,
