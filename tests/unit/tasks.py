@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from processors.engine import GenerationTask
@@ -21,3 +22,13 @@ def make_task(**changes: Any) -> GenerationTask:
     }
     fields.update(changes)
     return GenerationTask(**fields)
+
+
+def task_maker(**defaults: Any) -> Callable[..., GenerationTask]:
+    """A ``make(request_id="req-1", **changes)`` of tasks that start from ``defaults``, for a
+    test module whose tasks all run one model."""
+
+    def make(request_id: str = "req-1", **changes: Any) -> GenerationTask:
+        return make_task(**{**defaults, "request_id": request_id, **changes})
+
+    return make

@@ -11,24 +11,11 @@ pytest.importorskip("diffusers", reason="the engine needs the inference extra")
 
 from PIL import Image
 
-from processors.engine import EngineSettings, GenerationTask, InferenceEngine
+from processors.engine import EngineSettings, InferenceEngine
 from processors.engine.null_model import FILL, NULL_MODEL, NullPipeline
-from tests.unit.tasks import make_task
+from tests.unit.tasks import task_maker
 
-
-def null_task(request_id: str = "req-1", **changes: object) -> GenerationTask:
-    return make_task(
-        **{
-            "request_id": request_id,
-            "model": NULL_MODEL,
-            "prompt": "anything",
-            "width": 32,
-            "height": 48,
-            "steps": 3,
-            "seed": 5,
-            **changes,
-        }
-    )
+null_task = task_maker(model=NULL_MODEL, prompt="anything", width=32, height=48, steps=3, seed=5)
 
 
 @pytest.fixture

@@ -21,28 +21,16 @@ import torch
 from PIL import Image
 
 from diffstream.settings import Settings
-from processors.engine import EngineSettings, GenerationTask, InferenceEngine
+from processors.engine import EngineSettings, InferenceEngine
 from processors.engine.sim_model import PICTURES, SIM_MODEL, SimPipeline, batch_seconds
 from processors.engine.sim_pictures import picture
-from tests.unit.tasks import make_task
+from tests.unit.tasks import task_maker
 
 # A busy 2-core machine wakes a sleeper late by a few ms; never early.
 LATE_S = 0.25
 
 
-def sim_task(request_id: str = "req-1", **changes: object) -> GenerationTask:
-    return make_task(
-        **{
-            "request_id": request_id,
-            "model": SIM_MODEL,
-            "prompt": "anything",
-            "width": 64,
-            "height": 64,
-            "steps": 4,
-            "seed": 5,
-            **changes,
-        }
-    )
+sim_task = task_maker(model=SIM_MODEL, prompt="anything", width=64, height=64, steps=4, seed=5)
 
 
 def generators(*seeds: int) -> list[torch.Generator]:
