@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-TILE = 96
-CAPTION = 14
+from processors.contact_tiles import CAPTION, INK, PAPER, TILE, draw_tile, grid
+
 MARGIN = 6
-PAPER = (255, 255, 255)
-INK = (40, 40, 40)
-MISSING = (230, 200, 200)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +23,7 @@ class Tile:
 
 def write_contact_sheet(tiles: Sequence[Tile], path: Path, *, columns: int = 10) -> Path:
     """Lay ``tiles`` out in rows of ``columns`` and save the sheet as PNG at ``path``."""
-    columns = max(1, min(columns, len(tiles)))
-    rows = max(1, math.ceil(len(tiles) / columns))
+    columns, rows = grid(len(tiles), columns)
     cell_w, cell_h = TILE + MARGIN, TILE + CAPTION + MARGIN
     sheet = Image.new("RGB", (MARGIN + columns * cell_w, MARGIN + rows * cell_h), PAPER)
     draw = ImageDraw.Draw(sheet)
@@ -36,10 +31,7 @@ def write_contact_sheet(tiles: Sequence[Tile], path: Path, *, columns: int = 10)
     for index, tile in enumerate(tiles):
         x = MARGIN + (index % columns) * cell_w
         y = MARGIN + (index // columns) * cell_h
-        if tile.image is None:
-            draw.rectangle((x, y, x + TILE - 1, y + TILE - 1), fill=MISSING)
-        else:
-            sheet.paste(tile.image.convert("RGB").resize((TILE, TILE)), (x, y))
+        draw_tile(sheet, tile.image, x, y)
         draw.text((x, y + TILE + 1), tile.caption[:16], fill=INK, font=font)
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path, format="PNG")

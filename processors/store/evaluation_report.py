@@ -4,23 +4,18 @@ candidate right), recorded next to its JSON report."""
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Mapping
 
 from PIL import Image, ImageDraw, ImageFont
 
+from processors.contact_tiles import CAPTION, INK, PAPER, TILE, draw_tile, grid
 from processors.store.evaluation import Pair
 from processors.store.evaluation_figures import Evaluation
 
-TILE = 96
-CAPTION = 14
 GAP = 4
 MARGIN = 8
 HEADER = 18
 PAIRS_PER_ROW = 4
-PAPER = (255, 255, 255)
-INK = (40, 40, 40)
-MISSING = (230, 200, 200)
 FRAME = (190, 190, 190)
 
 
@@ -32,19 +27,11 @@ def _caption(want: int | None, got: int | None, error: str | None) -> str:
     return f"read {got}" + (" ok" if got == want else f" (want {want})")
 
 
-def _tile(sheet: Image.Image, image: Image.Image | None, x: int, y: int) -> None:
-    if image is None:
-        ImageDraw.Draw(sheet).rectangle((x, y, x + TILE - 1, y + TILE - 1), fill=MISSING)
-    else:
-        sheet.paste(image.convert("RGB").resize((TILE, TILE)), (x, y))
-
-
 def contact_sheet(evaluation: Evaluation, pairs: Mapping[str, Pair]) -> bytes:
     """The PNG of every pair (``pairs`` by original id): baseline left, candidate right,
     captioned with the digit read back (or the error) and the pair's SSIM."""
     figures = evaluation.comparison.pairs
-    columns = max(1, min(PAIRS_PER_ROW, len(figures)))
-    rows = max(1, math.ceil(len(figures) / columns))
+    columns, rows = grid(len(figures), PAIRS_PER_ROW)
     cell_w, cell_h = 2 * TILE + GAP + MARGIN * 2, TILE + 2 * CAPTION + MARGIN
     size = (MARGIN + columns * cell_w, HEADER + MARGIN + rows * cell_h)
     sheet = Image.new("RGB", size, PAPER)
@@ -61,8 +48,8 @@ def contact_sheet(evaluation: Evaluation, pairs: Mapping[str, Pair]) -> bytes:
         pair = pairs.get(figure.original_id)
         frame = (x - 3, y - 3, x + 2 * TILE + GAP + 2, y + TILE + 2 * CAPTION + 1)
         draw.rectangle(frame, outline=FRAME)  # one frame per pair keeps the pairs apart
-        _tile(sheet, pair.baseline.image if pair else None, x, y)
-        _tile(sheet, pair.candidate.image if pair else None, x + TILE + GAP, y)
+        draw_tile(sheet, pair.baseline.image if pair else None, x, y)
+        draw_tile(sheet, pair.candidate.image if pair else None, x + TILE + GAP, y)
         want = figure.expected_digit
         left = _caption(want, figure.baseline_digit, figure.baseline_error)
         right = _caption(want, figure.candidate_digit, figure.candidate_error)
