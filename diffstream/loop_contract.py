@@ -1,23 +1,23 @@
-"""What a role and the exactly-once loop agree on: the options, the hooks, the outputs."""
+"""What a role and the exactly-once loop agree on: the options, the hooks, the outputs, and
+what the hooks and the pipeline may call of the loop."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
 
-from confluent_kafka import Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from diffstream.consuming import member_config
 from diffstream.settings import GroupProtocol, KafkaConfig, TransactionalSettings
 
-if TYPE_CHECKING:
-    from diffstream.exactly_once import ExactlyOnceLoop
-
 Headers = list[tuple[str, str | bytes | None]]
 Key = tuple[str, int]
 Prepared = TypeVar("Prepared")
+Done = TypeVar("Done")
 
 
 class Output(NamedTuple):
@@ -118,7 +118,7 @@ class Admission(NamedTuple):
 class Role(Protocol[Prepared]):
     """The hooks a transactional role gives the loop."""
 
-    def gather(self, loop: ExactlyOnceLoop[Prepared]) -> list[Message]:
+    def gather(self, loop: Loop[Prepared]) -> list[Message]:
         """The next batch (``loop.fill()`` does the plain thing). Polling thread."""
 
     def admit(self, message: Message) -> object:
@@ -167,3 +167,52 @@ class Batch(Generic[Prepared]):
     prepared: Prepared
     # Partitions read (carried) while it is worked on, paused only beyond CARRY_BATCHES.
     carrying: list[TopicPartition]
+
+
+class Loop(Protocol[Prepared]):
+    """The exactly-once loop as a role's hooks and the pipeline (``diffstream.pipelined``)
+    use it; ``ExactlyOnceLoop`` is the one implementation. Named here so that neither has
+    to import the loop's module, which imports both."""
+
+    options: LoopOptions
+    role: Role[Prepared]
+    consumer: Consumer | None
+    carried: list[Message]
+    abort: threading.Event
+
+    # -- gathering (a role's gather hook)
+
+    def fill(self, wait_s: float = ...) -> list[Message]: ...
+
+    def take_carried(self, room: int) -> list[Message]: ...
+
+    def take_queued(self, room: int, *, busy: bool = False) -> list[Message]: ...
+
+    def pause(self, partitions: list[TopicPartition]) -> None: ...
+
+    def resume(self, partitions: list[TopicPartition]) -> None: ...
+
+    # -- a batch's life (the pipeline)
+
+    def begin_batch(self) -> Batch[Prepared] | None: ...
+
+    def under_way(self, batches: Sequence[Batch[Prepared]]) -> None: ...
+
+    def check_owned(self) -> None: ...
+
+    def drop(self, batches: Sequence[Batch[Prepared]], reason: BaseException | str) -> None: ...
+
+    def keep_alive(
+        self,
+        future: Future[Done],
+        carrying: list[TopicPartition],
+        paused: list[TopicPartition],
+        stop: threading.Event,
+        on_tick: Callable[[], None] | None = None,
+    ) -> Done: ...
+
+    def retrying(
+        self, work: Callable[[Prepared, threading.Event], Done], batch: Prepared
+    ) -> Done: ...
+
+    def commit(self, outputs: Sequence[Output], offsets: list[TopicPartition]) -> None: ...

@@ -27,16 +27,13 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, NamedTuple
+from typing import Generic, NamedTuple
 
 from confluent_kafka import TopicPartition
 
 from diffstream.consuming import next_offsets
 from diffstream.exceptions import DroppedBatch
-from diffstream.loop_contract import Batch, Output, Prepared, StagedRole
-
-if TYPE_CHECKING:
-    from diffstream.exactly_once import ExactlyOnceLoop
+from diffstream.loop_contract import Batch, Loop, Output, Prepared, StagedRole
 
 DEPTH = 2
 KEPT_EVENTS = 4096
@@ -71,7 +68,7 @@ class Flight(Generic[Prepared]):
 class Pipeline(Generic[Prepared]):
     """Runs a staged role's batches two at a time for one ``ExactlyOnceLoop``."""
 
-    def __init__(self, loop: ExactlyOnceLoop[Prepared]) -> None:
+    def __init__(self, loop: Loop[Prepared]) -> None:
         if not isinstance(loop.role, StagedRole):
             raise TypeError(
                 f"pipeline_depth {loop.options.pipeline_depth} needs a role with accelerate() "

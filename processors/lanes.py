@@ -19,7 +19,8 @@ from __future__ import annotations
 from confluent_kafka import Message, TopicPartition
 
 from diffstream.consuming import usable
-from diffstream.exactly_once import IDLE_POLL_S, ExactlyOnceLoop
+from diffstream.exactly_once import IDLE_POLL_S
+from diffstream.loop_contract import Loop
 from diffstream.settings import KafkaConfig
 
 FETCH_WAIT_MAX_MS = 50
@@ -44,7 +45,7 @@ class LaneGatherer:
         """The backfill lane's partitions of ``assignment``."""
         return [tp for tp in assignment if tp.topic == self.batch_topic]
 
-    def gather(self, loop: ExactlyOnceLoop[object]) -> list[Message]:
+    def gather(self, loop: Loop[object]) -> list[Message]:
         """Carried interactive requests first, then a poll of the interactive lane, then one
         batch of the backfill lane if the interactive lane had nothing."""
         consumer = loop.consumer
@@ -66,7 +67,7 @@ class LaneGatherer:
             loop.pause(backfill)
 
     @staticmethod
-    def _fill(loop: ExactlyOnceLoop[object], wait_s: float) -> list[Message]:
+    def _fill(loop: Loop[object], wait_s: float) -> list[Message]:
         assert loop.consumer is not None
         first = loop.consumer.poll(wait_s)
         if first is None:

@@ -31,7 +31,7 @@ from diffstream.exactly_once import ExactlyOnceLoop
 from diffstream.exceptions import DroppedBatch
 from diffstream.health import Health
 from diffstream.identity import claim_instance_id
-from diffstream.loop_contract import Admission, LoopOptions, Output
+from diffstream.loop_contract import Admission, Loop, LoopOptions, Output
 from diffstream.settings import Settings
 from processors.cancellations import CancellationView
 from processors.decisions import (
@@ -180,7 +180,7 @@ class StreamProcessor:
 
     # -- the loop's hooks (polling thread) ------------------------------------------------
 
-    def gather(self, loop: ExactlyOnceLoop[Cycle]) -> list[Message]:
+    def gather(self, loop: Loop[Cycle]) -> list[Message]:
         """The interactive lane first; the backfill lane while it is idle."""
         messages = self.lanes.gather(loop)  # type: ignore[arg-type]  # the hook takes any loop
         if loop.consumer is not None:

@@ -28,7 +28,7 @@ from diffstream.consuming import partition_names
 from diffstream.exactly_once import ExactlyOnceLoop
 from diffstream.health import Health
 from diffstream.identity import claim_instance_id
-from diffstream.loop_contract import Admission, LoopOptions, Output
+from diffstream.loop_contract import Admission, Loop, LoopOptions, Output
 from diffstream.settings import Settings
 from schemas.builders import new_completed, new_status, now_millis, stored_image
 from schemas.codec import Codec
@@ -134,7 +134,7 @@ class ImageSink:
 
     # -- the loop's hooks -----------------------------------------------------------------
 
-    def gather(self, loop: ExactlyOnceLoop[list[Admission]]) -> list[Message]:
+    def gather(self, loop: Loop[list[Admission]]) -> list[Message]:
         """What was carried or is queued, up to ``MAX_BATCH_SIZE`` results (first, after an
         assignment, a failed event for each result deleted before it was stored)."""
         if self._assigned:
@@ -143,7 +143,7 @@ class ImageSink:
         return loop.fill()
 
     def _fail_deleted_results(
-        self, loop: ExactlyOnceLoop[list[Admission]], partitions: list[TopicPartition]
+        self, loop: Loop[list[Admission]], partitions: list[TopicPartition]
     ) -> None:
         gaps = deleted_unread(self.settings, self.config.group_id, partitions)
         if not gaps:

@@ -21,7 +21,7 @@ import pytest
 from confluent_kafka import Message, Producer, TopicPartition
 
 from diffstream.exactly_once import ExactlyOnceLoop
-from diffstream.loop_contract import Admission, LoopOptions, Output
+from diffstream.loop_contract import Admission, Loop, LoopOptions, Output
 from diffstream.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ class _Recorder:
     def __init__(self) -> None:
         self.assignments: list[list[TopicPartition]] = []
 
-    def gather(self, loop: ExactlyOnceLoop[object]) -> list[Message]:
+    def gather(self, loop: Loop[object]) -> list[Message]:
         return []
 
     def admit(self, message: Message) -> object:
@@ -82,7 +82,7 @@ class _LostInGather(_Recorder):
         self._publish = publish
         self.read_after_rejoin: list[Message] | None = None
 
-    def gather(self, loop: ExactlyOnceLoop[object]) -> list[Message]:
+    def gather(self, loop: Loop[object]) -> list[Message]:
         if self.read_after_rejoin is not None:
             return loop.fill()
         assert loop.consumer is not None

@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from diffstream.exactly_once import ExactlyOnceLoop
-from diffstream.loop_contract import Admission, LoopOptions, Output
+from diffstream.loop_contract import Admission, Loop, LoopOptions, Output
 from diffstream.pipelined import ACCELERATING, COMMITTED, DROPPED, Pipeline
 from diffstream.request_limits import RequestLimits
 from diffstream.settings import Settings
@@ -122,7 +122,7 @@ class StagedBatches:
         self.dropped_batches: list[tuple[list[int], str]] = []
         self.numbers: dict[int, int] = {}
 
-    def gather(self, loop: ExactlyOnceLoop[list[Message]]) -> list[Message]:
+    def gather(self, loop: Loop[list[Message]]) -> list[Message]:
         return loop.fill(0)
 
     def admit(self, message: Message) -> object:
