@@ -8,6 +8,8 @@ from typing import NamedTuple
 # leave room for the Avro envelope and several images per request.
 RESULTS_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 WEEK_MS = 7 * 24 * 3600 * 1000
+# A table topic: the latest record per key is kept, and older ones are cleaned up early.
+COMPACTED = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
 
 
 class TopicSpec(NamedTuple):
@@ -64,11 +66,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         STATUS,
         12,
-        {
-            "cleanup.policy": "compact",
-            "min.cleanable.dirty.ratio": "0.1",
-            "segment.ms": str(3600 * 1000),
-        },
+        {**COMPACTED, "segment.ms": str(3600 * 1000)},
         "compacted: the latest state per request",
     ),
     TopicSpec(
@@ -77,7 +75,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         CANCELLATIONS,
         3,
-        {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"},
+        dict(COMPACTED),
         "compacted: GenerationCancel per request_id, read by processors as a table",
     ),
     TopicSpec(
@@ -95,7 +93,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         TENANT_KEYS,
         3,
-        {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"},
+        dict(COMPACTED),
         "compacted: TenantKey per key hash (API keys, limits, webhook secrets)",
     ),
     TopicSpec(
@@ -107,7 +105,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         MODEL_ALIASES,
         1,
-        {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"},
+        dict(COMPACTED),
         "compacted: ModelAlias per name/alias (e.g. digits/prod), read by processors as a table",
     ),
 )
