@@ -17,9 +17,9 @@ from diffstream.closing import Closing
 from diffstream.settings import Settings
 from producers.client.assigned import assigned_reader
 from producers.client.events import Event, decoded_events
-from producers.client.subscriber import TOPICS_OF
+from producers.client.subscriber import topics_of
 from producers.client.topic_lookup import offsets_at, partitions
-from producers.exceptions import AdminError, InputError
+from producers.exceptions import AdminError
 from schemas.codec import Codec
 
 logger = logging.getLogger(__name__)
@@ -32,11 +32,8 @@ class EventStream(Closing):
         self, settings: Settings, kinds: Iterable[str], start: str | datetime = "latest"
     ) -> None:
         chosen = list(kinds)
-        unknown = [kind for kind in chosen if kind not in TOPICS_OF]
-        if unknown or not chosen:
-            raise InputError(f"--events {','.join(chosen)!r}: choose from {sorted(TOPICS_OF)}")
+        topics = topics_of(settings, chosen, f"--events {','.join(chosen)!r}")
         self._codec = Codec(settings)
-        topics = sorted({settings.topic(t) for kind in chosen for t in TOPICS_OF[kind]})
         self._consumer = assigned_reader(
             settings, "stream", lambda consumer: _starts(consumer, settings, topics, start)
         )

@@ -47,6 +47,14 @@ TOPICS_OF: dict[str, tuple[str, ...]] = {
 }
 
 
+def topics_of(settings: Settings, kinds: list[str], named: str) -> list[str]:
+    """The topics that carry events of ``kinds``; ``InputError`` for none or an unknown one,
+    ``named`` being how the caller was given them (a flag, a parameter)."""
+    if not kinds or any(kind not in TOPICS_OF for kind in kinds):
+        raise InputError(f"{named}: choose from {sorted(TOPICS_OF)}")
+    return sorted({settings.topic(t) for kind in kinds for t in TOPICS_OF[kind]})
+
+
 class Subscription(Closing):
     """An iterator (and async iterator) of events for one member of a consumer group."""
 
@@ -60,9 +68,7 @@ class Subscription(Closing):
         poll_timeout_s: float = 0.5,
     ) -> None:
         kinds = list(events)
-        unknown = [kind for kind in kinds if kind not in TOPICS_OF]
-        if unknown or not kinds:
-            raise InputError(f"events={kinds!r}: choose from {sorted(TOPICS_OF)}")
+        topics = topics_of(settings, kinds, f"events={kinds!r}")
         self._codec = Codec(settings)
         self._poll_timeout_s = poll_timeout_s
         self._pending: Message | None = None  # handed out, not yet committed
@@ -75,7 +81,6 @@ class Subscription(Closing):
                 "isolation.level": "read_committed",
             },
         )
-        topics = sorted({settings.topic(t) for kind in kinds for t in TOPICS_OF[kind]})
         self._consumer.subscribe(topics)
 
     def poll(self, timeout_s: float) -> Event | None:
