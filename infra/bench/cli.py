@@ -199,6 +199,9 @@ def bench_peers(  # noqa: PLR0917 (typer: one parameter per option)
     cpu_threads: Annotated[
         int | None, typer.Option(min=1, help="torch threads of every model (default: torch's)")
     ] = None,
+    warmup_s: Annotated[
+        float, typer.Option(min=0, help="unmeasured seconds at the steady rate, first")
+    ] = 30.0,
     steady_s: Annotated[float, typer.Option(min=0.5, help="seconds of the steady phase")] = 15.0,
     burst_s: Annotated[float, typer.Option(min=0.5, help="seconds of the 5x burst")] = 10.0,
     kill_s: Annotated[
@@ -232,6 +235,7 @@ def bench_peers(  # noqa: PLR0917 (typer: one parameter per option)
         steps=steps,
         device=device,
         cpu_threads=cpu_threads,
+        warmup_s=warmup_s,
         steady_s=steady_s,
         burst_s=burst_s,
         kill_s=kill_s,

@@ -29,6 +29,7 @@ SMOKE = PeersOptions(
     # A fixed rate: the bare loop is not needed for it (and its torch import is spared).
     capacity_s=0.0,
     rate=5.0,
+    warmup_s=1.0,
     steady_s=1.5,
     burst_s=1.0,
     kill_s=2.0,
@@ -47,10 +48,9 @@ def _run(settings: Settings, systems: tuple[str, ...]) -> dict[str, Any]:
 
 def _check_phases(system: dict[str, Any]) -> None:
     assert system["status"] == "ok", system
-    steady, burst = system["steady"], system["burst"]
-    assert isinstance(steady, dict)
-    assert isinstance(burst, dict)
-    for phase in (steady, burst):
+    warmup, steady, burst = system["warmup"], system["steady"], system["burst"]
+    for phase in (warmup, steady, burst):
+        assert isinstance(phase, dict)
         # The null model at 5 and 25 req/s: every request yields its image.
         assert phase["completed"] == phase["offered"] > 0
         assert phase["errors"] == phase["timeouts"] == 0

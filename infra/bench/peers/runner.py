@@ -159,8 +159,6 @@ async def _measure(
     system.start()
     async with open_http() as http:
         await _warm_up(system, http, options)
-        if isinstance(system.client, DiffstreamClient):  # the warm-up's tries do not count
-            system.client.retried.clear()
         startup_s = time.perf_counter() - started
         out: dict[str, Any] = {"status": "ok", "startup_s": startup_s}
         with Progress(
@@ -172,6 +170,12 @@ async def _measure(
             console=console,
         ) as progress:
             phases = _Phases(system, http, options, progress)
+            if options.warmup_s > 0:
+                out["warmup"] = summary(
+                    await phases.run("warm-up", steady, options.warmup_s, 0), options.timeout_s
+                )
+            if isinstance(system.client, DiffstreamClient):  # the warm-up's tries do not count
+                system.client.retried.clear()
             out["steady"] = summary(
                 await phases.run("steady", steady, options.steady_s, 1), options.timeout_s
             )
