@@ -14,6 +14,7 @@ from infra.bench.peers.driver import classify
 from infra.bench.peers.figures import (
     Record,
     arrival_times,
+    burst_vs_bare,
     lost,
     phase_rates,
     ratios,
@@ -93,24 +94,45 @@ def test_lost_is_taken_and_never_answered_with_an_image() -> None:
 
 def test_ratios_put_diffstream_over_each_peer_for_throughput_and_under_for_p99() -> None:
     systems: dict[str, dict[str, Any]] = {
-        "diffstream": {"status": "ok", "burst": {"completed_per_s": 30.0, "p99_s": 2.0}},
-        "ray_serve": {"status": "ok", "burst": {"completed_per_s": 20.0, "p99_s": 5.0}},
+        "diffstream": {
+            "status": "ok",
+            "burst": {"completed_per_s": 30.0, "p99_s": 2.0, "vs_bare": 0.9},
+        },
+        "ray_serve": {
+            "status": "ok",
+            "burst": {"completed_per_s": 20.0, "p99_s": 5.0, "vs_bare": 0.6},
+        },
         "litserve": {"status": "failed", "reason": "it crashed"},
         "bentoml": {"status": "ok", "burst": {"completed_per_s": 0.0, "p99_s": 1.0}},
     }
     assert ratios(systems) == {
         "vs_ray_serve_throughput": pytest.approx(1.5),
         "vs_ray_serve_p99_burst": pytest.approx(2.5),
+        "vs_ray_serve_throughput_vs_bare": pytest.approx(1.5),
         "vs_litserve_throughput": None,
         "vs_litserve_p99_burst": None,
+        "vs_litserve_throughput_vs_bare": None,
         "vs_bentoml_throughput": None,  # no image at all: no ratio, not infinity
         "vs_bentoml_p99_burst": pytest.approx(0.5),
+        "vs_bentoml_throughput_vs_bare": None,  # no bare loop around it
     }
 
 
 def test_no_ratio_without_a_diffstream_figure() -> None:
     systems = {"fastapi": {"status": "ok", "burst": {"completed_per_s": 9.0, "p99_s": 3.0}}}
-    assert ratios(systems) == {"vs_fastapi_throughput": None, "vs_fastapi_p99_burst": None}
+    assert ratios(systems) == {
+        "vs_fastapi_throughput": None,
+        "vs_fastapi_p99_burst": None,
+        "vs_fastapi_throughput_vs_bare": None,
+    }
+
+
+def test_a_burst_is_read_against_the_bare_loop_measured_around_it() -> None:
+    # The machine sped up from 15 to 25 img/s across the system's run: its 16/s is 0.8 of
+    # the bare loop of its time, whatever the first measurement said.
+    assert burst_vs_bare({"completed_per_s": 16.0}, 15.0, 25.0) == pytest.approx(0.8)
+    assert burst_vs_bare({"completed_per_s": 16.0}, None, 25.0) is None  # bare loop skipped
+    assert burst_vs_bare({"completed_per_s": 16.0}, 0.0, 0.0) is None
 
 
 def test_failures_are_classified_by_what_the_client_knows() -> None:

@@ -96,8 +96,9 @@ def lost(records: Sequence[Record]) -> int:
 
 def ratios(systems: Mapping[str, Mapping[str, Any]]) -> dict[str, float | None]:
     """``vs_<peer>_throughput`` (diffstream / peer, completed/s in the burst, which
-    saturates every system) and ``vs_<peer>_p99_burst`` (peer / diffstream); None where
-    either side has no figure."""
+    saturates every system), ``vs_<peer>_p99_burst`` (peer / diffstream) and
+    ``vs_<peer>_throughput_vs_bare`` (the throughput ratio with each side's burst taken
+    over the bare loop measured around it); None where either side has no figure."""
     ours = _burst(systems.get(DIFFSTREAM))
     out: dict[str, float | None] = {}
     for name, system in systems.items():
@@ -108,7 +109,20 @@ def ratios(systems: Mapping[str, Mapping[str, Any]]) -> dict[str, float | None]:
             ours.get("completed_per_s"), theirs.get("completed_per_s")
         )
         out[f"vs_{name}_p99_burst"] = _divide(theirs.get("p99_s"), ours.get("p99_s"))
+        out[f"vs_{name}_throughput_vs_bare"] = _divide(ours.get("vs_bare"), theirs.get("vs_bare"))
     return out
+
+
+def burst_vs_bare(
+    burst: Mapping[str, Any], bare_before: float | None, bare_after: float | None
+) -> float | None:
+    """A system's burst completed/s over the bare loop's img/s measured just before and just
+    after it (their mean): what its throughput is worth on the machine as fast as it was
+    then. A shared machine's speed drifts by a fifth within minutes, more than the gap
+    between two systems measured one after the other."""
+    if bare_before is None or bare_after is None:
+        return None
+    return _divide(burst.get("completed_per_s"), (bare_before + bare_after) / 2)
 
 
 def _burst(system: Mapping[str, Any] | None) -> Mapping[str, Any]:

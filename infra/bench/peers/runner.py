@@ -32,7 +32,15 @@ from infra.bench.gateway_setup import run_loadgen
 from infra.bench.peers.capacity import bare_capacity, request_body
 from infra.bench.peers.clients import DiffstreamClient, Http, open_http
 from infra.bench.peers.driver import Phase, classify, drive
-from infra.bench.peers.figures import Record, arrival_times, lost, phase_rates, ratios, summary
+from infra.bench.peers.figures import (
+    Record,
+    arrival_times,
+    burst_vs_bare,
+    lost,
+    phase_rates,
+    ratios,
+    summary,
+)
 from infra.bench.peers.options import PeersOptions
 from infra.bench.peers.systems import (
     PEERS,
@@ -77,6 +85,7 @@ def run_peers(settings: Settings, options: PeersOptions, console: Console) -> di
         "logs": str(folder),
         "systems": {},
     }
+    bare_before = capacity["images_per_s"]
     for name in options.systems:
         console.rule(name)
         outcome = _one_system(
@@ -90,6 +99,13 @@ def run_peers(settings: Settings, options: PeersOptions, console: Console) -> di
         report["systems"][name] = outcome
         if outcome["status"] != "ok":
             console.print(f"[red]{name} {outcome['status']}:[/red] {outcome['reason']}")
+            continue
+        # The bare loop again, so each system's throughput is also read against the
+        # machine's speed at its own time (see burst_vs_bare).
+        bare_after = _capacity(settings, options, console)["images_per_s"]
+        outcome["bare_around"] = [bare_before, bare_after]
+        outcome["burst"]["vs_bare"] = burst_vs_bare(outcome["burst"], bare_before, bare_after)
+        bare_before = bare_after
     report |= ratios(report["systems"])
     report["lost_on_kill"] = {
         name: figures.get("kill", {}).get("lost") for name, figures in report["systems"].items()
