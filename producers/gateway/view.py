@@ -300,7 +300,10 @@ class GenerationView:
                     "group.id": f"diffstream-gateway-view-{uuid.uuid4()}",
                     "enable.auto.commit": False,
                     "isolation.level": "read_committed",
-                    "fetch.wait.max.ms": 10,
+                    # Long: the broker answers a waiting fetch as soon as a record (or a
+                    # commit marker) lands, so this only paces idle fetches: with one idle
+                    # gateway the broker used 0.13-0.21 of a core at 10 ms, 0.06 at 500.
+                    "fetch.wait.max.ms": 500,
                     "fetch.error.backoff.ms": 50,
                 },
             )
