@@ -167,6 +167,9 @@ class LocalKafka:
             f"-Xmx{self._heap()}",
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
+            # The client JIT alone: a local broker's load is light, and the server JIT's
+            # compiles took a fifth of a core for minutes after each start (2-core machine).
+            "-XX:TieredStopAtLevel=1",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={_kafka_resource('log4j2.xml')}",
             f"-Dkafka.logs.dir={self.logs_dir}",
