@@ -27,8 +27,8 @@ class PeersOptions:
     capacity_s: float = 5.0
     steady_fraction: float = 0.8
     # Unmeasured arrivals at the steady rate before the steady phase, for every system: a
-    # freshly started Kafka broker spends a fifth to a third of a core compiling (JIT) in
-    # its first minute under load, which a broker that has been running does not.
+    # freshly started server is slower in its first minute under load than later (a Kafka
+    # broker with the JVM's server JIT spent a fifth to a third of a core compiling).
     warmup_s: float = 30.0
     steady_s: float = 15.0
     burst_factor: float = 5.0
