@@ -18,6 +18,11 @@ from confluent_kafka.admin import AdminClient
 from diffstream.settings import KafkaConfig, Settings
 
 REPEAT_WINDOW_S = 30.0
+# How long the broker may hold a fetch while nothing arrives. It answers as soon as a record
+# (or a commit marker) lands, so this only paces idle fetches, which cost the broker a fetch
+# per consumer each time: one idle gateway view took 0.13-0.21 of a broker core at 10 ms,
+# 0.06 at 500.
+IDLE_FETCH_WAIT_MS = 500
 _VOLATILE = re.compile(r"\d+")
 
 

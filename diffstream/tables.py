@@ -18,7 +18,7 @@ from typing import Self
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from diffstream.consuming import stable_ends
-from diffstream.kafka import make_admin, make_consumer
+from diffstream.kafka import IDLE_FETCH_WAIT_MS, make_admin, make_consumer
 from diffstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,9 +27,6 @@ TOPIC_WAIT_S = 10.0
 POLL_S = 0.2
 # Rows taken per call while catching up.
 BATCH = 500
-# How long the broker may hold a fetch of an idle table: a row arrives at most this late.
-# Short waits cost the broker a fetch per table many times a second, on every worker.
-DEFAULT_FETCH_WAIT_MS = 500
 
 #: Applies one row (a message of the topic, a tombstone included) to the caller's table.
 Apply = Callable[[Message], None]
@@ -45,7 +42,7 @@ class CompactedTable:
         apply: Apply,
         *,
         name: str,
-        fetch_wait_ms: int = DEFAULT_FETCH_WAIT_MS,
+        fetch_wait_ms: int = IDLE_FETCH_WAIT_MS,
     ) -> None:
         self._settings = settings
         self._fetch_wait_ms = fetch_wait_ms
@@ -169,7 +166,7 @@ class TableView:
         topic: str,
         *,
         name: str,
-        fetch_wait_ms: int = DEFAULT_FETCH_WAIT_MS,
+        fetch_wait_ms: int = IDLE_FETCH_WAIT_MS,
     ) -> None:
         self.topic = topic
         self._table = CompactedTable(

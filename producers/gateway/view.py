@@ -22,7 +22,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException
 
-from diffstream.kafka import make_consumer
+from diffstream.kafka import IDLE_FETCH_WAIT_MS, make_consumer
 from diffstream.settings import Settings
 from producers.client.topic_lookup import Ends
 from producers.gateway.catch_up import assign_since, still_behind
@@ -300,10 +300,7 @@ class GenerationView:
                     "group.id": f"diffstream-gateway-view-{uuid.uuid4()}",
                     "enable.auto.commit": False,
                     "isolation.level": "read_committed",
-                    # Long: the broker answers a waiting fetch as soon as a record (or a
-                    # commit marker) lands, so this only paces idle fetches: with one idle
-                    # gateway the broker used 0.13-0.21 of a core at 10 ms, 0.06 at 500.
-                    "fetch.wait.max.ms": 500,
+                    "fetch.wait.max.ms": IDLE_FETCH_WAIT_MS,
                     "fetch.error.backoff.ms": 50,
                 },
             )
