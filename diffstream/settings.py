@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -53,6 +53,10 @@ class EngineSettings(BaseModel):
     warmup: bool = True
     # torch intra-op threads on cpu; None keeps torch's default (one per core). Process-wide.
     cpu_threads: int | None = Field(None, gt=0)
+    # Cores the model calls run on (the calling thread and torch's threads pinned to them,
+    # Linux only); everything else in the process stays on the cores it started on, so a
+    # model sharing a machine with a broker gets cores of its own. None: not pinned.
+    cpu_cores: tuple[Annotated[int, Field(ge=0)], ...] | None = Field(None, min_length=1)
     # The built-in ``sim`` model (a simulated accelerator): a call of b images takes
     # sim_ms_per_image * b ** sim_batch_alpha ms (0.8: a batch of 8 costs 5.3 images' time).
     sim_ms_per_image: float = Field(40.0, gt=0)
@@ -118,7 +122,8 @@ class ProcessorSettings(TransactionalSettings):
     # SIGTERM: finish the current batch if it ends within this, else abort it.
     shutdown_grace_s: float = Field(30.0, ge=0)
     # 2: the next batch's model call overlaps this one's encoding and commit; 1: off; None: 2
-    # on an accelerator, 1 on cpu (where the model call uses the cores encoding needs).
+    # on an accelerator or with engine cpu_cores, 1 on a shared cpu (where the model call
+    # uses the cores encoding needs).
     pipeline_depth: int | None = Field(None, ge=1, le=2)
     # GenerationProgress events to diffusion.progress, at most one per request per this
     # many ms (and the last step); 0: none.

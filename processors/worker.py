@@ -392,9 +392,10 @@ class StreamProcessor:
 
 
 def default_pipeline_depth(engine: InferenceEngine) -> int:
-    """2 where the model runs on an accelerator (the CPU is free while it computes), 1 on
-    the CPU, where the next model call would take the cores encoding needs."""
+    """2 where the model runs on an accelerator or on cores of its own (``cpu_cores``): the
+    cores encoding needs are free while it computes. 1 on a shared CPU, where the next model
+    call would take them."""
     from processors.engine.devices import resolve_device  # noqa: PLC0415  # torch
 
     device = engine.device if engine.loaded else resolve_device(engine.settings.device)
-    return 1 if device.type == "cpu" else 2
+    return 1 if device.type == "cpu" and engine.settings.cpu_cores is None else 2

@@ -199,6 +199,12 @@ def bench_peers(  # noqa: PLR0917 (typer: one parameter per option)
     cpu_threads: Annotated[
         int | None, typer.Option(min=1, help="torch threads of every model (default: torch's)")
     ] = None,
+    model_cores: Annotated[
+        str | None,
+        typer.Option(
+            help="comma-separated cores for every system's model calls, all else kept off them"
+        ),
+    ] = None,
     warmup_s: Annotated[
         float, typer.Option(min=0, help="unmeasured seconds at the steady rate, first")
     ] = 30.0,
@@ -235,6 +241,7 @@ def bench_peers(  # noqa: PLR0917 (typer: one parameter per option)
         steps=steps,
         device=device,
         cpu_threads=cpu_threads,
+        model_cores=_cores(model_cores),
         warmup_s=warmup_s,
         steady_s=steady_s,
         burst_s=burst_s,
@@ -288,3 +295,19 @@ def bench_coldstart(
 
     report = run_coldstart(Settings(), [m.strip() for m in models.split(",") if m.strip()])
     _show(coldstart_table(report), report, json)
+
+
+def _cores(text: str | None) -> frozenset[int] | None:
+    """``--model-cores``: "1" or "2,3"."""
+    if text is None:
+        return None
+    try:
+        cores = frozenset(int(part) for part in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a comma-separated list of core numbers, e.g. 1 or 2,3",
+            param_hint="--model-cores",
+        ) from None
+    if min(cores) < 0:
+        raise typer.BadParameter("core numbers start at 0", param_hint="--model-cores")
+    return cores

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from diffstream.settings import Settings
+from processors.engine.cores import checked_cores, on_cores
 from processors.engine.devices import free_device_memory, resolve_device, resolve_dtype
 from processors.engine.drawn import DrawnImage, DrawnTask, encode_drawn
 from processors.engine.registry import LoadedModel, ModelLocator, ModelRegistry
@@ -91,6 +92,7 @@ class InferenceEngine:
         self._registry: ModelRegistry | None = None
         self._device: torch.device | None = None
         self._dtype: torch.dtype | None = None
+        self._cores: frozenset[int] | None = None
         self._pool_lock = threading.Lock()
         self._encoders: ThreadPoolExecutor | None = None
 
@@ -136,6 +138,12 @@ class InferenceEngine:
                         "DIFFSTREAM_ENGINE__CPU_THREADS"
                     )
                 torch.set_num_threads(settings.cpu_threads)
+            if settings.cpu_cores is not None and device.type != "cpu":
+                raise EngineConfigurationError(
+                    f"`cpu_cores` only applies to device cpu, not {device.type}: unset "
+                    "DIFFSTREAM_ENGINE__CPU_CORES"
+                )
+            self._cores = checked_cores(settings.cpu_cores)
             home = self._home if self._home is not None else Settings().home
             models_dir = settings.models_path(home)
             self._registry = ModelRegistry(
@@ -240,12 +248,13 @@ class InferenceEngine:
             return registry.evict_others((model.name, model.revision)) > 0
 
         try:
-            parts = run_splitting_on_oom(
-                jobs,
-                run,
-                on_oom=lambda: free_device_memory(self.device),
-                on_single_oom=evict_others,
-            )
+            with on_cores(self._cores):
+                parts = run_splitting_on_oom(
+                    jobs,
+                    run,
+                    on_oom=lambda: free_device_memory(self.device),
+                    on_single_oom=evict_others,
+                )
         except torch.cuda.OutOfMemoryError as exc:
             raise OutOfMemoryError(
                 f"one {key.width}x{key.height} image of model {key.model!r} does not fit in "

@@ -8,6 +8,7 @@ the peers extra is installed.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from typing import Any
 
@@ -39,8 +40,9 @@ SMOKE = PeersOptions(
 )
 
 
-def _run(settings: Settings, systems: tuple[str, ...]) -> dict[str, Any]:
-    report = run_peers(settings, replace(SMOKE, systems=systems), Console(width=160))
+def _run(settings: Settings, systems: tuple[str, ...], **changes: Any) -> dict[str, Any]:
+    options = replace(SMOKE, systems=systems, **changes)
+    report = run_peers(settings, options, Console(width=160))
     json.dumps(report)  # the report is what --json writes
     assert peers_table(report).row_count == len(systems)
     return report
@@ -63,9 +65,16 @@ def _bench_topics(settings: Settings) -> set[str]:
     return {name for name in topics if name.startswith("bench-peers-")}
 
 
+def _a_model_core() -> frozenset[int] | None:
+    """The last core for the model calls (``--model-cores``) where there are two or more."""
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    return frozenset({max(cores)}) if len(cores) > 1 else None
+
+
 def test_diffstream_and_the_plain_server_side_by_side(settings: Settings) -> None:
     before = _bench_topics(settings)
-    report = _run(settings, ("diffstream", "fastapi"))
+    model_cores = _a_model_core()
+    report = _run(settings, ("diffstream", "fastapi"), model_cores=model_cores)
     systems = report["systems"]
     assert isinstance(systems, dict)
     for name in ("diffstream", "fastapi"):
@@ -94,6 +103,11 @@ def test_diffstream_and_the_plain_server_side_by_side(settings: Settings) -> Non
     assert isinstance(conditions, dict)
     assert conditions["model"] == "null"
     assert conditions["cores"] >= 1
+    # The machine's cores, read before the bench gave the model's away, and those given.
+    assert conditions["model_cores"] == (sorted(model_cores) if model_cores else None)
+    if model_cores:
+        assert conditions["cores"] > len(model_cores)
+        assert os.sched_getaffinity(0) >= model_cores, "the bench's own mask came back"
     assert conditions["versions"]["fastapi"]
 
 

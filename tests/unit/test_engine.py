@@ -10,6 +10,7 @@ import gc
 import hashlib
 import importlib.util
 import io
+import os
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,7 @@ from processors.engine import (
 from processors.engine.encoding import read_parameters
 from processors.engine.tiny_sd import TINY_SD, build_tiny_sd, ensure_tiny_sd
 from processors.exceptions import (
+    EngineConfigurationError,
     EngineNotLoadedError,
     InferenceError,
     InvalidTaskError,
@@ -262,6 +264,24 @@ def test_progress_reports_each_step_and_its_errors_propagate(engine: InferenceEn
 
     with pytest.raises(StopNowError):
         engine.generate([make_task(steps=3)], progress=stop)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="per-thread CPU masks: Linux")
+def test_model_calls_run_on_cpu_cores_and_the_caller_gets_its_mask_back(models_dir: Path) -> None:
+    core = max(os.sched_getaffinity(0))
+    engine = make_engine(models_dir, cpu_cores=(core,))
+    before = os.sched_getaffinity(0)
+    during: list[set[int]] = []
+    engine.generate([make_task(steps=2)], progress=lambda _: during.append(os.sched_getaffinity(0)))
+    engine.close()
+    assert during, "the progress callback runs inside the model call"
+    assert all(mask == {core} for mask in during)
+    assert os.sched_getaffinity(0) == before
+
+
+def test_cpu_cores_this_machine_lacks_are_refused_naming_the_setting(models_dir: Path) -> None:
+    with pytest.raises(EngineConfigurationError, match=r"`cpu_cores` \[4095\] cannot be used"):
+        make_engine(models_dir, cpu_cores=(4095,))
 
 
 def test_least_recently_used_model_is_evicted_and_freed(models_dir: Path) -> None:

@@ -344,7 +344,7 @@ def test_attempts_are_recorded_ahead_only_while_no_cycle_under_way_holds_a_suspe
     assert decisions.safe_ahead(), "no suspect under way any more"
 
 
-def test_a_processor_on_the_cpu_does_not_pipeline_unless_told() -> None:
+def test_a_processor_on_a_shared_cpu_does_not_pipeline_unless_told() -> None:
     from processors.engine.engine import InferenceEngine  # noqa: PLC0415  # torch
     from processors.engine.settings import EngineSettings  # noqa: PLC0415
     from processors.worker import default_pipeline_depth  # noqa: PLC0415
@@ -352,3 +352,5 @@ def test_a_processor_on_the_cpu_does_not_pipeline_unless_told() -> None:
     engine = InferenceEngine(EngineSettings(device="cpu", warmup=False))
     assert default_pipeline_depth(engine) == 1
     assert Settings().processor.pipeline_depth is None, "the default follows the device"
+    own_cores = InferenceEngine(EngineSettings(device="cpu", warmup=False, cpu_cores=(0,)))
+    assert default_pipeline_depth(own_cores) == 2, "a model on cores of its own leaves the rest"

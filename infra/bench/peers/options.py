@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.bench.peers.systems import PEERS
-
+PEERS = ("fastapi", "ray_serve", "bentoml", "litserve")
 SYSTEMS = ("diffstream", *PEERS)
 
 
@@ -23,6 +22,10 @@ class PeersOptions:
     # per core). On a CPU shared with other work, 1 avoids OpenMP threads waiting on each
     # other at every op (20x slower batches of 8 on a loaded 2-core machine).
     cpu_threads: int | None = None
+    # Cores every system's model calls run on, with everything else (the load, the stack,
+    # the servers' other threads) kept on the cores left: the model's cores stand in for an
+    # accelerator (infra/bench/peers/cores.py). None: nothing is pinned.
+    model_cores: frozenset[int] | None = None
     # The bare loop (engine.generate of 8 tasks, back to back) runs this long.
     capacity_s: float = 5.0
     steady_fraction: float = 0.8

@@ -31,6 +31,7 @@ from infra.bench.exceptions import BenchError
 from infra.bench.gateway_setup import run_loadgen
 from infra.bench.peers.capacity import bare_capacity, request_body
 from infra.bench.peers.clients import DiffstreamClient, Http, open_http
+from infra.bench.peers.cores import off_model_cores
 from infra.bench.peers.driver import Phase, classify, drive
 from infra.bench.peers.figures import (
     Record,
@@ -41,9 +42,8 @@ from infra.bench.peers.figures import (
     ratios,
     summary,
 )
-from infra.bench.peers.options import PeersOptions
+from infra.bench.peers.options import PEERS, PeersOptions
 from infra.bench.peers.systems import (
-    PEERS,
     System,
     diffstream_system,
     missing_framework,
@@ -58,11 +58,25 @@ _WARM_REQUESTS = 8
 def run_peers(settings: Settings, options: PeersOptions, console: Console) -> dict[str, Any]:
     """Every figure once; the report as a dict."""
     began = time.perf_counter()
+    stack_pids: list[int] = []
     if options.bring_stack_up and "diffstream" in options.systems:
         from infra.stack.local import LocalStack  # noqa: PLC0415
 
-        LocalStack(settings).up()
+        stack = LocalStack(settings)
+        stack.up()
+        stack_pids = [server.pid for server in stack.status() if server.pid is not None]
+    # Read before the bench gives the model's cores away: the machine's own figures.
     conditions = {**machine_conditions(), **asdict(options)}
+    conditions["model_cores"] = sorted(options.model_cores) if options.model_cores else None
+    with off_model_cores(options.model_cores, stack_pids):
+        report = _run(settings, options, conditions, console)
+    report["duration_s"] = time.perf_counter() - began
+    return report
+
+
+def _run(
+    settings: Settings, options: PeersOptions, conditions: dict[str, Any], console: Console
+) -> dict[str, Any]:
     conditions["versions"] |= package_versions(VERSIONS)
     capacity = _capacity(settings, options, console)
     steady, burst = (
@@ -111,7 +125,6 @@ def run_peers(settings: Settings, options: PeersOptions, console: Console) -> di
         name: figures.get("kill", {}).get("lost") for name, figures in report["systems"].items()
     }
     conditions["load_average_after"] = list(os.getloadavg())
-    report["duration_s"] = time.perf_counter() - began
     return report
 
 
@@ -155,16 +168,14 @@ def _one_system(
 
 def _build(settings: Settings, options: PeersOptions, name: str, folder: Path) -> System:
     if name in PEERS:
-        return peer_system(name, options.model, options.device, folder, options.cpu_threads)
+        return peer_system(name, options, folder)
     from infra.topic_provisioning import create_topics  # noqa: PLC0415
     from producers.gateway.keys import create_key  # noqa: PLC0415  # the gateway extra
 
     own = settings.model_copy(update={"topic_prefix": f"bench-peers-{uuid.uuid4().hex[:8]}."})
     create_topics(own)
     key = create_key(own, "bench", rate_per_s=1e6, images_per_min=10**9, max_in_flight=10**9)
-    return diffstream_system(
-        own, key.key, options.model, options.device, folder, options.cpu_threads
-    )
+    return diffstream_system(own, key.key, options, folder)
 
 
 async def _measure(

@@ -12,6 +12,7 @@ which the bench restarts the whole server.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 import time
@@ -24,12 +25,12 @@ import psutil
 from diffstream.settings import Settings
 from infra.bench.exceptions import BenchError
 from infra.bench.peers.clients import BentoClient, DiffstreamClient, ImageClient, PngClient
+from infra.bench.peers.options import PeersOptions
 from infra.bench.peers.processes import ServerProcess
 from infra.bench.scrape import metric_sum
 from infra.stack.ports import free_port
 from processors.engine.sim_model import SIM_MODEL
 
-PEERS = ("fastapi", "ray_serve", "bentoml", "litserve")
 PEERS_INSTALL = "pip install -e '.[peers]'"
 # The framework each peer needs, importable only with the peers extra.
 FRAMEWORK = {"fastapi": "fastapi", "ray_serve": "ray", "bentoml": "bentoml", "litserve": "litserve"}
@@ -73,15 +74,17 @@ def missing_framework(name: str) -> str | None:
     return None
 
 
-def engine_env(model: str, device: str, cpu_threads: int | None = None) -> dict[str, str]:
+def engine_env(options: PeersOptions) -> dict[str, str]:
     """The engine settings every system's model process reads (the same for all)."""
     env = {
-        "DIFFSTREAM_ENGINE__PRELOAD": f'["{model}"]',
-        "DIFFSTREAM_ENGINE__DEVICE": device,
+        "DIFFSTREAM_ENGINE__PRELOAD": f'["{options.model}"]',
+        "DIFFSTREAM_ENGINE__DEVICE": options.device,
         "DIFFSTREAM_ENGINE__MAX_LOADED_MODELS": "1",
     }
-    if cpu_threads is not None:
-        env["DIFFSTREAM_ENGINE__CPU_THREADS"] = str(cpu_threads)
+    if options.cpu_threads is not None:
+        env["DIFFSTREAM_ENGINE__CPU_THREADS"] = str(options.cpu_threads)
+    if options.model_cores is not None:
+        env["DIFFSTREAM_ENGINE__CPU_CORES"] = json.dumps(sorted(options.model_cores))
     return env
 
 
@@ -130,9 +133,7 @@ class PeerSystem:
         return self.server.log_tail()
 
 
-def peer_system(
-    name: str, model: str, device: str, folder: Path, cpu_threads: int | None = None
-) -> PeerSystem:
+def peer_system(name: str, options: PeersOptions, folder: Path) -> PeerSystem:
     """Peer ``name`` on a free port, its log and pid file in ``folder``."""
     root = source_root()
     port = free_port()
@@ -148,7 +149,7 @@ def peer_system(
     }
     pid_file = folder / f"{name}.pid"
     env = {
-        **engine_env(model, device, cpu_threads),
+        **engine_env(options),
         PID_FILE_VARIABLE: str(pid_file),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
         "RAY_USAGE_STATS_ENABLED": "0",
@@ -208,13 +209,8 @@ class DiffstreamSystem:
         )
 
 
-def diffstream_system(  # noqa: PLR0917 (the same arguments as peer_system, and the key)
-    settings: Settings,
-    api_key: str,
-    model: str,
-    device: str,
-    folder: Path,
-    cpu_threads: int | None = None,
+def diffstream_system(
+    settings: Settings, api_key: str, options: PeersOptions, folder: Path
 ) -> DiffstreamSystem:
     """The gateway, processor and image sink of ``settings`` (a topic prefix of the bench's
     own), each a process of its own."""
@@ -235,13 +231,13 @@ def diffstream_system(  # noqa: PLR0917 (the same arguments as peer_system, and 
     # Static membership: a restarted member takes its partitions back at once.
     processor_env = {
         **shared,
-        **engine_env(model, device, cpu_threads),
+        **engine_env(options),
         "DIFFSTREAM_PROCESSOR__GROUP_ID": f"{prefix}processors",
         "DIFFSTREAM_PROCESSOR__INSTANCE_ID": f"{prefix}worker",
         "DIFFSTREAM_PROCESSOR__STATIC_MEMBERSHIP": "true",
         "DIFFSTREAM_PROCESSOR__METRICS_PORT": str(metrics_port),
     }
-    if model == SIM_MODEL:
+    if options.model == SIM_MODEL:
         # The simulated accelerator leaves the CPU free while it computes, as a GPU does,
         # where the processor's default is two batches under way.
         processor_env["DIFFSTREAM_PROCESSOR__PIPELINE_DEPTH"] = "2"

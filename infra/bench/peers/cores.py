@@ -1,0 +1,58 @@
+"""The model's cores to itself (``--model-cores``): every system's model calls run there, and
+everything else (this bench and its load, the stack, every server's other threads) on the
+cores left, as an accelerator's work stays off the CPU that serves it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+
+import psutil
+
+from infra.bench.exceptions import BenchError
+
+
+@contextmanager
+def off_model_cores(model_cores: frozenset[int] | None, pids: Iterable[int]) -> Iterator[None]:
+    """The block with every thread of this process and of ``pids`` (and their children) on
+    the cores left once ``model_cores`` are taken out; what starts inside inherits that mask,
+    and each engine pins its model calls back onto ``model_cores`` (cpu_cores). Every
+    thread's mask is given back after. None changes nothing."""
+    if model_cores is None:
+        yield
+        return
+    allowed = os.sched_getaffinity(0)
+    others = allowed - model_cores
+    if not model_cores < allowed:
+        raise BenchError(
+            f"--model-cores {','.join(map(str, sorted(model_cores)))} must leave a core of "
+            f"{sorted(allowed)} (the cores this bench may use) for everything else"
+        )
+    saved = {tid: os.sched_getaffinity(tid) for tid in _threads([os.getpid(), *pids])}
+    for tid in saved:
+        _set(tid, others)
+    try:
+        yield
+    finally:
+        for tid, mask in saved.items():
+            _set(tid, mask)
+
+
+def _threads(pids: Iterable[int]) -> list[int]:
+    """Every thread id of ``pids`` and their children, those alive now."""
+    processes: list[psutil.Process] = []
+    for pid in pids:
+        with suppress(psutil.NoSuchProcess):
+            root = psutil.Process(pid)
+            processes += [root, *root.children(recursive=True)]
+    tids: list[int] = []
+    for process in processes:
+        with suppress(psutil.NoSuchProcess):
+            tids += [thread.id for thread in process.threads()]
+    return tids
+
+
+def _set(tid: int, cores: set[int] | frozenset[int]) -> None:
+    with suppress(ProcessLookupError):  # the thread ended meanwhile
+        os.sched_setaffinity(tid, cores)
