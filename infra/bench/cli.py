@@ -297,12 +297,12 @@ def bench_coldstart(
     _show(coldstart_table(report), report, json)
 
 
-def _cores(text: str | None) -> frozenset[int] | None:
-    """``--model-cores``: "1" or "2,3"."""
+def _cores(text: str | None) -> tuple[int, ...] | None:
+    """``--model-cores``: "1" or "2,3", sorted, each once."""
     if text is None:
         return None
     try:
-        cores = frozenset(int(part) for part in text.split(","))
+        cores = tuple(sorted({int(part) for part in text.split(",")}))
     except ValueError:
         raise typer.BadParameter(
             f"{text!r} is not a comma-separated list of core numbers, e.g. 1 or 2,3",

@@ -131,18 +131,14 @@ class InferenceEngine:
             settings = self.settings
             device = resolve_device(settings.device)
             dtype = resolve_dtype(settings.dtype, device)
-            if settings.cpu_threads is not None:
-                if device.type != "cpu":
+            for name in ("cpu_threads", "cpu_cores"):
+                if getattr(settings, name) is not None and device.type != "cpu":
                     raise EngineConfigurationError(
-                        f"`cpu_threads` only applies to device cpu, not {device.type}: unset "
-                        "DIFFSTREAM_ENGINE__CPU_THREADS"
+                        f"`{name}` only applies to device cpu, not {device.type}: unset "
+                        f"DIFFSTREAM_ENGINE__{name.upper()}"
                     )
+            if settings.cpu_threads is not None:
                 torch.set_num_threads(settings.cpu_threads)
-            if settings.cpu_cores is not None and device.type != "cpu":
-                raise EngineConfigurationError(
-                    f"`cpu_cores` only applies to device cpu, not {device.type}: unset "
-                    "DIFFSTREAM_ENGINE__CPU_CORES"
-                )
             self._cores = checked_cores(settings.cpu_cores)
             home = self._home if self._home is not None else Settings().home
             models_dir = settings.models_path(home)

@@ -39,7 +39,7 @@ def bare_capacity(settings: Settings, options: PeersOptions) -> dict[str, Any]:
             "preload": (options.model,),
             "device": options.device,
             "cpu_threads": options.cpu_threads,
-            "cpu_cores": tuple(sorted(options.model_cores)) if options.model_cores else None,
+            "cpu_cores": options.model_cores,
         }
     )
     engine = InferenceEngine(engine_settings, home=settings.home)

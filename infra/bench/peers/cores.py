@@ -5,7 +5,7 @@ cores left, as an accelerator's work stays off the CPU that serves it."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager, suppress
 
 import psutil
@@ -14,7 +14,7 @@ from infra.bench.exceptions import BenchError
 
 
 @contextmanager
-def off_model_cores(model_cores: frozenset[int] | None, pids: Iterable[int]) -> Iterator[None]:
+def off_model_cores(model_cores: Collection[int] | None, pids: Iterable[int]) -> Iterator[None]:
     """The block with every thread of this process and of ``pids`` (and their children) on
     the cores left once ``model_cores`` are taken out; what starts inside inherits that mask,
     and each engine pins its model calls back onto ``model_cores`` (cpu_cores). Every
@@ -23,10 +23,11 @@ def off_model_cores(model_cores: frozenset[int] | None, pids: Iterable[int]) -> 
         yield
         return
     allowed = os.sched_getaffinity(0)
-    others = allowed - model_cores
-    if not model_cores < allowed:
+    wanted = frozenset(model_cores)
+    others = allowed - wanted
+    if not wanted < allowed:
         raise BenchError(
-            f"--model-cores {','.join(map(str, sorted(model_cores)))} must leave a core of "
+            f"--model-cores {','.join(map(str, sorted(wanted)))} must leave a core of "
             f"{sorted(allowed)} (the cores this bench may use) for everything else"
         )
     saved = {tid: os.sched_getaffinity(tid) for tid in _threads([os.getpid(), *pids])}

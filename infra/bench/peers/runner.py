@@ -62,12 +62,10 @@ def run_peers(settings: Settings, options: PeersOptions, console: Console) -> di
     if options.bring_stack_up and "diffstream" in options.systems:
         from infra.stack.local import LocalStack  # noqa: PLC0415
 
-        stack = LocalStack(settings)
-        stack.up()
-        stack_pids = [server.pid for server in stack.status() if server.pid is not None]
+        servers = LocalStack(settings).up().servers
+        stack_pids = [server.pid for server in servers if server.pid is not None]
     # Read before the bench gives the model's cores away: the machine's own figures.
     conditions = {**machine_conditions(), **asdict(options)}
-    conditions["model_cores"] = sorted(options.model_cores) if options.model_cores else None
     with off_model_cores(options.model_cores, stack_pids):
         report = _run(settings, options, conditions, console)
     report["duration_s"] = time.perf_counter() - began

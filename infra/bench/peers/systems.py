@@ -84,7 +84,7 @@ def engine_env(options: PeersOptions) -> dict[str, str]:
     if options.cpu_threads is not None:
         env["DIFFSTREAM_ENGINE__CPU_THREADS"] = str(options.cpu_threads)
     if options.model_cores is not None:
-        env["DIFFSTREAM_ENGINE__CPU_CORES"] = json.dumps(sorted(options.model_cores))
+        env["DIFFSTREAM_ENGINE__CPU_CORES"] = json.dumps(options.model_cores)
     return env
 
 
