@@ -28,6 +28,13 @@ Device = Annotated[str, typer.Option(help="auto, cpu, cuda or mps")]
 SimRates = Annotated[
     str, typer.Option(help="simulated img/s tried for sim_max_img_s, comma-separated")
 ]
+CpuThreads = Annotated[
+    int | None, typer.Option(min=1, help="torch threads of every model (default: torch's)")
+]
+ModelCores = Annotated[
+    str | None,
+    typer.Option(help="comma-separated cores for the model's calls, all else kept off them"),
+]
 
 
 def _show(figures: RenderableType, report: dict[str, Any], path: Path | None) -> None:
@@ -60,6 +67,8 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
     size: ImageSide = 64,
     steps: Steps = 10,
     device: Device = "auto",
+    cpu_threads: CpuThreads = None,
+    model_cores: ModelCores = None,
     replication: Annotated[
         bool,
         typer.Option(
@@ -98,6 +107,8 @@ def bench(  # noqa: PLR0917 (typer: one parameter per option)
         side=size,
         steps=steps,
         device=device,
+        cpu_threads=cpu_threads,
+        model_cores=_cores(model_cores),
         profile_dir=profile,
         replication=replication,
         fleet=fleet,
@@ -196,15 +207,8 @@ def bench_peers(  # noqa: PLR0917 (typer: one parameter per option)
     size: ImageSide = 64,
     steps: Steps = 20,
     device: Device = "cpu",
-    cpu_threads: Annotated[
-        int | None, typer.Option(min=1, help="torch threads of every model (default: torch's)")
-    ] = None,
-    model_cores: Annotated[
-        str | None,
-        typer.Option(
-            help="comma-separated cores for every system's model calls, all else kept off them"
-        ),
-    ] = None,
+    cpu_threads: CpuThreads = None,
+    model_cores: ModelCores = None,
     warmup_s: Annotated[
         float, typer.Option(min=0, help="unmeasured seconds at the steady rate, first")
     ] = 30.0,

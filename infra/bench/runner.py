@@ -13,6 +13,7 @@ from infra.bench.accelerator import sim_engine_settings
 from infra.bench.accelerator_run import accelerator_figures
 from infra.bench.conditions import machine_conditions
 from infra.bench.control_plane import codec_per_core, events_per_core, null_model_ceiling
+from infra.bench.cores import off_model_cores
 from infra.bench.efficiency import Workload, compare
 from infra.bench.harness import Harness
 from infra.bench.latency import LatencySample, added_latencies
@@ -42,6 +43,12 @@ class BenchOptions:
     side: int = 64
     steps: int = 10
     device: str = "auto"
+    # torch threads of the engine (None: torch's default, one per core).
+    cpu_threads: int | None = None
+    # Cores the real model's calls run on, bare loop and pipeline alike, with everything else
+    # (the roles, the stack) kept on the cores left during the efficiency and latency
+    # figures: those cores stand in for an accelerator. Sorted; None: nothing is pinned.
+    model_cores: tuple[int, ...] | None = None
     bring_stack_up: bool = True
     # Also start a three-broker cluster for replication_cost_ratio (a minute more).
     replication: bool = False
@@ -58,16 +65,20 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
     from processors.serve import quiet_model_libraries  # noqa: PLC0415
 
     began = time.perf_counter()
+    stack_pids: list[int] = []
     if options.bring_stack_up:
         from infra.stack.local import LocalStack  # noqa: PLC0415
 
-        LocalStack(settings).up()
+        servers = LocalStack(settings).up().servers
+        stack_pids = [server.pid for server in servers if server.pid is not None]
     quiet_model_libraries()
     work = Workload(model=options.model, side=options.side, steps=options.steps)
     preload = list(dict.fromkeys([options.model, NULL_MODEL, SIM_MODEL]))
     engine_settings = settings.engine.model_copy(
         update={
             "device": options.device,
+            "cpu_threads": options.cpu_threads,
+            "cpu_cores": options.model_cores,
             "preload": preload,
             "max_loaded_models": max(settings.engine.max_loaded_models, len(preload)),
             **sim_engine_settings(),
@@ -92,16 +103,17 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
         }
     }
     try:
-        _measure(settings, engine, work, options, report)
+        _measure(settings, engine, work, options, report, stack_pids=stack_pids)
     finally:
         engine.close()
     report["duration_s"] = time.perf_counter() - began
     return report
 
 
-def _measure(
-    settings: Settings, engine: Any, work: Workload, options: BenchOptions, out: dict[str, Any]
-) -> None:
+def _real_model_figures(
+    settings: Settings, engine: Any, work: Workload, options: BenchOptions
+) -> tuple[dict[str, Any], list[LatencySample]]:
+    """Efficiency at batch 1 and 8, and the added latency (batch 8): the real model's."""
     efficiency: dict[str, Any] = {}
     latency: list[LatencySample] = []
     for batch in BATCHES:
@@ -125,6 +137,20 @@ def _measure(
             "pipeline_images_per_s": spread(piped).as_dict(),
             "ratio": spread([p / b for p, b in zip(piped, bare, strict=True)]).as_dict(),
         }
+    return efficiency, latency
+
+
+def _measure(
+    settings: Settings,
+    engine: Any,
+    work: Workload,
+    options: BenchOptions,
+    out: dict[str, Any],
+    *,
+    stack_pids: list[int],
+) -> None:
+    with off_model_cores(options.model_cores, stack_pids):
+        efficiency, latency = _real_model_figures(settings, engine, work, options)
     out["efficiency"] = efficiency
     out["ratio_batch1"] = efficiency["batch1"]["ratio"]["median"]
     out["ratio_batch8"] = efficiency["batch8"]["ratio"]["median"]

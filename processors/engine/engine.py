@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,11 @@ class InferenceEngine:
     def loaded(self) -> bool:
         """Whether ``load`` has run."""
         return self._registry is not None
+
+    def on_model_cores(self) -> AbstractContextManager[None]:
+        """The block with the calling thread on the model's cores (``cpu_cores``), where
+        every model call runs; the whole machine where none are set."""
+        return on_cores(self._cores)
 
     def load(self, locator: ModelLocator | None = None) -> None:
         """Pick the device and dtype, load the preloaded models and warm them up (the
@@ -244,7 +250,7 @@ class InferenceEngine:
             return registry.evict_others((model.name, model.revision)) > 0
 
         try:
-            with on_cores(self._cores):
+            with self.on_model_cores():
                 parts = run_splitting_on_oom(
                     jobs,
                     run,

@@ -7,11 +7,15 @@ test only checks that the report is complete and sane.
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("diffusers", reason="the bench runs the engine")
+
+import torch
 
 from diffstream.settings import Settings
 from infra.bench.report import table
@@ -35,10 +39,18 @@ TINY = BenchOptions(
     device="cpu",
     bring_stack_up=False,
 )
+# The real model on the last core of its own where there are two, as `--model-cores` does.
+CORES = sorted(os.sched_getaffinity(0))
+MODEL_CORES = (CORES[-1],) if len(CORES) > 1 else None
 
 
 def test_bench_reports_every_figure(settings: Settings, tmp_path: Path) -> None:
-    report = run_bench(settings, TINY)
+    threads = torch.get_num_threads()
+    try:
+        report = run_bench(settings, replace(TINY, cpu_threads=1, model_cores=MODEL_CORES))
+    finally:
+        torch.set_num_threads(threads)  # the engine's cpu_threads is the process's
+    assert sorted(os.sched_getaffinity(0)) == CORES, "the bench gave its cores back"
     # The report must survive a JSON round trip, as `--json` writes it.
     figures = json.loads(json.dumps(report, default=str))
     for key in (
@@ -56,6 +68,8 @@ def test_bench_reports_every_figure(settings: Settings, tmp_path: Path) -> None:
     conditions = figures["conditions"]
     assert conditions["device"] == "cpu"
     assert conditions["cores"] >= 1
+    assert conditions["torch_threads"] == 1
+    assert conditions["model_cores"] == (list(MODEL_CORES) if MODEL_CORES else None)
     assert conditions["versions"]["torch"]
     assert figures["efficiency"]["batch8"]["images_per_round"] == 8
     stages = figures["added_latency_ms"]["stages_p50"]

@@ -24,7 +24,7 @@ class PeersOptions:
     cpu_threads: int | None = None
     # Cores every system's model calls run on, with everything else (the load, the stack,
     # the servers' other threads) kept on the cores left: the model's cores stand in for an
-    # accelerator (infra/bench/peers/cores.py). Sorted, as the engine's cpu_cores and the
+    # accelerator (infra/bench/cores.py). Sorted, as the engine's cpu_cores and the
     # report take them. None: nothing is pinned.
     model_cores: tuple[int, ...] | None = None
     # The bare loop (engine.generate of 8 tasks, back to back) runs this long.

@@ -27,11 +27,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from diffstream.settings import Settings
 from infra.bench.conditions import machine_conditions, package_versions
+from infra.bench.cores import off_model_cores
 from infra.bench.exceptions import BenchError
 from infra.bench.gateway_setup import run_loadgen
 from infra.bench.peers.capacity import bare_capacity, request_body
 from infra.bench.peers.clients import DiffstreamClient, Http, open_http
-from infra.bench.peers.cores import off_model_cores
 from infra.bench.peers.driver import Phase, classify, drive
 from infra.bench.peers.figures import (
     Record,

@@ -1,6 +1,6 @@
-"""The model's cores to itself (``--model-cores``): every system's model calls run there, and
-everything else (this bench and its load, the stack, every server's other threads) on the
-cores left, as an accelerator's work stays off the CPU that serves it."""
+"""The model's cores to itself (``--model-cores`` of ``bench`` and ``bench peers``): every
+model call runs there, and everything else (the bench and its load, the stack, every server's
+other threads) on the cores left, as an accelerator's work stays off the CPU that serves it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ def off_model_cores(model_cores: Collection[int] | None, pids: Iterable[int]) ->
     """The block with every thread of this process and of ``pids`` (and their children) on
     the cores left once ``model_cores`` are taken out; what starts inside inherits that mask,
     and each engine pins its model calls back onto ``model_cores`` (cpu_cores). Every
-    thread's mask is given back after. None changes nothing."""
+    thread's mask is given back after, and a thread started inside (a pool's worker, a
+    broker's new handler) gets this process's mask from before, so the bench's later figures
+    have the whole machine again. None changes nothing."""
     if model_cores is None:
         yield
         return
@@ -30,14 +32,15 @@ def off_model_cores(model_cores: Collection[int] | None, pids: Iterable[int]) ->
             f"--model-cores {','.join(map(str, sorted(wanted)))} must leave a core of "
             f"{sorted(allowed)} (the cores this bench may use) for everything else"
         )
-    saved = {tid: os.sched_getaffinity(tid) for tid in _threads([os.getpid(), *pids])}
+    processes = [os.getpid(), *pids]
+    saved = {tid: os.sched_getaffinity(tid) for tid in _threads(processes)}
     for tid in saved:
         _set(tid, others)
     try:
         yield
     finally:
-        for tid, mask in saved.items():
-            _set(tid, mask)
+        for tid in _threads(processes):
+            _set(tid, saved.get(tid, allowed))
 
 
 def _threads(pids: Iterable[int]) -> list[int]:

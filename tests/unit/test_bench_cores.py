@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
+from infra.bench.cores import off_model_cores
 from infra.bench.exceptions import BenchError
-from infra.bench.peers.cores import off_model_cores
 
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
@@ -34,11 +35,25 @@ def test_the_bench_and_the_named_processes_leave_the_model_cores_and_come_back()
             assert os.sched_getaffinity(0) == cores - model
             assert os.sched_getaffinity(child.pid) == cores - model
             assert _mask_of_a_new_process() == str(sorted(cores - model)), "inherited"
+            started_inside = _thread_that_waits()
         assert os.sched_getaffinity(0) == cores
         assert os.sched_getaffinity(child.pid) == cores
+        assert os.sched_getaffinity(started_inside) == cores, "a thread of the block"
     finally:
         child.kill()
         child.wait()
+        release.set()
+
+
+release = threading.Event()
+
+
+def _thread_that_waits() -> int:
+    """The id of a thread alive until ``release`` is set (it inherits its starter's mask)."""
+    thread = threading.Thread(target=release.wait, daemon=True)
+    thread.start()
+    assert thread.native_id is not None
+    return thread.native_id
 
 
 def test_model_cores_that_leave_nothing_else_are_refused() -> None:
