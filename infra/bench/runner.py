@@ -69,8 +69,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
     if options.bring_stack_up:
         from infra.stack.local import LocalStack  # noqa: PLC0415
 
-        servers = LocalStack(settings).up().servers
-        stack_pids = [server.pid for server in servers if server.pid is not None]
+        stack_pids = LocalStack(settings).up().pids
     quiet_model_libraries()
     work = Workload(model=options.model, side=options.side, steps=options.steps)
     preload = list(dict.fromkeys([options.model, NULL_MODEL, SIM_MODEL]))

@@ -57,6 +57,11 @@ class UpReport(NamedTuple):
     bucket_created: bool
     seconds: float
 
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the servers that run."""
+        return [server.pid for server in self.servers if server.pid is not None]
+
 
 class LocalStack:
     """The local Kafka broker(s) and MinIO server as one unit.

@@ -62,8 +62,7 @@ def run_peers(settings: Settings, options: PeersOptions, console: Console) -> di
     if options.bring_stack_up and "diffstream" in options.systems:
         from infra.stack.local import LocalStack  # noqa: PLC0415
 
-        servers = LocalStack(settings).up().servers
-        stack_pids = [server.pid for server in servers if server.pid is not None]
+        stack_pids = LocalStack(settings).up().pids
     # Read before the bench gives the model's cores away: the machine's own figures.
     conditions = {**machine_conditions(), **asdict(options)}
     with off_model_cores(options.model_cores, stack_pids):
