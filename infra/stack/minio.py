@@ -102,7 +102,7 @@ class LocalMinio:
             "MINIO_BROWSER": "off",
             "MINIO_UPDATE": "off",
             # The scanner (usage figures, healing, lifecycle) walks every object: ~15% of a
-            # core without pause on a store of 20,000 images, which the model and the
+            # core without pause on a store of 22,000 objects, which the model and the
             # roles need on a small machine. Slowest still gets round, between requests.
             "MINIO_SCANNER_SPEED": "slowest",
             "MINIO_REGION": self.settings.s3_region,

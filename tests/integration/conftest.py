@@ -6,6 +6,7 @@ the first run on a machine pays for them. A stack that cannot start fails the te
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -85,6 +86,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 @pytest.fixture(scope="session")
 def settings(stack: LocalStack) -> Settings:
     return stack.settings
+
+
+@pytest.fixture
+def model_cores() -> tuple[int, ...] | None:
+    """The last core for a bench's model calls (``--model-cores``) where there are two or
+    more; None (nothing pinned) elsewhere."""
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    return (max(cores),) if len(cores) > 1 else None
 
 
 @pytest.fixture

@@ -39,18 +39,18 @@ TINY = BenchOptions(
     device="cpu",
     bring_stack_up=False,
 )
-# The real model on the last core of its own where there are two, as `--model-cores` does.
-CORES = sorted(os.sched_getaffinity(0))
-MODEL_CORES = (CORES[-1],) if len(CORES) > 1 else None
 
 
-def test_bench_reports_every_figure(settings: Settings, tmp_path: Path) -> None:
+def test_bench_reports_every_figure(
+    settings: Settings, tmp_path: Path, model_cores: tuple[int, ...] | None
+) -> None:
+    cores = os.sched_getaffinity(0)
     threads = torch.get_num_threads()
     try:
-        report = run_bench(settings, replace(TINY, cpu_threads=1, model_cores=MODEL_CORES))
+        report = run_bench(settings, replace(TINY, cpu_threads=1, model_cores=model_cores))
     finally:
         torch.set_num_threads(threads)  # the engine's cpu_threads is the process's
-    assert sorted(os.sched_getaffinity(0)) == CORES, "the bench gave its cores back"
+    assert os.sched_getaffinity(0) == cores, "the bench gave its cores back"
     # The report must survive a JSON round trip, as `--json` writes it.
     figures = json.loads(json.dumps(report, default=str))
     for key in (
@@ -69,7 +69,7 @@ def test_bench_reports_every_figure(settings: Settings, tmp_path: Path) -> None:
     assert conditions["device"] == "cpu"
     assert conditions["cores"] >= 1
     assert conditions["torch_threads"] == 1
-    assert conditions["model_cores"] == (list(MODEL_CORES) if MODEL_CORES else None)
+    assert conditions["model_cores"] == (list(model_cores) if model_cores else None)
     assert conditions["versions"]["torch"]
     assert figures["efficiency"]["batch8"]["images_per_round"] == 8
     stages = figures["added_latency_ms"]["stages_p50"]

@@ -65,15 +65,10 @@ def _bench_topics(settings: Settings) -> set[str]:
     return {name for name in topics if name.startswith("bench-peers-")}
 
 
-def _a_model_core() -> tuple[int, ...] | None:
-    """The last core for the model calls (``--model-cores``) where there are two or more."""
-    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
-    return (max(cores),) if len(cores) > 1 else None
-
-
-def test_diffstream_and_the_plain_server_side_by_side(settings: Settings) -> None:
+def test_diffstream_and_the_plain_server_side_by_side(
+    settings: Settings, model_cores: tuple[int, ...] | None
+) -> None:
     before = _bench_topics(settings)
-    model_cores = _a_model_core()
     report = _run(settings, ("diffstream", "fastapi"), model_cores=model_cores)
     systems = report["systems"]
     assert isinstance(systems, dict)

@@ -29,13 +29,14 @@ def _mask_of_a_new_process() -> str:
 def test_the_bench_and_the_named_processes_leave_the_model_cores_and_come_back() -> None:
     cores = os.sched_getaffinity(0)
     model = frozenset({max(cores)})
+    release = threading.Event()
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         with off_model_cores(model, [child.pid]):
             assert os.sched_getaffinity(0) == cores - model
             assert os.sched_getaffinity(child.pid) == cores - model
             assert _mask_of_a_new_process() == str(sorted(cores - model)), "inherited"
-            started_inside = _thread_that_waits()
+            started_inside = _thread_that_waits(release)
         assert os.sched_getaffinity(0) == cores
         assert os.sched_getaffinity(child.pid) == cores
         assert os.sched_getaffinity(started_inside) == cores, "a thread of the block"
@@ -45,10 +46,7 @@ def test_the_bench_and_the_named_processes_leave_the_model_cores_and_come_back()
         release.set()
 
 
-release = threading.Event()
-
-
-def _thread_that_waits() -> int:
+def _thread_that_waits(release: threading.Event) -> int:
     """The id of a thread alive until ``release`` is set (it inherits its starter's mask)."""
     thread = threading.Thread(target=release.wait, daemon=True)
     thread.start()
