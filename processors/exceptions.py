@@ -85,6 +85,14 @@ class InferenceCrashError(ProcessorError):
 
     code = ErrorCode.INFERENCE_CRASH
 
+    @classmethod
+    def after(cls, max_crashes: int) -> InferenceCrashError:
+        return cls(
+            f"inference of this request was under way when {max_crashes} workers died: it is"
+            " not run again (set DIFFSTREAM_PROCESSOR__MAX_CRASHES to allow more); the request"
+            " is in diffusion.dlq"
+        )
+
 
 class ModelRefError(ProcessorError, ValueError):
     """A model reference (NAME, NAME@REV, an alias) breaks the naming rules."""

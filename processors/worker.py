@@ -299,11 +299,7 @@ class StreamProcessor:
                 self._count_failure(failed, item.message)
             elif decision == CRASHED:
                 assert isinstance(item, Admitted)
-                error = InferenceCrashError(
-                    f"inference of this request was under way when {self.config.max_crashes} "
-                    "workers died: it is not run again (set DIFFSTREAM_PROCESSOR__MAX_CRASHES "
-                    "to allow more); the request is in diffusion.dlq"
-                )
+                error = InferenceCrashError.after(self.config.max_crashes)
                 failed = inference_failed(
                     item.request, error, source=item.source, attempt=self.config.max_crashes
                 )
