@@ -38,8 +38,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy .
 
+# One worker per core (at most 4), each with a stack of its own; a file's tests stay on one
+# worker, as its module fixtures (a loaded engine, running roles) are built once per file.
 pytest: stack-install
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses 4 --dist loadfile
 
 test: lint typecheck pytest
 

@@ -165,7 +165,8 @@ def wrk_path() -> str | None:
         log.info("installing wrk with apt-get (Debian's package)")
         for step in (["install"], ["update"], ["install"]):
             extra = ["-y", "wrk"] if step == ["install"] else []
-            command = ["apt-get", *step, "-q", *extra]
+            # Waits for the dpkg lock that another apt-get (a parallel test worker) holds.
+            command = ["apt-get", "-o", "DPkg::Lock::Timeout=120", *step, "-q", *extra]
             subprocess.run(command, capture_output=True, timeout=_WRK_TIMEOUT_S, check=False)
             if shutil.which("wrk"):
                 break

@@ -7,12 +7,14 @@ that KEDA would apply. Both land under ``DIFFSTREAM_HOME/artifacts`` next to Min
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from diffstream.settings import Settings
@@ -43,10 +45,28 @@ def helm_binary(settings: Settings) -> Path:
     return go_install(settings, f"{HELM_MODULE}/cmd/helm", HELM_VERSION, binary, "Helm")
 
 
+@contextmanager
+def built_once(binary: Path) -> Iterator[bool]:
+    """Whether ``binary`` still has to be built, one process at a time: parallel test
+    workers want the same tools, and two builds would share one staging folder."""
+    if binary.exists():
+        yield False
+        return
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    with (binary.parent / f"{binary.name}.lock").open("ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        yield not binary.exists()
+
+
 def go_install(settings: Settings, package: str, version: str, binary: Path, name: str) -> Path:
     """``binary``, built from ``package@version`` with ``go install`` unless it exists."""
-    if binary.exists():
-        return binary
+    with built_once(binary) as needed:
+        if needed:
+            _go_install(settings, package, version, binary, name)
+    return binary
+
+
+def _go_install(settings: Settings, package: str, version: str, binary: Path, name: str) -> None:
     go = require("go", f"build {name} from source")
     log.info("building %s %s with go install (first run only, minutes)", name, version)
     staging = binary.parent / "bin.partial"
@@ -59,7 +79,6 @@ def go_install(settings: Settings, package: str, version: str, binary: Path, nam
     )
     (staging / binary.name).rename(binary)
     shutil.rmtree(staging, ignore_errors=True)
-    return binary
 
 
 def go_build_in_module(
@@ -70,8 +89,15 @@ def go_build_in_module(
     For modules whose go.mod has ``replace`` or ``exclude`` directives, which ``go install
     pkg@version`` refuses: as a dependency of another module those directives do not apply.
     """
-    if binary.exists():
-        return binary
+    with built_once(binary) as needed:
+        if needed:
+            _go_build_in_module(settings, package, version, binary, name)
+    return binary
+
+
+def _go_build_in_module(
+    settings: Settings, package: str, version: str, binary: Path, name: str
+) -> None:
     go = require("go", f"build {name} from source")
     log.info("building %s %s with go (first run only, minutes)", name, version)
     binary.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +114,6 @@ def go_build_in_module(
             [go, "build", "-o", str(staging), package], f"building {name} {version}", env, module
         )
     staging.rename(binary)
-    return binary
 
 
 def keda_crd_dir(settings: Settings) -> Path:

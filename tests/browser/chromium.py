@@ -61,7 +61,8 @@ def ensure(settings: Settings | None = None) -> Chromium:
         )
     archives = (settings or Settings()).artifacts / "apt"
     (archives / "partial").mkdir(parents=True, exist_ok=True)
-    keep = ["-o", f"Dir::Cache::Archives={archives}"]
+    # Waits for the dpkg lock: parallel test workers may both find chromium missing.
+    keep = ["-o", f"Dir::Cache::Archives={archives}", "-o", "DPkg::Lock::Timeout=600"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", *keep, "install", "-y", "--no-install-recommends", *PACKAGES]
     log.warning("installing %s with apt-get (debs cached in %s)", " ".join(PACKAGES), archives)
