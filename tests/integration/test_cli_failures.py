@@ -35,6 +35,7 @@ def test_publish_to_a_closed_port_fails_within_five_seconds_naming_the_servers(
 @pytest.mark.parametrize(
     ("servers", "cause"),
     [("kafka.invalid:9092", "DNS"), (f"127.0.0.1:{free_port()}", "connection refused")],
+    ids=["DNS", "refused"],  # the same ids in every test worker, whatever port each picked
 )
 def test_an_unreachable_broker_is_one_error_without_log_spam(servers: str, cause: str) -> None:
     # A process of its own, to see what reaches its terminal; the time limit is checked in
