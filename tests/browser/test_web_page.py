@@ -190,7 +190,9 @@ def test_cancel_a_queued_request(page: Page, web: Web, width: int) -> None:
     assert card.find_element(By.CSS_SELECTOR, ".chip").text.upper() == "QUEUED"
     page.shot("queued")
     card.find_element(By.CSS_SELECTOR, "button.cancel").click()
-    page.wait("the request to end as cancelled", lambda: page.status(queued) == "cancelled", 90)
+    # It ends once the worker reaches it, after the long request: on a machine shared with
+    # another test worker that took 46 s (13 s alone).
+    page.wait("the request to end as cancelled", lambda: page.status(queued) == "cancelled", 200)
     assert not card.find_element(By.CSS_SELECTOR, "button.cancel").is_displayed()
     page.shot("cancelled")
 
