@@ -87,6 +87,7 @@ class InferenceCrashError(ProcessorError):
 
     @classmethod
     def after(cls, max_crashes: int) -> InferenceCrashError:
+        """The failure of a request whose inference ``max_crashes`` workers died in."""
         return cls(
             f"inference of this request was under way when {max_crashes} workers died: it is"
             " not run again (set DIFFSTREAM_PROCESSOR__MAX_CRASHES to allow more); the request"
