@@ -33,7 +33,7 @@ def off_model_cores(model_cores: Collection[int] | None, pids: Iterable[int]) ->
             f"{sorted(allowed)} (the cores this bench may use) for everything else"
         )
     processes = [os.getpid(), *pids]
-    saved = {tid: os.sched_getaffinity(tid) for tid in _threads(processes)}
+    saved = masks_of(_threads(processes))
     for tid in saved:
         _set(tid, others)
     try:
@@ -55,6 +55,16 @@ def _threads(pids: Iterable[int]) -> list[int]:
         with suppress(psutil.NoSuchProcess):
             tids += [thread.id for thread in process.threads()]
     return tids
+
+
+def masks_of(tids: Iterable[int]) -> dict[int, set[int]]:
+    """Each thread's cores, leaving out a thread that ended since it was listed (a pool's
+    worker, a test runner's thread)."""
+    masks: dict[int, set[int]] = {}
+    for tid in tids:
+        with suppress(ProcessLookupError):
+            masks[tid] = os.sched_getaffinity(tid)
+    return masks
 
 
 def _set(tid: int, cores: set[int] | frozenset[int]) -> None:

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from infra.bench.cores import off_model_cores
+from infra.bench.cores import masks_of, off_model_cores
 from infra.bench.exceptions import BenchError
 
 pytestmark = pytest.mark.skipif(
@@ -59,3 +59,11 @@ def test_model_cores_that_leave_nothing_else_are_refused() -> None:
     with pytest.raises(BenchError, match="must leave a core"), off_model_cores(everything, []):
         pass
     assert os.sched_getaffinity(0) == everything
+
+
+def test_a_thread_that_ended_since_it_was_listed_is_left_out() -> None:
+    # A reaped process stands for it: its id is gone for sure, a joined thread's not at once.
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    alive = threading.get_native_id()
+    assert masks_of([ended.pid, alive]) == {alive: os.sched_getaffinity(0)}
