@@ -13,8 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from diffstream.settings import Settings
@@ -45,25 +44,22 @@ def helm_binary(settings: Settings) -> Path:
     return go_install(settings, f"{HELM_MODULE}/cmd/helm", HELM_VERSION, binary, "Helm")
 
 
-@contextmanager
-def built_once(binary: Path) -> Iterator[bool]:
-    """Whether ``binary`` still has to be built, one process at a time: parallel test
+def built_once(binary: Path, build: Callable[[], None]) -> Path:
+    """``binary``, made by ``build`` unless it exists, one process at a time: parallel test
     workers want the same tools, and two builds would share one staging folder."""
     if binary.exists():
-        yield False
-        return
+        return binary
     binary.parent.mkdir(parents=True, exist_ok=True)
     with (binary.parent / f"{binary.name}.lock").open("ab") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-        yield not binary.exists()
+        if not binary.exists():  # not built by another meanwhile
+            build()
+    return binary
 
 
 def go_install(settings: Settings, package: str, version: str, binary: Path, name: str) -> Path:
     """``binary``, built from ``package@version`` with ``go install`` unless it exists."""
-    with built_once(binary) as needed:
-        if needed:
-            _go_install(settings, package, version, binary, name)
-    return binary
+    return built_once(binary, lambda: _go_install(settings, package, version, binary, name))
 
 
 def _go_install(settings: Settings, package: str, version: str, binary: Path, name: str) -> None:
@@ -89,10 +85,7 @@ def go_build_in_module(
     For modules whose go.mod has ``replace`` or ``exclude`` directives, which ``go install
     pkg@version`` refuses: as a dependency of another module those directives do not apply.
     """
-    with built_once(binary) as needed:
-        if needed:
-            _go_build_in_module(settings, package, version, binary, name)
-    return binary
+    return built_once(binary, lambda: _go_build_in_module(settings, package, version, binary, name))
 
 
 def _go_build_in_module(
@@ -100,7 +93,6 @@ def _go_build_in_module(
 ) -> None:
     go = require("go", f"build {name} from source")
     log.info("building %s %s with go (first run only, minutes)", name, version)
-    binary.parent.mkdir(parents=True, exist_ok=True)
     env = _go_env(settings)
     staging = binary.parent / f"{binary.name}.partial"
     with tempfile.TemporaryDirectory(prefix=f"{binary.name}-build-") as folder:

@@ -14,13 +14,14 @@ def test_a_second_build_waits_for_the_first_and_finds_the_tool_built(tmp_path: P
     builds: list[str] = []
 
     def build(name: str) -> None:
-        with built_once(binary) as needed:
-            if needed:
-                builds.append(name)
-                time.sleep(0.3)  # the other is checking meanwhile
-                binary.write_text("built")
+        builds.append(name)
+        time.sleep(0.3)  # the others are checking meanwhile
+        binary.write_text("built")
 
-    workers = [threading.Thread(target=build, args=(f"worker {n}",)) for n in range(3)]
+    def want(name: str) -> None:
+        assert built_once(binary, lambda: build(name)) == binary
+
+    workers = [threading.Thread(target=want, args=(f"worker {n}",)) for n in range(3)]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -32,6 +33,7 @@ def test_a_second_build_waits_for_the_first_and_finds_the_tool_built(tmp_path: P
 def test_a_built_tool_takes_no_lock(tmp_path: Path) -> None:
     binary = tmp_path / "tool"
     binary.write_text("built")
-    with built_once(binary) as needed:
-        assert not needed
+    built: list[bool] = []
+    assert built_once(binary, lambda: built.append(True)) == binary
+    assert built == []
     assert not (tmp_path / "tool.lock").exists()
